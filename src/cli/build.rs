@@ -1,0 +1,170 @@
+//! `stm32mp-imager build BOARD.toml [--images DIR] [--output DIR] [--no-bmap]`: write the disk image, `flash.tsv` and
+//! the image's `.bmap`, all renamed into place together once complete.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::{images_dir, prepare, print_problems, require_plan};
+use crate::{
+    effects::{
+        image::{self, Piece, Source},
+        inputs::HashPolicy,
+        output::Staging,
+        progress,
+    },
+    error::Error,
+    flashlayout::{self, BinaryPaths, LintOptions},
+    gpt::{self, Table},
+    plan::{Content, Plan},
+    render,
+    units::human_bytes,
+};
+
+/// Arguments of `build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The board description (TOML).
+    pub board: PathBuf,
+    /// Folder holding the input binaries [default: the current folder].
+    #[arg(long, value_name = "DIR")]
+    pub images: Option<PathBuf>,
+    /// Folder the artifacts are written to [default: the images folder].
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Do not write `<image>.bmap`.
+    #[arg(long)]
+    pub no_bmap: bool,
+}
+
+/// Inputs are hashed during `build` only up to this size (boot stages always): hashing a 3 GiB sparse rootfs costs
+/// more than writing the whole image.
+pub const BUILD_HASH_LIMIT: u64 = 64 << 20;
+
+/// What a build wrote.
+#[derive(Debug, Clone)]
+pub struct BuildSummary {
+    /// The plan that was built.
+    pub plan: Plan,
+    /// Paths written, image first.
+    pub artifacts: Vec<PathBuf>,
+    /// Data bytes written into the image.
+    pub data_bytes: u64,
+}
+
+/// Run `build`.
+pub fn run(args: &BuildArgs) -> Result<(), Error> {
+    let images = images_dir(args.images.as_deref())?;
+    let output = args.output.clone().unwrap_or_else(|| images.clone());
+    let summary = build(&args.board, &images, &output, !args.no_bmap, &|| {
+        eprintln!("waiting: another build is writing into {}", output.display());
+    })?;
+    print_summary(&summary);
+    Ok(())
+}
+
+/// Print what was written and how to flash it.
+pub fn print_summary(summary: &BuildSummary) {
+    for path in &summary.artifacts {
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        println!("wrote {}  {size} bytes ({})", path.display(), human_bytes(size));
+    }
+    println!("image data: {} written; the rest of the image is holes", human_bytes(summary.data_bytes));
+    if let Some(layout) = summary.artifacts.get(1) {
+        println!("flash it: stm32mp-imager flash {}   (or: STM32_Programmer_CLI -c port=usb1 -w {})", layout.display(), layout.display());
+    }
+    if let (Some(img), Some(bmap)) = (summary.artifacts.first(), summary.artifacts.get(2)) {
+        println!("or write a card: bmaptool copy --bmap {} {} /dev/sdX", bmap.display(), img.display());
+    }
+}
+
+fn canonical(dir: &Path, what: &str) -> Result<PathBuf, Error> {
+    dir.canonicalize().map_err(|e| Error::Io(format!("{what} folder {}: {e}", dir.display())))
+}
+
+/// Plan and write everything; the pipeline `build` and `buildroot-post-image` share.
+pub fn build(board: &Path, images: &Path, output: &Path, bmap: bool, on_wait: &dyn Fn()) -> Result<BuildSummary, Error> {
+    let (plan, prepared) = require_plan(prepare(board, images, HashPolicy::UpTo(BUILD_HASH_LIMIT))?)?;
+    let images_abs = canonical(images, "images")?;
+    let mut staging = Staging::begin(output, on_wait)?;
+    let output_abs = canonical(staging.dir(), "output")?;
+
+    let bmap_name = format!("{}.bmap", plan.disk.file_name);
+    let mut outputs = vec![plan.disk.file_name.clone(), plan.layout_name.clone()];
+    if bmap {
+        outputs.push(bmap_name.clone());
+    }
+    for name in prepared.inputs.facts.keys() {
+        let input = images_abs.join(name);
+        if let Some(out) = outputs.iter().find(|o| output_abs.join(o) == input) {
+            return Err(Error::Invalid(format!(
+                "output {out} would overwrite the input of the same name in {}; rename `[storage] image` or `[flash] layout`",
+                output_abs.display()
+            )));
+        }
+    }
+
+    // The layout first: it is small, and a layout U-Boot would refuse must stop the build before the long write.
+    let mut paths = BinaryPaths { inputs: Default::default(), image: plan.disk.file_name.clone() };
+    for name in prepared.inputs.facts.keys() {
+        let rel = pathdiff::diff_paths(images_abs.join(name), &output_abs).unwrap_or_else(|| images_abs.join(name));
+        paths.inputs.insert(name.clone(), rel.to_string_lossy().into_owned());
+    }
+    let lines = flashlayout::from_plan(&plan, &paths);
+    let tsv = render::flash_tsv(&lines)?;
+    let parsed = flashlayout::parse(&plan.layout_name, tsv.as_bytes());
+    let mut layout_problems = parsed.problems;
+    layout_problems.extend(flashlayout::lint(&plan.layout_name, &parsed.lines, &LintOptions::default()));
+    if let Some(bad) = layout_problems.iter().find(|p| p.is_error() || p.code == "layout::trailing_tab") {
+        print_problems(&layout_problems, None);
+        return Err(Error::Internal(format!("the generated layout breaks U-Boot's rules: {}", bad.message)));
+    }
+
+    let encoded = gpt::encode(&Table::from_plan(&plan));
+    let labels: Vec<String> = plan
+        .image_contents()
+        .iter()
+        .map(|(_, c)| match c {
+            Content::ProtectiveMbr => "protective MBR".to_string(),
+            Content::PrimaryHeader => "primary GPT header".to_string(),
+            Content::PrimaryEntries => "primary GPT entries".to_string(),
+            Content::Input { partition, name, .. } => format!("partition {partition} ({name})"),
+            Content::BackupEntries => "backup GPT entries".to_string(),
+            Content::BackupHeader => "backup GPT header".to_string(),
+        })
+        .collect();
+    let input_paths: Vec<(String, PathBuf)> = prepared.inputs.facts.iter().map(|(k, v)| (k.clone(), v.path.clone())).collect();
+    let contents = plan.image_contents();
+    let mut pieces = Vec::with_capacity(contents.len());
+    for ((offset, content), label) in contents.iter().zip(&labels) {
+        let source = match content {
+            Content::ProtectiveMbr => Source::Bytes(&encoded.mbr),
+            Content::PrimaryHeader => Source::Bytes(&encoded.primary_header),
+            Content::PrimaryEntries | Content::BackupEntries => Source::Bytes(&encoded.entries),
+            Content::BackupHeader => Source::Bytes(&encoded.backup_header),
+            Content::Input { name, size, .. } => {
+                let path = input_paths
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, p)| p.as_path())
+                    .ok_or_else(|| Error::Internal(format!("input {name} was not read")))?;
+                Source::File { path, len: size.0 }
+            }
+        };
+        pieces.push(Piece { offset: offset.0, source, label });
+    }
+
+    let progress = progress::for_stderr(&format!("writing {}", plan.disk.file_name));
+    let image_file = staging.create(&plan.disk.file_name)?;
+    let written = image::write_image(image_file, plan.disk.size.0, &pieces, bmap, progress.as_ref())?;
+    staging.write_file(&plan.layout_name, tsv.as_bytes())?;
+    if let Some(ranges) = &written.bmap {
+        let zeros = "0".repeat(64);
+        let draft = render::bmap(plan.disk.size.0, image::BLOCK, ranges, &zeros)?;
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(draft.as_bytes()));
+        let text = render::bmap(plan.disk.size.0, image::BLOCK, ranges, &digest)?;
+        staging.write_file(&bmap_name, text.as_bytes())?;
+    }
+    let artifacts = staging.commit(true)?;
+    Ok(BuildSummary { plan, artifacts, data_bytes: written.bytes_written })
+}

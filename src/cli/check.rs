@@ -1,0 +1,62 @@
+//! `stm32mp-imager check BOARD.toml [--images DIR]`: validate the description and its inputs, print the plan, the
+//! layout it implies and every lint. Writes nothing.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{images_dir, prepare, print_problems, report};
+use crate::{
+    effects::inputs::HashPolicy,
+    error::Error,
+    flashlayout::{self, BinaryPaths, LintOptions},
+    plan::PlanInputKinds,
+    render,
+    units::human_bytes,
+};
+
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The board description (TOML).
+    pub board: PathBuf,
+    /// Folder holding the input binaries [default: the current folder].
+    #[arg(long, value_name = "DIR")]
+    pub images: Option<PathBuf>,
+}
+
+/// Run `check`.
+pub fn run(args: &CheckArgs) -> Result<(), Error> {
+    let images = images_dir(args.images.as_deref())?;
+    let prepared = prepare(&args.board, &images, HashPolicy::All)?;
+    let Some(plan) = prepared.plan.clone() else {
+        return super::require_plan(prepared).map(|_| ());
+    };
+    let kinds = PlanInputKinds::from_inputs(&prepared.inputs);
+    print!("{}", report::plan_table(&plan, &kinds));
+    println!("\ninputs (from {}):", images.display());
+    for (name, facts) in &prepared.inputs.facts {
+        let sha = facts.sha256.map_or_else(|| "-".to_string(), hex::encode);
+        println!("  {name}: {} bytes ({}), {}, sha256 {sha}", facts.size.0, human_bytes(facts.size.0), facts.describe());
+    }
+    let lines = flashlayout::from_plan(&plan, &BinaryPaths::beside(&plan));
+    let tsv = render::flash_tsv(&lines)?;
+    let parsed = flashlayout::parse(&plan.layout_name, tsv.as_bytes());
+    let mut layout_problems = parsed.problems;
+    layout_problems.extend(flashlayout::lint(&plan.layout_name, &parsed.lines, &LintOptions::default()));
+    if !layout_problems.is_empty() {
+        print_problems(&layout_problems, None);
+        return Err(Error::Internal("the generated layout breaks U-Boot's rules (listed above)".to_string()));
+    }
+    println!(
+        "\n{} ({} mode, binaries relative to the output folder):",
+        plan.layout_name,
+        if plan.flash_mode == crate::board::FlashMode::Raw { "raw" } else { "partitions" }
+    );
+    print!("{tsv}");
+    println!();
+    print!("{}", report::transfer_estimate(&plan));
+    super::require_plan(prepared).map(|_| ())?;
+    println!("\nok: nothing written");
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! The command line: argument parsing (clap), dispatch to one file per subcommand, and what they share (loading a
+//! board description with its inputs and plan, printing problems).
+
+pub mod build;
+pub mod check;
+pub mod genimage_cfg;
+pub mod inspect;
+mod report;
+
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+};
+
+use clap::{Parser, Subcommand};
+
+use crate::{
+    board::{self, BoardFile},
+    diag::{self, Problem, SourceFile, Style},
+    effects::inputs::{HashPolicy, read_inputs},
+    error::Error,
+    plan::{self, InputSet, Plan},
+};
+
+/// Turn one TOML board description into a bootable GPT image for STM32MP1 boards, its STM32CubeProgrammer flash
+/// layout, and the hand-off to the flasher.
+#[derive(Debug, Parser)]
+#[command(name = "stm32mp-imager", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a board description and its inputs; print the plan and the lints. Writes nothing.
+    Check(check::CheckArgs),
+    /// Write the disk image, flash.tsv and the image's .bmap.
+    Build(build::BuildArgs),
+    /// Print the equivalent genimage.cfg (UUIDs, offsets, sizes pinned) on stdout.
+    #[command(name = "genimage-cfg")]
+    GenimageCfg(genimage_cfg::GenimageCfgArgs),
+    /// Read back a GPT image, a .stm32 header, a FIP, or lint a flash layout (.tsv).
+    Inspect(inspect::InspectArgs),
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Check(a) => check::run(&a),
+        Command::Build(a) => build::run(&a),
+        Command::GenimageCfg(a) => genimage_cfg::run(&a),
+        Command::Inspect(a) => inspect::run(&a),
+    }
+}
+
+/// How problems are drawn on stderr.
+#[must_use]
+pub fn stderr_style() -> Style {
+    if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() { Style::Fancy } else { Style::Plain }
+}
+
+/// Print problems on stderr.
+pub fn print_problems(problems: &[Problem], source: Option<&SourceFile>) {
+    if problems.is_empty() {
+        return;
+    }
+    let mut sorted = problems.to_vec();
+    diag::sort(&mut sorted);
+    eprint!("{}", diag::render(&sorted, source, stderr_style()));
+}
+
+/// A board description with its inputs and plan.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The description's text, for locating problems.
+    pub source: SourceFile,
+    /// The parsed description, when its required keys parsed.
+    pub board: Option<BoardFile>,
+    /// The inputs as read.
+    pub inputs: InputSet,
+    /// The plan, when nothing is wrong.
+    pub plan: Option<Plan>,
+    /// Every problem from parsing, inputs and planning, located in the description.
+    pub problems: Vec<Problem>,
+}
+
+/// The folder inputs are read from: `--images`, or the current folder.
+pub fn images_dir(images: Option<&Path>) -> Result<PathBuf, Error> {
+    match images {
+        Some(p) => Ok(p.to_path_buf()),
+        None => std::env::current_dir().map_err(|e| Error::Io(format!("cannot read the current folder: {e}"))),
+    }
+}
+
+/// Load a board description, read its inputs from `images`, and plan.
+pub fn prepare(board_path: &Path, images: &Path, policy: HashPolicy) -> Result<Prepared, Error> {
+    let text = std::fs::read(board_path).map_err(|e| Error::Io(format!("cannot read board description {}: {e}", board_path.display())))?;
+    let text = String::from_utf8(text)
+        .map_err(|e| Error::Invalid(format!("{}: not UTF-8 text (byte {})", board_path.display(), e.utf8_error().valid_up_to())))?;
+    let source = SourceFile::new(board_path.display().to_string(), text.clone());
+    let (board, mut problems) = board::parse_board(&text);
+    let mut inputs = InputSet::default();
+    let mut plan = None;
+    if let Some(b) = &board {
+        inputs = read_inputs(b, images, policy);
+        let outcome = plan::plan(b, &inputs);
+        problems.extend(outcome.problems);
+        if !diag::has_errors(&problems) {
+            plan = outcome.plan;
+        }
+    }
+    let problems = problems.into_iter().map(|p| p.locate(&source)).collect();
+    Ok(Prepared { source, board, inputs, plan, problems })
+}
+
+/// Print a prepared description's problems and turn errors into [`Error::Invalid`].
+pub fn require_plan(prepared: Prepared) -> Result<(Plan, Prepared), Error> {
+    print_problems(&prepared.problems, Some(&prepared.source));
+    let errors = prepared.problems.iter().filter(|p| p.is_error()).count();
+    match prepared.plan.clone() {
+        Some(plan) if errors == 0 => Ok((plan, prepared)),
+        _ => Err(Error::Invalid(format!(
+            "{}: {errors} error{} (all listed above); nothing was written",
+            prepared.source.name,
+            if errors == 1 { "" } else { "s" }
+        ))),
+    }
+}

@@ -1,0 +1,435 @@
+//! Writing the disk image: sparse, zero-aware, bounded memory, with the block map computed in the same pass.
+//!
+//! Each input's data extents are found with `SEEK_DATA`/`SEEK_HOLE`; holes are never read. Data is read through one
+//! 1 MiB buffer and scanned in 4 KiB image blocks; all-zero blocks are skipped (they stay holes), the rest is copied
+//! with `copy_file_range` (read/write fallback where the file system refuses it) and hashed for the `.bmap`.
+//! Memory stays flat whatever the image size.
+
+use std::{
+    fs::File,
+    io,
+    os::unix::fs::{FileExt, MetadataExt},
+    os::unix::io::AsRawFd,
+    path::{Path, PathBuf},
+};
+
+use sha2::{Digest, Sha256};
+
+use crate::render::BmapRange;
+
+/// Block size of the block map and of zero detection (bmaptool's default).
+pub const BLOCK: u64 = 4096;
+const BUF: usize = 1 << 20;
+static ZEROS: [u8; BLOCK as usize] = [0u8; BLOCK as usize];
+
+/// Where a piece's bytes come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// Bytes in memory (the partition table).
+    Bytes(&'a [u8]),
+    /// An input file, expected to be `len` bytes.
+    File {
+        /// Path to read.
+        path: &'a Path,
+        /// Size the plan was made with.
+        len: u64,
+    },
+}
+
+/// One piece of the image.
+#[derive(Debug, Clone, Copy)]
+pub struct Piece<'a> {
+    /// Byte offset in the image.
+    pub offset: u64,
+    /// Content.
+    pub source: Source<'a>,
+    /// Name for messages (`partition rootfs (rootfs.ext4)`, `primary GPT`).
+    pub label: &'a str,
+}
+
+impl Piece<'_> {
+    fn len(&self) -> u64 {
+        match self.source {
+            Source::Bytes(b) => b.len() as u64,
+            Source::File { len, .. } => len,
+        }
+    }
+}
+
+/// What writing did.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    /// Bytes actually written (non-zero blocks).
+    pub bytes_written: u64,
+    /// Bytes of input data extents scanned.
+    pub bytes_scanned: u64,
+    /// Mapped ranges with their SHA-256, when a block map was asked for.
+    pub bmap: Option<Vec<BmapRange>>,
+}
+
+/// Why writing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// An input could not be opened or read.
+    #[error("cannot read {label} from {}: {source}", path.display())]
+    Read {
+        /// Piece label.
+        label: String,
+        /// Input path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The image could not be written.
+    #[error("cannot write {label} at offset {offset:#x} of the image: {source}")]
+    Write {
+        /// Piece label.
+        label: String,
+        /// Image offset.
+        offset: u64,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// An input changed between planning and copying, or while being copied.
+    #[error("{label} ({}) changed while being read: {detail}; nothing was replaced, run the build again once it is stable", path.display())]
+    Changed {
+        /// Piece label.
+        label: String,
+        /// Input path.
+        path: PathBuf,
+        /// What changed.
+        detail: String,
+    },
+    /// Pieces overlap or leave the image (a planner bug).
+    #[error("internal error: {0}")]
+    Layout(String),
+}
+
+/// Progress of a long write; implemented by the CLI with a bar on terminals and plain lines in logs.
+pub trait Progress {
+    /// Total bytes that will be scanned.
+    fn start(&self, total: u64);
+    /// A piece begins.
+    fn piece(&self, label: &str);
+    /// More bytes scanned.
+    fn advance(&self, bytes: u64);
+    /// Done.
+    fn finish(&self);
+}
+
+/// A progress sink that shows nothing.
+#[derive(Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _: u64) {}
+    fn piece(&self, _: &str) {}
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+/// Builds block-map ranges from the non-zero runs written, which arrive in increasing offset order.
+struct BmapBuilder {
+    size: u64,
+    current: Option<OpenRange>,
+    ranges: Vec<BmapRange>,
+}
+
+struct OpenRange {
+    first: u64,
+    last: u64,
+    fed_until: u64,
+    hasher: Sha256,
+}
+
+fn feed_zeros(hasher: &mut Sha256, mut n: u64) {
+    while n > 0 {
+        let k = n.min(BLOCK);
+        hasher.update(&ZEROS[..usize::try_from(k).unwrap_or(0)]);
+        n -= k;
+    }
+}
+
+impl BmapBuilder {
+    fn new(size: u64) -> BmapBuilder {
+        BmapBuilder { size, current: None, ranges: Vec::new() }
+    }
+
+    fn feed(&mut self, offset: u64, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let end = offset + data.len() as u64;
+        let first = offset / BLOCK;
+        let last = (end - 1) / BLOCK;
+        match &mut self.current {
+            Some(r) if first <= r.last + 1 && offset >= r.fed_until => {
+                feed_zeros(&mut r.hasher, offset - r.fed_until);
+                r.hasher.update(data);
+                r.fed_until = end;
+                r.last = r.last.max(last);
+            }
+            _ => {
+                self.close();
+                let mut hasher = Sha256::new();
+                feed_zeros(&mut hasher, offset - first * BLOCK);
+                hasher.update(data);
+                self.current = Some(OpenRange { first, last, fed_until: end, hasher });
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some(mut r) = self.current.take() {
+            let range_end = ((r.last + 1) * BLOCK).min(self.size);
+            feed_zeros(&mut r.hasher, range_end.saturating_sub(r.fed_until));
+            self.ranges.push(BmapRange { first: r.first, last: r.last, sha256: hex::encode(r.hasher.finalize()) });
+        }
+    }
+
+    fn finish(mut self) -> Vec<BmapRange> {
+        self.close();
+        self.ranges
+    }
+}
+
+struct Writer<'a> {
+    out: &'a File,
+    bmap: Option<BmapBuilder>,
+    written: u64,
+    copy_range_works: bool,
+}
+
+impl Writer<'_> {
+    /// Write the non-zero 4 KiB image blocks of `data`, which belongs at image offset `offset` and (for files) at
+    /// input offset `in_offset` of `input`.
+    fn emit(&mut self, offset: u64, data: &[u8], input: Option<(&File, u64)>, label: &str) -> Result<(), ImageError> {
+        let mut i = 0usize;
+        let mut run_start: Option<usize> = None;
+        while i < data.len() {
+            let abs = offset + i as u64;
+            let seg_end = usize::try_from(((abs / BLOCK + 1) * BLOCK - offset).min(data.len() as u64)).unwrap_or(data.len());
+            let zero = is_zero(&data[i..seg_end]);
+            match (zero, run_start) {
+                (false, None) => run_start = Some(i),
+                (true, Some(s)) => {
+                    self.write_run(offset, data, s, i, input, label)?;
+                    run_start = None;
+                }
+                _ => {}
+            }
+            i = seg_end;
+        }
+        if let Some(s) = run_start {
+            self.write_run(offset, data, s, data.len(), input, label)?;
+        }
+        Ok(())
+    }
+
+    fn write_run(&mut self, offset: u64, data: &[u8], s: usize, e: usize, input: Option<(&File, u64)>, label: &str) -> Result<(), ImageError> {
+        let at = offset + s as u64;
+        let run = &data[s..e];
+        let mut done = 0usize;
+        if let (true, Some((file, in_off))) = (self.copy_range_works, input) {
+            done = self.copy_range(file, in_off + s as u64, at, run.len());
+        }
+        if done < run.len() {
+            self.out.write_all_at(&run[done..], at + done as u64).map_err(|source| ImageError::Write {
+                label: label.to_string(),
+                offset: at,
+                source,
+            })?;
+        }
+        self.written += run.len() as u64;
+        if let Some(b) = self.bmap.as_mut() {
+            b.feed(at, run);
+        }
+        Ok(())
+    }
+
+    /// Copy with `copy_file_range`; returns how many bytes it copied. On a file system that refuses it, remembers
+    /// that and returns what was done so far, for the caller to finish with `pwrite`.
+    fn copy_range(&mut self, input: &File, in_off: u64, out_off: u64, len: usize) -> usize {
+        let mut done = 0usize;
+        while done < len {
+            let (Ok(mut off_in), Ok(mut off_out)) = (i64::try_from(in_off + done as u64), i64::try_from(out_off + done as u64)) else {
+                break;
+            };
+            // SAFETY: both descriptors are open for the duration of the call and the offsets point to local
+            // variables; copy_file_range does not touch user memory otherwise.
+            let n = unsafe { libc::copy_file_range(input.as_raw_fd(), &raw mut off_in, self.out.as_raw_fd(), &raw mut off_out, len - done, 0) };
+            if n <= 0 {
+                // 0: unexpected end of input; the read/write path reports the real situation.
+                // <0: ENOSYS, EXDEV, EOPNOTSUPP, EINVAL… — stop using it.
+                if n < 0 {
+                    self.copy_range_works = false;
+                }
+                break;
+            }
+            done += usize::try_from(n).unwrap_or(0);
+        }
+        done
+    }
+}
+
+/// Whether a slice is all zero bytes (vectorizes: no early exit inside a 4 KiB block).
+#[must_use]
+pub fn is_zero(data: &[u8]) -> bool {
+    let (words, rest) = data.split_at(data.len() - data.len() % 16);
+    let mut acc = 0u128;
+    for w in words.chunks_exact(16) {
+        acc |= u128::from_ne_bytes(w.try_into().unwrap_or([0; 16]));
+    }
+    acc == 0 && rest.iter().all(|&b| b == 0)
+}
+
+enum Extent {
+    Data(u64, u64),
+    End,
+}
+
+/// The next data extent at or after `pos`, or the end.
+fn next_extent(file: &File, pos: u64, len: u64) -> io::Result<Extent> {
+    if pos >= len {
+        return Ok(Extent::End);
+    }
+    let fd = file.as_raw_fd();
+    let Ok(at) = libc::off_t::try_from(pos) else { return Ok(Extent::Data(pos, len)) };
+    // SAFETY: lseek on an open descriptor has no memory effects.
+    let data = unsafe { libc::lseek(fd, at, libc::SEEK_DATA) };
+    if data < 0 {
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::ENXIO) => Ok(Extent::End),
+            Some(libc::EINVAL | libc::EOPNOTSUPP) => Ok(Extent::Data(pos, len)),
+            _ => Err(err),
+        };
+    }
+    // SAFETY: as above.
+    let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
+    let data = u64::try_from(data).unwrap_or(pos);
+    let hole = if hole < 0 { len } else { u64::try_from(hole).unwrap_or(len).min(len) };
+    if data >= len {
+        return Ok(Extent::End);
+    }
+    Ok(Extent::Data(data, hole.max(data)))
+}
+
+fn copy_file(w: &mut Writer, piece: &Piece, path: &Path, len: u64, buf: &mut [u8], progress: &dyn Progress) -> Result<u64, ImageError> {
+    let label = piece.label;
+    let read_err = |source| ImageError::Read { label: label.to_string(), path: path.to_path_buf(), source };
+    let changed = |detail: String| ImageError::Changed { label: label.to_string(), path: path.to_path_buf(), detail };
+    let file = File::open(path).map_err(read_err)?;
+    let before = file.metadata().map_err(read_err)?;
+    if before.len() != len {
+        return Err(changed(format!("it was {len:#x} bytes when planned and is {:#x} now", before.len())));
+    }
+    let mut scanned = 0u64;
+    let mut pos = 0u64;
+    while let Extent::Data(start, end) = next_extent(&file, pos, len).map_err(read_err)? {
+        let mut at = start;
+        while at < end {
+            // Chunk boundaries fall on image block boundaries so zero detection sees whole blocks.
+            let image_at = piece.offset + at;
+            let limit = ((image_at + buf.len() as u64) / BLOCK * BLOCK).saturating_sub(piece.offset);
+            let chunk_end = end.min(if limit > at { limit } else { at + buf.len() as u64 });
+            let n = usize::try_from(chunk_end - at).unwrap_or(buf.len()).min(buf.len());
+            let chunk = &mut buf[..n];
+            read_exact_at(&file, chunk, at).map_err(|e| {
+                if e.kind() == io::ErrorKind::UnexpectedEof { changed(format!("it ended before {:#x} bytes", at + n as u64)) } else { read_err(e) }
+            })?;
+            w.emit(image_at, chunk, Some((&file, at)), label)?;
+            progress.advance(n as u64);
+            scanned += n as u64;
+            at += n as u64;
+        }
+        pos = end;
+    }
+    let after = file.metadata().map_err(read_err)?;
+    if after.len() != before.len() || after.mtime() != before.mtime() || after.mtime_nsec() != before.mtime_nsec() {
+        return Err(changed("its size or modification time changed during the copy".to_string()));
+    }
+    Ok(scanned)
+}
+
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        match file.read_at(buf, offset) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+            Ok(n) => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Write `pieces` (sorted by offset, disjoint) into `out`, an empty file, making it `size` bytes long.
+pub fn write_image(out: &File, size: u64, pieces: &[Piece], bmap: bool, progress: &dyn Progress) -> Result<Written, ImageError> {
+    let mut prev_end = 0u64;
+    for p in pieces {
+        if p.offset < prev_end || p.offset.checked_add(p.len()).is_none_or(|e| e > size) {
+            return Err(ImageError::Layout(format!("{} at {:#x} overlaps the previous piece or leaves the image", p.label, p.offset)));
+        }
+        prev_end = p.offset + p.len();
+    }
+    out.set_len(size).map_err(|source| ImageError::Write { label: "the image".into(), offset: size, source })?;
+    progress.start(pieces.iter().map(Piece::len).sum());
+    let mut w = Writer { out, bmap: bmap.then(|| BmapBuilder::new(size)), written: 0, copy_range_works: true };
+    let mut buf = vec![0u8; BUF];
+    let mut scanned = 0u64;
+    for piece in pieces {
+        match piece.source {
+            Source::Bytes(bytes) => {
+                w.emit(piece.offset, bytes, None, piece.label)?;
+                progress.advance(bytes.len() as u64);
+            }
+            Source::File { path, len } => {
+                progress.piece(piece.label);
+                scanned += copy_file(&mut w, piece, path, len, &mut buf, progress)?;
+            }
+        }
+    }
+    progress.finish();
+    Ok(Written { bytes_written: w.written, bytes_scanned: scanned, bmap: w.bmap.map(BmapBuilder::finish) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_detection() {
+        assert!(is_zero(&[0u8; 4096]));
+        assert!(is_zero(&[]));
+        let mut v = vec![0u8; 4099];
+        v[4098] = 1;
+        assert!(!is_zero(&v));
+        v[4098] = 0;
+        v[17] = 1;
+        assert!(!is_zero(&v));
+    }
+
+    #[test]
+    fn bmap_ranges_cover_partial_blocks_and_merge_neighbours() {
+        let mut b = BmapBuilder::new(5 * BLOCK + 100);
+        b.feed(10, &[1, 2, 3]);
+        b.feed(BLOCK + 5, &[4]);
+        b.feed(3 * BLOCK, &[5]);
+        b.feed(5 * BLOCK + 99, &[6]);
+        let r = b.finish();
+        assert_eq!(r.iter().map(|r| (r.first, r.last)).collect::<Vec<_>>(), vec![(0, 1), (3, 3), (5, 5)]);
+        let mut img = vec![0u8; 2 * BLOCK as usize];
+        img[10..13].copy_from_slice(&[1, 2, 3]);
+        img[BLOCK as usize + 5] = 4;
+        assert_eq!(r[0].sha256, hex::encode(Sha256::digest(&img)));
+        let mut last = vec![0u8; 100];
+        last[99] = 6;
+        assert_eq!(r[2].sha256, hex::encode(Sha256::digest(&last)), "the last block is cut at the image end");
+    }
+}

@@ -1,0 +1,282 @@
+//! Reading a GPT back: protective/hybrid MBR, both headers, both entry arrays, with every inconsistency reported.
+
+use super::{ENTRIES_BYTES, ENTRY_SIZE, HEADER_SIZE, NAME_UNITS, REVISION, SIGNATURE};
+use crate::{diag::Problem, guid::Guid, plan::GPT_SECTORS, units::SECTOR};
+
+/// What LBA 0 holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MbrKind {
+    /// One `0xEE` entry: what TF-A and U-Boot expect.
+    Protective,
+    /// `0xEE` plus real MBR entries.
+    Hybrid,
+    /// No `0xEE` entry (an MBR-only disk, or nothing).
+    None,
+}
+
+/// One used entry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DecodedEntry {
+    /// 1-based slot number (the partition number).
+    pub number: u32,
+    /// Type GUID.
+    #[serde(serialize_with = "ser_guid")]
+    pub type_guid: Guid,
+    /// Unique GUID.
+    #[serde(serialize_with = "ser_guid")]
+    pub unique_guid: Guid,
+    /// First sector.
+    pub first_lba: u64,
+    /// Last sector.
+    pub last_lba: u64,
+    /// Attribute bits.
+    pub attributes: u64,
+    /// Name.
+    pub name: String,
+}
+
+fn ser_guid<S: serde::Serializer>(g: &Guid, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&g.to_string())
+}
+
+/// Everything read back.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DecodedGpt {
+    /// LBA 0.
+    pub mbr: Option<MbrKind>,
+    /// Disk GUID from the primary header.
+    #[serde(skip)]
+    pub disk_guid: Option<Guid>,
+    /// First usable LBA.
+    pub first_usable: Option<u64>,
+    /// Last usable LBA.
+    pub last_usable: Option<u64>,
+    /// Used entries in slot order.
+    pub entries: Vec<DecodedEntry>,
+    /// Everything inconsistent.
+    pub problems: Vec<Problem>,
+}
+
+fn le32(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+}
+
+fn le64(b: &[u8], o: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[o..o + 8]);
+    u64::from_le_bytes(w)
+}
+
+fn guid_at(b: &[u8], o: usize) -> Guid {
+    let mut w = [0u8; 16];
+    w.copy_from_slice(&b[o..o + 16]);
+    Guid::from_gpt_bytes(w)
+}
+
+struct Header {
+    current: u64,
+    backup: u64,
+    first_usable: u64,
+    last_usable: u64,
+    disk_guid: Guid,
+    entries_lba: u64,
+    entries_crc: u32,
+}
+
+/// Check one header; `what` is "primary" or "backup".
+fn read_header(sector: &[u8], what: &str, problems: &mut Vec<Problem>) -> Option<Header> {
+    let err = |m: String| Problem::error("gpt::bad_header", format!("{what} GPT header: {m}"));
+    if &sector[0..8] != SIGNATURE {
+        problems.push(err(format!("signature is {:?}, expected \"EFI PART\"", String::from_utf8_lossy(&sector[0..8]))));
+        return None;
+    }
+    let revision = le32(sector, 8);
+    let size = le32(sector, 12);
+    if revision != REVISION {
+        problems.push(err(format!("revision {revision:#010x}, expected {REVISION:#010x}")));
+    }
+    if size != HEADER_SIZE {
+        problems.push(err(format!("header size {size}, expected {HEADER_SIZE}")));
+        return None;
+    }
+    let mut copy = sector[..HEADER_SIZE as usize].to_vec();
+    copy[16..20].fill(0);
+    let stored = le32(sector, 16);
+    let computed = crc32fast::hash(&copy);
+    if stored != computed {
+        problems.push(err(format!("header CRC32 {stored:#010x}, computed {computed:#010x}")));
+    }
+    let count = le32(sector, 80);
+    let entry_size = le32(sector, 84);
+    if count != 128 || entry_size != ENTRY_SIZE {
+        problems.push(err(format!("{count} entries of {entry_size} bytes; this tool reads 128 entries of 128 bytes")));
+        return None;
+    }
+    Some(Header {
+        current: le64(sector, 24),
+        backup: le64(sector, 32),
+        first_usable: le64(sector, 40),
+        last_usable: le64(sector, 48),
+        disk_guid: guid_at(sector, 56),
+        entries_lba: le64(sector, 72),
+        entries_crc: le32(sector, 88),
+    })
+}
+
+fn read_mbr(mbr: &[u8], problems: &mut Vec<Problem>) -> MbrKind {
+    if mbr[510] != 0x55 || mbr[511] != 0xAA {
+        problems.push(Problem::error("gpt::no_mbr", "LBA 0 has no 0x55AA boot signature").with_help("write a protective MBR"));
+        return MbrKind::None;
+    }
+    let types: Vec<u8> = (0..4).map(|i| mbr[446 + 16 * i + 4]).collect();
+    let ee = types.iter().filter(|&&t| t == 0xEE).count();
+    let others = types.iter().filter(|&&t| t != 0 && t != 0xEE).count();
+    match (ee, others) {
+        (1, 0) => MbrKind::Protective,
+        (0, _) => {
+            problems.push(Problem::error("gpt::no_protective_mbr", "the MBR has no 0xEE (GPT protective) entry"));
+            MbrKind::None
+        }
+        _ => {
+            problems.push(Problem::error("gpt::hybrid_mbr", format!("hybrid MBR: {others} MBR partition entries besides the 0xEE entry")).with_help(
+                "a hybrid MBR stopped TF-A/U-Boot from finding `ssbl` in the field (Buildroot commit 4d15114713); write a protective MBR",
+            ));
+            MbrKind::Hybrid
+        }
+    }
+}
+
+fn read_entries(array: &[u8]) -> Vec<DecodedEntry> {
+    let mut out = Vec::new();
+    for slot in 0..(ENTRIES_BYTES / ENTRY_SIZE as usize) {
+        let b = &array[slot * ENTRY_SIZE as usize..(slot + 1) * ENTRY_SIZE as usize];
+        let type_guid = guid_at(b, 0);
+        if type_guid.is_nil() {
+            continue;
+        }
+        let units: Vec<u16> = (0..NAME_UNITS).map(|i| u16::from_le_bytes([b[56 + 2 * i], b[57 + 2 * i]])).take_while(|&u| u != 0).collect();
+        out.push(DecodedEntry {
+            number: u32::try_from(slot + 1).unwrap_or(0),
+            type_guid,
+            unique_guid: guid_at(b, 16),
+            first_lba: le64(b, 32),
+            last_lba: le64(b, 40),
+            attributes: le64(b, 48),
+            name: String::from_utf16_lossy(&units),
+        });
+    }
+    out
+}
+
+/// Decode a GPT disk from its first 34 sectors (`head`) and last 33 sectors (`tail`) and its length in bytes.
+#[must_use]
+pub fn decode(head: &[u8], tail: &[u8], disk_len: u64) -> DecodedGpt {
+    let mut out = DecodedGpt::default();
+    let need = (GPT_SECTORS + 1) * SECTOR;
+    if (head.len() as u64) < need || (tail.len() as u64) < GPT_SECTORS * SECTOR || disk_len < need + GPT_SECTORS * SECTOR {
+        out.problems.push(Problem::error("gpt::too_small", format!("{disk_len} bytes is too small to hold a GPT with a backup")));
+        return out;
+    }
+    if disk_len % SECTOR != 0 {
+        out.problems.push(Problem::warning("gpt::partial_sector", format!("the image is {disk_len} bytes, not a whole number of 512-byte sectors")));
+    }
+    let total_lba = disk_len / SECTOR;
+    let last = total_lba - 1;
+    out.mbr = Some(read_mbr(&head[..512], &mut out.problems));
+    let sector = SECTOR as usize;
+    let Some(primary) = read_header(&head[sector..2 * sector], "primary", &mut out.problems) else {
+        return out;
+    };
+    out.disk_guid = Some(primary.disk_guid);
+    out.first_usable = Some(primary.first_usable);
+    out.last_usable = Some(primary.last_usable);
+    if primary.current != 1 || primary.backup != last {
+        out.problems.push(Problem::error(
+            "gpt::bad_header",
+            format!(
+                "primary GPT header: current LBA {} / backup LBA {}, expected 1 / {last} (was the image truncated or grown?)",
+                primary.current, primary.backup
+            ),
+        ));
+    }
+    if primary.entries_lba != 2 {
+        out.problems
+            .push(Problem::note("gpt::entries_location", format!("the entry array is at LBA {}, not 2; it was not read", primary.entries_lba)));
+        return out;
+    }
+    let array = &head[2 * sector..2 * sector + ENTRIES_BYTES];
+    let crc = crc32fast::hash(array);
+    if crc != primary.entries_crc {
+        out.problems
+            .push(Problem::error("gpt::bad_entries", format!("primary entry array CRC32 {crc:#010x}, header says {:#010x}", primary.entries_crc)));
+    }
+    out.entries = read_entries(array);
+
+    let backup_sector = &tail[tail.len() - sector..];
+    match read_header(backup_sector, "backup", &mut out.problems) {
+        Some(b) => {
+            if b.current != last || b.backup != 1 || b.entries_lba != last - 32 {
+                out.problems.push(Problem::error(
+                    "gpt::bad_backup",
+                    format!(
+                        "backup GPT header: current {} / backup {} / entries at {}, expected {last} / 1 / {}",
+                        b.current,
+                        b.backup,
+                        b.entries_lba,
+                        last - 32
+                    ),
+                ));
+            }
+            if b.disk_guid != primary.disk_guid
+                || b.first_usable != primary.first_usable
+                || b.last_usable != primary.last_usable
+                || b.entries_crc != primary.entries_crc
+            {
+                out.problems
+                    .push(Problem::error("gpt::bad_backup", "backup GPT header disagrees with the primary (disk GUID, usable range or entry CRC)"));
+            }
+            let barray = &tail[..ENTRIES_BYTES];
+            if barray != array {
+                out.problems.push(Problem::error("gpt::bad_backup", "backup entry array differs from the primary"));
+            }
+        }
+        None => out.problems.push(
+            Problem::error("gpt::bad_backup", format!("no valid backup GPT header at the last LBA ({last})"))
+                .with_help("rewrite the backup GPT, e.g. `sgdisk -e`"),
+        ),
+    }
+
+    let mut sorted: Vec<&DecodedEntry> = out.entries.iter().collect();
+    sorted.sort_by_key(|e| e.first_lba);
+    for e in &sorted {
+        if e.first_lba > e.last_lba || e.first_lba < primary.first_usable || e.last_lba > primary.last_usable {
+            out.problems.push(Problem::error(
+                "gpt::entry_range",
+                format!(
+                    "partition {} `{}` spans LBA {}..{}, outside the usable range {}..{}",
+                    e.number, e.name, e.first_lba, e.last_lba, primary.first_usable, primary.last_usable
+                ),
+            ));
+        }
+    }
+    for pair in sorted.windows(2) {
+        if pair[1].first_lba <= pair[0].last_lba {
+            out.problems.push(Problem::error(
+                "gpt::overlap",
+                format!(
+                    "partition {} `{}` (LBA {}..{}) overlaps partition {} `{}` (LBA {}..{})",
+                    pair[1].number,
+                    pair[1].name,
+                    pair[1].first_lba,
+                    pair[1].last_lba,
+                    pair[0].number,
+                    pair[0].name,
+                    pair[0].first_lba,
+                    pair[0].last_lba
+                ),
+            ));
+        }
+    }
+    out
+}

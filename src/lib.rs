@@ -1,0 +1,21 @@
+//! stm32mp-imager: one TOML board description → a bootable GPT disk image for STM32MP1 boards (SD card or eMMC),
+//! the matching STM32CubeProgrammer flash layout, and the hand-off to the flasher.
+//!
+//! The pipeline is *plan, then act*: [`board`] parses the description (pure), `effects::inputs` reads the input
+//! files, [`inputs`] interprets their headers (pure), [`plan`] places every partition and checks every rule (pure),
+//! [`gpt`] encodes the partition table and [`render`] the text formats from `templates/` (pure), and [`effects`]
+//! writes the artifacts atomically. [`flashlayout`] parses and lints layouts exactly as U-Boot's `stm32prog` does.
+#![deny(missing_docs)]
+
+pub mod board;
+pub mod cli;
+pub mod diag;
+pub mod effects;
+pub mod error;
+pub mod flashlayout;
+pub mod gpt;
+pub mod guid;
+pub mod inputs;
+pub mod plan;
+pub mod render;
+pub mod units;

@@ -1,0 +1,558 @@
+//! The rules a plan must obey, one small named function each (`ensure_…`, `reject_…`, `warn_…`).
+//!
+//! Each returns the problems it finds; none stops at the first. Sources: `flashlayout-spec.md` §4/§6/§10,
+//! `genimage.md`, `stm32-header-spec.md`, and the field failures in the guide.
+
+use std::path::{Component, Path};
+
+use super::{GPT_ENTRIES, InputSet, Plan, PlannedPartition, Role};
+use crate::{
+    board::{BoardFile, Chain, FlashMode, Media, Soc, Spanned},
+    diag::Problem,
+    guid::{self, Guid},
+    inputs::{self, StageRole},
+    units::{ByteSize, SECTOR},
+};
+
+/// Longest partition name `stm32prog` accepts (`name[16+1]`).
+pub const MAX_NAME_LEN: usize = 16;
+
+/// Rules on the input files themselves.
+#[must_use]
+pub fn check_inputs(board: &BoardFile, inputs: &InputSet) -> Vec<Problem> {
+    let mut out = ensure_input_paths_safe(board);
+    out.extend(ensure_inputs_present(board, inputs));
+    out.extend(ensure_boot_stages_valid(board, inputs));
+    out
+}
+
+/// Rules on the placed plan.
+#[must_use]
+pub fn check_plan(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
+    let mut out = Vec::new();
+    out.extend(ensure_output_names_safe(board));
+    out.extend(reject_chain_soc_mismatch(board));
+    out.extend(ensure_partition_names_valid(plan));
+    out.extend(reject_duplicate_names(board, plan));
+    out.extend(reject_too_many_partitions(plan));
+    out.extend(ensure_alignment(board, plan));
+    out.extend(ensure_first_offset(plan));
+    out.extend(reject_overlaps(plan));
+    out.extend(ensure_within_image(board, plan));
+    out.extend(ensure_inputs_fit(plan));
+    out.extend(reject_duplicate_guids(plan));
+    out.extend(warn_rootfs_partuuid(plan));
+    out.extend(warn_bootable_type(plan));
+    out.extend(warn_fsbl_named_user_partition(plan));
+    out.extend(warn_partitions_mode_divergence(plan));
+    out.extend(note_mp25_ddr_firmware(plan));
+    out
+}
+
+/// Why an input name is refused, if it is (absolute, `..`, control characters, empty).
+#[must_use]
+pub fn ensure_input_paths_safe_name(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("it is empty");
+    }
+    if name.chars().any(char::is_control) {
+        return Some("it contains a control character (a TAB or newline would break flash.tsv)");
+    }
+    let path = Path::new(name);
+    if path.is_absolute() {
+        return Some("it is absolute; inputs are named relative to --images");
+    }
+    if path.components().any(|c| matches!(c, Component::ParentDir)) {
+        return Some("it contains `..`; inputs must stay inside --images");
+    }
+    None
+}
+
+/// Input names are relative paths inside `--images`, without `..` or characters that break `flash.tsv`.
+#[must_use]
+pub fn ensure_input_paths_safe(board: &BoardFile) -> Vec<Problem> {
+    board
+        .input_names()
+        .into_iter()
+        .filter_map(|n| {
+            ensure_input_paths_safe_name(&n.value).map(|why| {
+                Problem::error("plan::unsafe_path", format!("input `{}` is refused: {why}", n.value.escape_default()))
+                    .with_span(Some(n.span.clone()))
+                    .with_help("name the file relative to the images folder, e.g. `\"rootfs.ext4\"` or `\"fip/fip.bin\"`")
+            })
+        })
+        .collect()
+}
+
+/// Output names (`[storage] image`, `[flash] layout`) are plain file names, so nothing is written outside the output folder.
+#[must_use]
+pub fn ensure_output_names_safe(board: &BoardFile) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for (key, name) in [("image", &board.storage.image), ("layout", &board.flash.layout)] {
+        let bad = name.value.is_empty()
+            || name.value == "."
+            || name.value == ".."
+            || name.value.starts_with('.')
+            || name.value.contains(['/', '\\'])
+            || name.value.chars().any(char::is_control);
+        if bad {
+            out.push(
+                Problem::error("plan::unsafe_output_name", format!("`{key} = \"{}\"` is not a plain file name", name.value.escape_default()))
+                    .with_span(Some(name.span.clone()))
+                    .with_help(
+                        "outputs are written only into the output folder: give a file name without `/`, `..` or a leading dot, e.g. `\"sdcard.img\"`",
+                    ),
+            );
+        }
+    }
+    if board.storage.image.value == board.flash.layout.value {
+        out.push(
+            Problem::error("plan::unsafe_output_name", "the image and the layout have the same file name")
+                .with_span(Some(board.flash.layout.span.clone()))
+                .with_help("give `[flash] layout` its own name, e.g. `\"flash.tsv\"`"),
+        );
+    }
+    out
+}
+
+/// Every named input was read.
+#[must_use]
+pub fn ensure_inputs_present(board: &BoardFile, inputs: &InputSet) -> Vec<Problem> {
+    let mut seen = std::collections::BTreeSet::new();
+    board
+        .input_names()
+        .into_iter()
+        .filter(|n| seen.insert(n.value.as_str()))
+        .filter_map(|n| {
+            inputs.missing.get(&n.value).map(|why| {
+                Problem::error("input::missing", format!("input `{}`: {why}", n.value))
+                    .with_span(Some(n.span.clone()))
+                    .with_help("build it first, fix the name, or point --images at the folder that holds it")
+            })
+        })
+        .collect()
+}
+
+/// TF-A, U-Boot and FIP files have valid headers for this SoC.
+#[must_use]
+pub fn ensure_boot_stages_valid(board: &BoardFile, inputs: &InputSet) -> Vec<Problem> {
+    let soc = board.board.soc.value;
+    let mut stages: Vec<(&Spanned<String>, StageRole)> = vec![(&board.boot.fsbl, StageRole::Fsbl)];
+    if let Some(s) = &board.boot.ssbl {
+        stages.push((s, StageRole::Ssbl));
+    }
+    if let Some(f) = &board.boot.fip {
+        stages.push((f, StageRole::Fip));
+    }
+    let mut out = Vec::new();
+    for (name, role) in stages {
+        if let Some(facts) = inputs.facts.get(&name.value) {
+            out.extend(inputs::check_stage(facts, role, soc).into_iter().map(|p| p.with_span(Some(name.span.clone()))));
+        }
+    }
+    out
+}
+
+/// The trusted chain (U-Boot `.stm32` in `ssbl`) exists only on STM32MP15.
+#[must_use]
+pub fn reject_chain_soc_mismatch(board: &BoardFile) -> Vec<Problem> {
+    let soc = board.board.soc.value;
+    if board.boot.chain.value == Chain::Trusted && soc != Soc::Stm32mp15 {
+        return vec![
+            Problem::error(
+                "plan::chain_soc",
+                format!("`chain = \"trusted\"` does not exist on {}: its TF-A loads U-Boot only from a FIP", soc.name()),
+            )
+            .with_span(Some(board.boot.chain.span.clone()))
+            .with_help("use `chain = \"fip\"` with `fip = \"fip.bin\"`"),
+        ];
+    }
+    Vec::new()
+}
+
+/// Names are 1–16 printable ASCII characters without spaces (GPT name, DFU alternate, `flash.tsv` column 3).
+#[must_use]
+pub fn ensure_partition_names_valid(plan: &Plan) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for p in plan.partitions.iter().filter(|p| p.role == Role::User) {
+        if p.name.len() > MAX_NAME_LEN {
+            out.push(
+                Problem::error(
+                    "plan::name_too_long",
+                    format!("partition name `{}` is {} characters; U-Boot's stm32prog accepts at most {MAX_NAME_LEN}", p.name, p.name.len()),
+                )
+                .with_span(p.span.clone())
+                .with_help(format!("shorten it, e.g. `{}`", p.name.chars().take(MAX_NAME_LEN).collect::<String>())),
+            );
+        }
+        if p.name.is_empty() || !p.name.bytes().all(|b| b.is_ascii_graphic()) {
+            out.push(
+                Problem::error("plan::bad_name", format!("partition name `{}` must be printable ASCII without spaces", p.name.escape_default()))
+                    .with_span(p.span.clone())
+                    .with_help("use letters, digits, `-` and `_`, e.g. `rootfs`, `u-boot-env`"),
+            );
+        }
+    }
+    out
+}
+
+/// Names are unique, and the boot partitions' names are taken by `[boot]`.
+#[must_use]
+pub fn reject_duplicate_names(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let boot_names: Vec<&str> = plan
+        .partitions
+        .iter()
+        .filter(|p| p.role != Role::User)
+        .map(|p| p.name.as_str())
+        .chain(plan.hw_boot.iter().map(|h| h.name.as_str()))
+        .collect();
+    for (i, spec) in board.partitions.iter().enumerate() {
+        let name = spec.name.value.as_str();
+        if boot_names.contains(&name) {
+            out.push(
+                Problem::error("plan::duplicate_name", format!("partition `{name}` is already made from [boot]"))
+                    .with_span(Some(spec.name.span.clone()))
+                    .with_help("remove this [[partition]] (size the boot slots with `fsbl_size`, `ssbl_size` or `fip_size` in [boot]) or rename it"),
+            );
+        } else if let Some(first) = board.partitions[..i].iter().find(|o| o.name.value == name) {
+            let _ = first;
+            out.push(
+                Problem::error("plan::duplicate_name", format!("partition name `{name}` is used twice"))
+                    .with_span(Some(spec.name.span.clone()))
+                    .with_help("give each partition its own name: TF-A and U-Boot look partitions up by name"),
+            );
+        }
+    }
+    out
+}
+
+/// A GPT holds 128 entries.
+#[must_use]
+pub fn reject_too_many_partitions(plan: &Plan) -> Vec<Problem> {
+    let n = plan.partitions.len();
+    if n > GPT_ENTRIES as usize {
+        return vec![
+            Problem::error("plan::too_many_partitions", format!("{n} partitions, but the GPT holds {GPT_ENTRIES}"))
+                .with_help("merge partitions or drop some"),
+        ];
+    }
+    Vec::new()
+}
+
+/// Every start is a multiple of the erase unit (512 B on SD, the 512 KiB erase group on eMMC) and every size of 512.
+#[must_use]
+pub fn ensure_alignment(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let erase = plan.disk.erase_unit;
+    let media = plan.media.name();
+    if let Some(a) = &board.storage.align {
+        if a.value.0 == 0 || !a.value.is_aligned(erase) {
+            out.push(
+                Problem::error("plan::misaligned", format!("`align = {}` is not a multiple of the {media} erase unit {erase}", a.value))
+                    .with_span(Some(a.span.clone()))
+                    .with_help(format!("use a multiple of {erase}, e.g. `\"1M\"`")),
+            );
+        }
+    }
+    if let Some(s) = &board.storage.size {
+        if !s.value.is_aligned(ByteSize(SECTOR)) {
+            out.push(
+                Problem::error("plan::misaligned", format!("image size {} is not a whole number of 512-byte sectors", s.value))
+                    .with_span(Some(s.span.clone()))
+                    .with_help(format!("use {}", s.value.align_up(ByteSize(SECTOR)).unwrap_or(s.value))),
+            );
+        }
+    }
+    for p in &plan.partitions {
+        if !p.start.is_aligned(erase) {
+            let fix = p.start.align_up(erase).unwrap_or(p.start);
+            out.push(
+                Problem::error(
+                    "plan::misaligned",
+                    format!("partition `{}` starts at {}, not a multiple of the {media} erase unit {erase}", p.name, p.start),
+                )
+                .with_span(p.span.clone())
+                .with_help(format!("U-Boot refuses it (\"not aligned address\"); use `offset = \"{fix}\"`")),
+            );
+        }
+        if !p.size.is_aligned(ByteSize(SECTOR)) {
+            out.push(
+                Problem::error("plan::misaligned", format!("partition `{}` size {} is not a whole number of 512-byte sectors", p.name, p.size))
+                    .with_span(p.span.clone())
+                    .with_help(format!("use `size = \"{}\"`", p.size.align_up(ByteSize(SECTOR)).unwrap_or(p.size))),
+            );
+        }
+    }
+    out
+}
+
+/// The first partition starts at or after 0x4400 on SD (after the GPT) and 0x80000 on eMMC (one erase group).
+#[must_use]
+pub fn ensure_first_offset(plan: &Plan) -> Vec<Problem> {
+    let min = match plan.media {
+        Media::Sdcard => super::layout::SD_FIRST_OFFSET,
+        Media::Emmc => super::layout::EMMC_FIRST_OFFSET,
+    };
+    plan.partitions
+        .iter()
+        .filter(|p| p.start < min && plan.media == Media::Emmc)
+        .map(|p| {
+            Problem::error(
+                "plan::below_first_offset",
+                format!("partition `{}` starts at {}, below the eMMC user area's first usable offset {min}", p.name, p.start),
+            )
+            .with_span(p.span.clone())
+            .with_help(format!("U-Boot's stm32prog refuses it (\"invalid address (min=…)\"); start at `offset = \"{min}\"` or later"))
+        })
+        .collect()
+}
+
+/// No two partitions, and no partition and the partition table, share a byte.
+#[must_use]
+pub fn reject_overlaps(plan: &Plan) -> Vec<Problem> {
+    struct Area<'a> {
+        name: String,
+        start: u64,
+        end: u64,
+        part: Option<&'a PlannedPartition>,
+    }
+    // The protective MBR, the primary header and the entry array are one obstacle for the user.
+    let table_end = plan.reserved.iter().filter(|r| r.name != "[backup GPT]").map(|r| r.start.0 + r.size.0).max().unwrap_or(0);
+    let mut areas: Vec<Area> =
+        vec![Area { name: "the partition table (protective MBR + primary GPT)".to_string(), start: 0, end: table_end, part: None }];
+    areas.extend(plan.reserved.iter().filter(|r| r.name == "[backup GPT]").map(|r| Area {
+        name: "the backup GPT".to_string(),
+        start: r.start.0,
+        end: r.start.0.saturating_add(r.size.0),
+        part: None,
+    }));
+    areas.extend(plan.partitions.iter().filter(|p| p.size.0 > 0).map(|p| Area {
+        name: format!("partition `{}`", p.name),
+        start: p.start.0,
+        end: p.end().0,
+        part: Some(p),
+    }));
+    areas.sort_by_key(|a| (a.start, a.end));
+    let erase = plan.disk.erase_unit;
+    let mut out = Vec::new();
+    for (i, a) in areas.iter().enumerate() {
+        for b in &areas[i + 1..] {
+            if b.start >= a.end {
+                break;
+            }
+            // Blame the partition that comes later on the disk; the table regions never move.
+            let (culprit, other) = if b.part.is_some() { (b, a) } else { (a, b) };
+            if culprit.part.is_none() {
+                continue;
+            }
+            let help = if other.start <= culprit.start {
+                let next = crate::units::Offset(other.end).align_up(erase).map_or(other.end, |o| o.0);
+                if other.part.is_none() && other.start > 0 {
+                    "the backup GPT takes the last 33 sectors: enlarge `[storage] size` or shrink the partition".to_string()
+                } else {
+                    format!("start it at `offset = \"{next:#x}\"` or later, or shrink {}", other.name)
+                }
+            } else if other.part.is_none() {
+                "the backup GPT takes the last 33 sectors: enlarge `[storage] size` or shrink the partition".to_string()
+            } else {
+                format!("shrink it to at most {:#x} bytes, or move {}", other.start - culprit.start, other.name)
+            };
+            out.push(
+                Problem::error(
+                    "plan::overlap",
+                    format!(
+                        "{} ({:#x}..{:#x}) overlaps {} ({:#x}..{:#x})",
+                        culprit.name, culprit.start, culprit.end, other.name, other.start, other.end
+                    ),
+                )
+                .with_span(culprit.part.and_then(|p| p.span.clone()))
+                .with_help(help),
+            );
+        }
+    }
+    out
+}
+
+/// Every partition ends inside the image.
+#[must_use]
+pub fn ensure_within_image(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
+    let size = plan.disk.size;
+    let span = board.storage.size.as_ref().map(|s| s.span.clone());
+    plan.partitions
+        .iter()
+        .filter(|p| p.end().0 > size.0)
+        .map(|p| {
+            Problem::error(
+                "plan::past_end",
+                format!("partition `{}` ({}..{}) ends past the end of the image ({size} bytes)", p.name, p.start, p.end()),
+            )
+            .with_span(p.span.clone().or_else(|| span.clone()))
+            .with_help(format!(
+                "set `[storage] size` to at least {:#x} (partition end + 33-sector backup GPT), or shrink the partition",
+                p.end().0 + super::GPT_SECTORS * SECTOR
+            ))
+        })
+        .collect()
+}
+
+/// Every input fits its partition.
+#[must_use]
+pub fn ensure_inputs_fit(plan: &Plan) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for p in &plan.partitions {
+        if let Some(input) = &p.input {
+            if input.size.0 > p.size.0 {
+                let key = match p.role {
+                    Role::Fsbl1 | Role::Fsbl2 => "`fsbl_size` in [boot]",
+                    Role::Ssbl => "`ssbl_size` in [boot]",
+                    Role::Fip => "`fip_size` in [boot]",
+                    Role::User => "`size`",
+                };
+                out.push(
+                    Problem::error(
+                        "plan::input_too_large",
+                        format!(
+                            "input `{}` ({} bytes) does not fit partition `{}` ({} bytes at {})",
+                            input.name, input.size, p.name, p.size, p.start
+                        ),
+                    )
+                    .with_span(p.span.clone())
+                    .with_help(format!(
+                        "set {key} to at least {}",
+                        input.size.align_up(plan.disk.erase_unit.max(ByteSize(SECTOR))).unwrap_or(input.size)
+                    )),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Unique partition GUIDs are unique, and differ from the disk GUID.
+#[must_use]
+pub fn reject_duplicate_guids(plan: &Plan) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let mut seen: Vec<(Guid, &str)> = vec![(plan.disk.disk_guid, "the disk")];
+    for p in &plan.partitions {
+        if let Some((_, other)) = seen.iter().find(|(g, _)| *g == p.unique_guid) {
+            out.push(
+                Problem::error("plan::duplicate_uuid", format!("partition `{}` has the same GUID {} as {other}", p.name, p.unique_guid))
+                    .with_span(p.span.clone())
+                    .with_help("give each partition its own `uuid`, or remove `uuid` to have one derived"),
+            );
+        }
+        seen.push((p.unique_guid, &p.name));
+    }
+    out
+}
+
+/// A `rootfs` GUID other than U-Boot's fixed one breaks `root=PARTUUID=` after a `partitions`-mode flash.
+#[must_use]
+pub fn warn_rootfs_partuuid(plan: &Plan) -> Vec<Problem> {
+    let Some(fixed) = guid::uboot_rootfs_partuuid(plan.device.0) else { return Vec::new() };
+    plan.partition("rootfs")
+        .filter(|p| p.unique_guid != fixed)
+        .map(|p| {
+            Problem::warning(
+                "plan::rootfs_partuuid",
+                format!("partition `rootfs` has GUID {}, but U-Boot's stm32prog gives `rootfs` on {} the GUID {fixed}", p.unique_guid, plan.device),
+            )
+            .with_span(p.span.clone())
+            .with_help("remove `uuid` so `root=PARTUUID=` works whichever flash mode wrote the partition")
+        })
+        .into_iter()
+        .collect()
+}
+
+/// U-Boot sets the bootable attribute only on Linux (`System`) partitions.
+#[must_use]
+pub fn warn_bootable_type(plan: &Plan) -> Vec<Problem> {
+    plan.partitions
+        .iter()
+        .filter(|p| p.bootable && p.type_guid != guid::LINUX_FS)
+        .map(|p| {
+            Problem::warning("plan::bootable_type", format!("partition `{}` is bootable but its type is {}, not linux", p.name, p.type_guid))
+                .with_span(p.span.clone())
+                .with_help("stm32prog sets `bootable` only on `System` (linux) partitions; U-Boot's extlinux scan looks for it on the partition holding /boot")
+        })
+        .collect()
+}
+
+/// On SD the ROM loads the FSBL from GPT entries whose name begins with `fsbl`.
+#[must_use]
+pub fn warn_fsbl_named_user_partition(plan: &Plan) -> Vec<Problem> {
+    if plan.media != Media::Sdcard {
+        return Vec::new();
+    }
+    plan.partitions
+        .iter()
+        .filter(|p| p.role == Role::User && p.name.starts_with("fsbl"))
+        .map(|p| {
+            Problem::warning("plan::fsbl_name", format!("partition `{}` starts with `fsbl`: the boot ROM may try to load TF-A from it", p.name))
+                .with_span(p.span.clone())
+                .with_help("rename it")
+        })
+        .collect()
+}
+
+/// Where `stm32prog` would build a different GPT from the same layout in `partitions` mode.
+#[must_use]
+pub fn warn_partitions_mode_divergence(plan: &Plan) -> Vec<Problem> {
+    if plan.flash_mode != FlashMode::Partitions {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for pair in plan.partitions.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        if a.end() < b.start {
+            out.push(
+                Problem::warning(
+                    "plan::layout_gap",
+                    format!(
+                        "partition `{}` ends at {} but `{}` starts at {}: a flash layout has no gaps, so stm32prog makes `{}` {} bytes",
+                        a.name,
+                        a.end(),
+                        b.name,
+                        b.start,
+                        a.name,
+                        ByteSize(b.start.0 - a.start.0)
+                    ),
+                )
+                .with_span(a.span.clone())
+                .with_help(format!("set `size = \"{}\"` on `{}` so both GPTs agree", ByteSize(b.start.0 - a.start.0), a.name)),
+            );
+        }
+    }
+    for p in &plan.partitions {
+        if crate::flashlayout::tsv_type_for(p.type_guid, p.bootable).is_none() {
+            out.push(
+                Problem::warning(
+                    "plan::layout_type",
+                    format!(
+                        "partition `{}` has type {}, which a flash layout cannot express; stm32prog will create it as `Binary` ({})",
+                        p.name,
+                        p.type_guid,
+                        guid::LINUX_RESERVED
+                    ),
+                )
+                .with_span(p.span.clone())
+                .with_help("use a type name from board/README.md, or flash in `raw` mode"),
+            );
+        }
+    }
+    out
+}
+
+/// STM32MP25 USB flashing also loads a DDR firmware FIP (Id 0x02), which this layout does not carry.
+#[must_use]
+pub fn note_mp25_ddr_firmware(plan: &Plan) -> Vec<Problem> {
+    if plan.soc == Soc::Stm32mp25 {
+        vec![Problem::note(
+            "plan::mp25_ddr_fip",
+            "STM32MP25 programmer layouts also load the DDR firmware FIP as Id 0x02 (`fip-ddr`); add that line to flash.tsv by hand until it is supported",
+        )]
+    } else {
+        Vec::new()
+    }
+}
