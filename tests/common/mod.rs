@@ -1,0 +1,190 @@
+//! Shared test support: inputs made by the real tools (mkimage, fiptool, mke2fs), the binary under test, and the
+//! oracles (sgdisk, genimage, bmaptool). A missing oracle fails the test with the package to install; it never skips.
+#![allow(dead_code)]
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+/// Debian package providing each oracle.
+const PACKAGES: &[(&str, &str)] = &[
+    ("sgdisk", "gdisk"),
+    ("genimage", "genimage"),
+    ("mkimage", "u-boot-tools"),
+    ("fiptool", "arm-trusted-firmware-tools"),
+    ("mke2fs", "e2fsprogs"),
+    ("e2fsck", "e2fsprogs"),
+    ("bmaptool", "bmap-tools"),
+    ("python3", "python3"),
+];
+
+/// Panic unless `tool` is on PATH (tests must fail, not skip, without their oracle).
+pub fn require(tool: &str) {
+    let found = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
+    if !found {
+        let pkg = PACKAGES.iter().find(|(t, _)| *t == tool).map_or("?", |(_, p)| *p);
+        panic!("oracle `{tool}` is missing: install the Debian package `{pkg}` (scripts/test.sh does it)");
+    }
+}
+
+/// Run a command, panicking with its output if it fails.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?} failed: {}\n{}{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// The binary under test.
+pub fn imager() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_stm32mp-imager"))
+}
+
+/// Run the binary under test with arguments.
+pub fn run_imager<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    imager().args(args).output().expect("run stm32mp-imager")
+}
+
+/// stdout + stderr as one string, for assertions and failure messages.
+pub fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// A deterministic, non-trivial payload (text repeated, with the seed mixed in).
+pub fn payload(seed: &str, len: usize) -> Vec<u8> {
+    let line = format!("stm32mp-imager test payload {seed} ");
+    line.bytes().cycle().take(len).collect()
+}
+
+/// A real `.stm32` file from `mkimage -T stm32image` (header v1.0) around a payload of `len` bytes.
+pub fn make_stm32(path: &Path, len: usize, load: &str) {
+    require("mkimage");
+    let bin = path.with_extension("payload");
+    fs::write(&bin, payload(&path.display().to_string(), len)).unwrap();
+    run_ok(Command::new("mkimage").args(["-T", "stm32image", "-a", load, "-e", load, "-d"]).arg(&bin).arg(path));
+    fs::remove_file(&bin).unwrap();
+}
+
+/// A real FIP from `fiptool create` with a BL32 and a BL33.
+pub fn make_fip(path: &Path) {
+    require("fiptool");
+    let dir = path.parent().unwrap();
+    let (bl32, bl33) = (dir.join("bl32.payload"), dir.join("bl33.payload"));
+    fs::write(&bl32, payload("bl32", 20_000)).unwrap();
+    fs::write(&bl33, payload("bl33", 90_000)).unwrap();
+    let _ = fs::remove_file(path);
+    run_ok(Command::new("fiptool").arg("create").arg("--tos-fw").arg(&bl32).arg("--nt-fw").arg(&bl33).arg(path));
+    fs::remove_file(bl32).unwrap();
+    fs::remove_file(bl33).unwrap();
+}
+
+/// A real ext4 image from `mke2fs -d` of `size` bytes holding `data_bytes` of files; made as `rootfs.ext2` with
+/// `rootfs.ext4 -> rootfs.ext2` like Buildroot when `path` ends in `rootfs.ext4`.
+pub fn make_ext4(path: &Path, size: u64, data_bytes: usize) {
+    require("mke2fs");
+    let dir = path.parent().unwrap();
+    let root = dir.join(format!("{}.root", path.file_name().unwrap().to_string_lossy()));
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::write(root.join("etc/hostname"), "test\n").unwrap();
+    let mut left = data_bytes;
+    let mut i = 0;
+    while left > 0 {
+        let n = left.min(1 << 20);
+        fs::write(root.join(format!("file{i}")), payload(&format!("file{i}"), n)).unwrap();
+        left -= n;
+        i += 1;
+    }
+    let target = if path.file_name().is_some_and(|n| n == "rootfs.ext4") { dir.join("rootfs.ext2") } else { path.to_path_buf() };
+    let _ = fs::remove_file(&target);
+    run_ok(
+        Command::new("mke2fs")
+            .env("E2FSPROGS_FAKE_TIME", "1700000000")
+            .args([
+                "-q",
+                "-F",
+                "-t",
+                "ext4",
+                "-b",
+                "4096",
+                "-U",
+                "5f2b1a7c-0d3e-4e5f-8a9b-0c1d2e3f4a5b",
+                "-E",
+                "hash_seed=6e1a2b3c-4d5e-4f60-8172-93a4b5c6d7e8",
+                "-d",
+            ])
+            .arg(&root)
+            .arg(&target)
+            .arg(format!("{}k", size / 1024)),
+    );
+    fs::remove_dir_all(&root).unwrap();
+    if target != path {
+        let _ = fs::remove_file(path);
+        std::os::unix::fs::symlink("rootfs.ext2", path).unwrap();
+    }
+}
+
+/// A test workspace: `images/` with inputs, `out/` for artifacts, board files in the root.
+pub struct Workspace {
+    /// Keeps the directory alive.
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    /// An empty workspace with `images/` and `out/`.
+    pub fn new() -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("images")).unwrap();
+        fs::create_dir(dir.path().join("out")).unwrap();
+        Workspace { dir }
+    }
+
+    /// The root folder.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+    /// The images folder.
+    pub fn images(&self) -> PathBuf {
+        self.dir.path().join("images")
+    }
+    /// The output folder.
+    pub fn out(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    /// The inputs every shipped board uses: TF-A for DK2 and EV1, u-boot.stm32, fip.bin, rootfs.ext4 (16 MiB ext4,
+    /// 3 MiB of files).
+    pub fn standard_inputs(&self) -> &Workspace {
+        let i = self.images();
+        make_stm32(&i.join("tf-a-stm32mp157c-dk2.stm32"), 120_000, "0x2ffc2500");
+        make_stm32(&i.join("tf-a-stm32mp157c-ev1.stm32"), 110_000, "0x2ffc2500");
+        make_stm32(&i.join("u-boot.stm32"), 700_000, "0xc0100000");
+        make_fip(&i.join("fip.bin"));
+        make_ext4(&i.join("rootfs.ext4"), 16 << 20, 3 << 20);
+        self
+    }
+
+    /// Write a board description into the workspace root and return its path.
+    pub fn board(&self, name: &str, toml: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        fs::write(&p, toml).unwrap();
+        p
+    }
+
+    /// Run `build` for a board file into `out/`.
+    pub fn build(&self, board: &Path) -> Output {
+        run_imager([OsArg::from("build"), board.into(), "--images".into(), self.images().into(), "--output".into(), self.out().into()])
+    }
+}
+
+/// Argument helper: strings and paths in one list.
+pub type OsArg = std::ffi::OsString;
+
+/// The path of a board file shipped in the repo.
+pub fn shipped_board(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("board").join(name)
+}
