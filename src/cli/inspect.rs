@@ -1,10 +1,14 @@
 //! `stm32mp-imager inspect FILE...`: read back a GPT image (table, GUIDs, attributes, the boot headers inside), an
 //! STM32 image (every header field, checksum verdict), a FIP (ToC), or lint a flash layout (`.tsv`) with U-Boot's
 //! rules. Exit status 1 when anything is wrong.
+//!
+//! The reading is done by [`inspect_source`], a pure function over a [`ReadAt`] source (a file, or bytes in memory for
+//! tests and fuzzing) that returns the report text and the problems; [`run`] only opens files and prints.
 
 use std::{
+    fmt::Write as _,
     fs::File,
-    io::Read,
+    io,
     os::unix::fs::FileExt,
     path::{Path, PathBuf},
 };
@@ -21,6 +25,39 @@ use crate::{
     plan::GPT_SECTORS,
     units::{SECTOR, human_bytes},
 };
+
+/// Largest file `inspect` reads whole as a flash layout; a real one (at most 240 lines) is a few KiB.
+pub const MAX_LAYOUT_BYTES: u64 = 16 << 20;
+
+/// Random access to the bytes being inspected: a file, or bytes in memory.
+pub trait ReadAt {
+    /// Read up to `buf.len()` bytes at `offset`; 0 at the end.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+}
+
+impl ReadAt for File {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        FileExt::read_at(self, buf, offset)
+    }
+}
+
+impl ReadAt for &[u8] {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(self.len());
+        let n = buf.len().min(self.len() - start);
+        buf[..n].copy_from_slice(&self[start..start + n]);
+        Ok(n)
+    }
+}
+
+/// What `inspect` found in one file: the report to print and the problems (errors make the exit status non-zero).
+#[derive(Debug, Clone, Default)]
+pub struct Inspection {
+    /// The human-readable report (one or more lines, each ending in a newline).
+    pub report: String,
+    /// Every problem found.
+    pub problems: Vec<Problem>,
+}
 
 /// Arguments of `inspect`.
 #[derive(Debug, Args)]
@@ -58,14 +95,15 @@ pub fn run(args: &InspectArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn read_at(file: &File, offset: u64, len: usize) -> Result<Vec<u8>, String> {
+/// Read `len` bytes at `offset` (fewer at the end of the source).
+fn read_at(src: &dyn ReadAt, offset: u64, len: usize) -> Result<Vec<u8>, String> {
     let mut buf = vec![0u8; len];
     let mut done = 0;
     while done < len {
-        match file.read_at(&mut buf[done..], offset + done as u64) {
+        match src.read_at(&mut buf[done..], offset.saturating_add(done as u64)) {
             Ok(0) => break,
             Ok(n) => done += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.to_string()),
         }
     }
@@ -73,46 +111,72 @@ fn read_at(file: &File, offset: u64, len: usize) -> Result<Vec<u8>, String> {
     Ok(buf)
 }
 
-/// Inspect one file; returns its problems (errors make the exit status non-zero), or an I/O error message.
+/// Inspect one file: print its report on stdout and return its problems, or an I/O error message.
 pub fn inspect_file(path: &Path) -> Result<Vec<Problem>, String> {
     let shown = path.display().to_string();
-    let mut file = File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
-    let len = file.metadata().map_err(|e| format!("cannot stat {shown}: {e}"))?.len();
-    let head = read_at(&file, 0, 34 * 512).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let file = File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot stat {shown}: {e}"))?;
+    if meta.is_dir() {
+        return Err(format!("cannot read {shown}: is a folder"));
+    }
     let is_tsv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
-    if is_tsv {
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(|e| format!("cannot read {shown}: {e}"))?;
-        return Ok(inspect_tsv(&shown, &bytes));
-    }
-    if head.len() >= 1024 && &head[512..520] == gpt::SIGNATURE {
-        return inspect_gpt(&shown, &file, len, &head);
-    }
-    if stm32::has_magic(&head) {
-        return Ok(inspect_stm32(&shown, &file, len, &head));
-    }
-    if fip::has_magic(&head) {
-        return Ok(inspect_fip(&shown, len, &head));
-    }
-    if head.iter().all(|&b| b == b'\t' || b == b'\n' || b == b'\r' || (0x20..0x7f).contains(&b)) && head.contains(&b'\t') {
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(|e| format!("cannot read {shown}: {e}"))?;
-        return Ok(inspect_tsv(&shown, &bytes));
-    }
-    println!("{shown}: {len} bytes, not a GPT image, STM32 image, FIP or flash layout");
-    Ok(vec![
-        Problem::error("inspect::unknown", format!("{shown}: unknown format"))
-            .with_help("inspect reads GPT disk images, .stm32 files, FIPs and .tsv layouts"),
-    ])
+    let inspection = inspect_source(&shown, &file, meta.len(), is_tsv)?;
+    print!("{}", inspection.report);
+    Ok(inspection.problems)
 }
 
-fn inspect_tsv(shown: &str, bytes: &[u8]) -> Vec<Problem> {
+/// Inspect `len` bytes readable from `src`, named `shown` in the report. `is_tsv` reads it as a flash layout whatever
+/// it holds (the file name ends in `.tsv`). Pure apart from reading `src`: the report is returned, not printed.
+pub fn inspect_source(shown: &str, src: &dyn ReadAt, len: u64, is_tsv: bool) -> Result<Inspection, String> {
+    let mut out = Inspection::default();
+    let head = read_at(src, 0, 34 * 512).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let looks_like_text = head.iter().all(|&b| b == b'\t' || b == b'\n' || b == b'\r' || (0x20..0x7f).contains(&b)) && head.contains(&b'\t');
+    if is_tsv
+        || (!head.starts_with(&stm32::MAGIC) && head.get(512..520) != Some(gpt::SIGNATURE.as_slice()) && !fip::has_magic(&head) && looks_like_text)
+    {
+        if len > MAX_LAYOUT_BYTES {
+            out.problems.push(
+                Problem::error(
+                    "inspect::too_large",
+                    format!("{shown}: {len} bytes is too large for a flash layout (at most {MAX_LAYOUT_BYTES} bytes are read)"),
+                )
+                .with_help("a flash layout has at most 240 lines"),
+            );
+            return Ok(out);
+        }
+        let bytes = read_at(src, 0, usize::try_from(len).unwrap_or(0)).map_err(|e| format!("cannot read {shown}: {e}"))?;
+        inspect_tsv(&mut out, shown, &bytes);
+        return Ok(out);
+    }
+    if head.len() >= 1024 && &head[512..520] == gpt::SIGNATURE {
+        inspect_gpt(&mut out, shown, src, len, &head)?;
+        return Ok(out);
+    }
+    if stm32::has_magic(&head) {
+        inspect_stm32(&mut out, shown, src, len, &head);
+        return Ok(out);
+    }
+    if fip::has_magic(&head) {
+        inspect_fip(&mut out, shown, len, &head);
+        return Ok(out);
+    }
+    let _ = writeln!(out.report, "{shown}: {len} bytes, not a GPT image, STM32 image, FIP or flash layout");
+    out.problems.push(
+        Problem::error("inspect::unknown", format!("{shown}: unknown format"))
+            .with_help("inspect reads GPT disk images, .stm32 files, FIPs and .tsv layouts"),
+    );
+    Ok(out)
+}
+
+fn inspect_tsv(out: &mut Inspection, shown: &str, bytes: &[u8]) {
     let parsed = flashlayout::parse(shown, bytes);
     let mut problems = parsed.problems;
     problems.extend(flashlayout::lint(shown, &parsed.lines, &LintOptions::default()));
-    println!("{shown}: flash layout, {} data line{}", parsed.lines.len(), if parsed.lines.len() == 1 { "" } else { "s" });
+    let r = &mut out.report;
+    let _ = writeln!(r, "{shown}: flash layout, {} data line{}", parsed.lines.len(), if parsed.lines.len() == 1 { "" } else { "s" });
     for l in &parsed.lines {
-        println!(
+        let _ = writeln!(
+            r,
             "  line {:<3} {:<4} {:#04x}  {:<16} {:<10} {:<9} {:<12} {}",
             l.line,
             l.opt.to_string(),
@@ -125,35 +189,35 @@ fn inspect_tsv(shown: &str, bytes: &[u8]) -> Vec<Problem> {
         );
     }
     if !diag::has_errors(&problems) {
-        println!("  valid: U-Boot stm32prog accepts it");
+        let _ = writeln!(r, "  valid: U-Boot stm32prog accepts it");
     }
-    problems
+    out.problems.extend(problems);
 }
 
-fn print_stm32_header(h: &stm32::Stm32Header) {
-    println!("  header version   {} ({:#010x}), {} bytes", h.version, h.version_word, h.header_len);
-    println!("  image_length     {:#x} ({} bytes)", h.image_length, h.image_length);
-    println!("  image_checksum   {:#010x}", h.checksum);
-    println!("  entry point      {:#010x}", h.entry_point);
-    println!("  load address     {:#010x}", h.load_address);
-    println!("  version number   {}", h.version_number);
+fn print_stm32_header(r: &mut String, h: &stm32::Stm32Header) {
+    let _ = writeln!(r, "  header version   {} ({:#010x}), {} bytes", h.version, h.version_word, h.header_len);
+    let _ = writeln!(r, "  image_length     {:#x} ({} bytes)", h.image_length, h.image_length);
+    let _ = writeln!(r, "  image_checksum   {:#010x}", h.checksum);
+    let _ = writeln!(r, "  entry point      {:#010x}", h.entry_point);
+    let _ = writeln!(r, "  load address     {:#010x}", h.load_address);
+    let _ = writeln!(r, "  version number   {}", h.version_number);
     if h.version.major == 1 {
-        println!("  option flags     {:#x}{}", h.option_flags, if h.option_flags & 1 == 1 { " (no signature check)" } else { "" });
-        println!("  ecdsa algorithm  {}", h.algorithm_or_ext_len);
+        let _ = writeln!(r, "  option flags     {:#x}{}", h.option_flags, if h.option_flags & 1 == 1 { " (no signature check)" } else { "" });
+        let _ = writeln!(r, "  ecdsa algorithm  {}", h.algorithm_or_ext_len);
     } else {
-        println!("  extension flags  {:#010x}", h.option_flags);
-        println!("  extension length {:#x}", h.algorithm_or_ext_len);
+        let _ = writeln!(r, "  extension flags  {:#010x}", h.option_flags);
+        let _ = writeln!(r, "  extension length {:#x}", h.algorithm_or_ext_len);
     }
-    println!("  binary type      {:#04x}{}", h.binary_type, if h.binary_type == 0x10 { " (TF-A BL2)" } else { "" });
-    println!("  signature        {}", if h.unsigned { "none (unsigned image)" } else { "present" });
+    let _ = writeln!(r, "  binary type      {:#04x}{}", h.binary_type, if h.binary_type == 0x10 { " (TF-A BL2)" } else { "" });
+    let _ = writeln!(r, "  signature        {}", if h.unsigned { "none (unsigned image)" } else { "present" });
 }
 
-/// Check an STM32 image that starts at `offset` in `file` and may span at most `max` bytes.
-fn stm32_verdict(shown: &str, file: &File, offset: u64, max: u64, head: &[u8]) -> Vec<Problem> {
+/// Check an STM32 image that starts at `offset` in `src` and may span at most `max` bytes.
+fn stm32_verdict(r: &mut String, shown: &str, src: &dyn ReadAt, offset: u64, max: u64, head: &[u8]) -> Vec<Problem> {
     match stm32::parse_header(head) {
         Err(e) => vec![Problem::error("inspect::bad_stm32_header", format!("{shown}: {e}"))],
         Ok(h) => {
-            print_stm32_header(&h);
+            print_stm32_header(r, &h);
             let payload_len = u64::from(h.image_length);
             let total = u64::from(h.header_len) + payload_len;
             if total > max {
@@ -164,17 +228,17 @@ fn stm32_verdict(shown: &str, file: &File, offset: u64, max: u64, head: &[u8]) -
             let end = pos + payload_len;
             while pos < end {
                 let n = usize::try_from((end - pos).min(1 << 20)).unwrap_or(1 << 20);
-                match read_at(file, pos, n) {
+                match read_at(src, pos, n) {
                     Ok(b) if b.len() == n => sum = sum.wrapping_add(stm32::payload_checksum(&b)),
                     _ => return vec![Problem::error("inspect::io", format!("{shown}: short read at {pos:#x}"))],
                 }
                 pos += n as u64;
             }
             if sum == h.checksum {
-                println!("  checksum         ok");
+                let _ = writeln!(r, "  checksum         ok");
                 Vec::new()
             } else {
-                println!("  checksum         MISMATCH (payload sums to {sum:#010x})");
+                let _ = writeln!(r, "  checksum         MISMATCH (payload sums to {sum:#010x})");
                 vec![Problem::error(
                     "inspect::bad_checksum",
                     format!("{shown}: field image_checksum (offset 0x44): payload bytes sum to {sum:#010x}, header says {:#010x}", h.checksum),
@@ -184,45 +248,45 @@ fn stm32_verdict(shown: &str, file: &File, offset: u64, max: u64, head: &[u8]) -
     }
 }
 
-fn inspect_stm32(shown: &str, file: &File, len: u64, head: &[u8]) -> Vec<Problem> {
-    println!("{shown}: STM32 image, {len} bytes");
-    let mut problems = stm32_verdict(shown, file, 0, len, head);
+fn inspect_stm32(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, head: &[u8]) {
+    let _ = writeln!(out.report, "{shown}: STM32 image, {len} bytes");
+    let problems = stm32_verdict(&mut out.report, shown, src, 0, len, head);
+    out.problems.extend(problems);
     if let Ok(h) = stm32::parse_header(head) {
         if let Err(e) = stm32::verify_payload(&h, len, h.checksum) {
-            problems.push(Problem::error("inspect::bad_stm32_header", format!("{shown}: {e}")));
+            out.problems.push(Problem::error("inspect::bad_stm32_header", format!("{shown}: {e}")));
         }
         if h.version.major == 1 && u64::from(h.image_length) > stm32::MP15_FSBL_MAX_PAYLOAD && h.binary_type == 0x10 {
-            problems.push(Problem::warning(
+            out.problems.push(Problem::warning(
                 "inspect::fsbl_too_large",
                 format!("{shown}: TF-A payload {:#x} bytes exceeds the STM32MP15 ROM's 247 KiB", h.image_length),
             ));
         }
     }
-    problems
 }
 
-fn inspect_fip(shown: &str, len: u64, head: &[u8]) -> Vec<Problem> {
-    println!("{shown}: FIP, {len} bytes");
+fn inspect_fip(out: &mut Inspection, shown: &str, len: u64, head: &[u8]) {
+    let _ = writeln!(out.report, "{shown}: FIP, {len} bytes");
     match fip::parse_toc(head, len) {
         Ok(toc) => {
-            println!("  ToC serial {:#010x}, flags {:#x}, {} entries", toc.serial, toc.flags, toc.entries.len());
+            let _ = writeln!(out.report, "  ToC serial {:#010x}, flags {:#x}, {} entries", toc.serial, toc.flags, toc.entries.len());
             for e in &toc.entries {
-                println!("  {e}");
+                let _ = writeln!(out.report, "  {e}");
             }
-            Vec::new()
         }
-        Err(e) => vec![Problem::error("inspect::bad_fip", format!("{shown}: {e}"))],
+        Err(e) => out.problems.push(Problem::error("inspect::bad_fip", format!("{shown}: {e}"))),
     }
 }
 
-fn inspect_gpt(shown: &str, file: &File, len: u64, head: &[u8]) -> Result<Vec<Problem>, String> {
+fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, head: &[u8]) -> Result<(), String> {
     let tail_len = GPT_SECTORS * SECTOR;
-    let tail =
-        read_at(file, len.saturating_sub(tail_len), usize::try_from(tail_len).unwrap_or(0)).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let tail = read_at(src, len.saturating_sub(tail_len), usize::try_from(tail_len).unwrap_or(0)).map_err(|e| format!("cannot read {shown}: {e}"))?;
     let decoded = gpt::decode(head, &tail, len);
-    println!("{shown}: GPT disk image, {len} bytes ({}, {} sectors)", human_bytes(len), len / SECTOR);
+    let r = &mut out.report;
+    let _ = writeln!(r, "{shown}: GPT disk image, {len} bytes ({}, {} sectors)", human_bytes(len), len / SECTOR);
     if let Some(mbr) = decoded.mbr {
-        println!(
+        let _ = writeln!(
+            r,
             "  MBR: {}",
             match mbr {
                 gpt::MbrKind::Protective => "protective",
@@ -232,21 +296,23 @@ fn inspect_gpt(shown: &str, file: &File, len: u64, head: &[u8]) -> Result<Vec<Pr
         );
     }
     if let (Some(g), Some(f), Some(l)) = (decoded.disk_guid, decoded.first_usable, decoded.last_usable) {
-        println!("  disk GUID {g}, usable LBA {f}..{l}");
+        let _ = writeln!(r, "  disk GUID {g}, usable LBA {f}..{l}");
     }
-    println!("  {:<3} {:>10} {:>10} {:>12}  {:<16} {:<38} {:<36} attrs", "#", "start LBA", "end LBA", "size", "name", "type", "unique GUID");
+    let _ =
+        writeln!(r, "  {:<3} {:>10} {:>10} {:>12}  {:<16} {:<38} {:<36} attrs", "#", "start LBA", "end LBA", "size", "name", "type", "unique GUID");
     for e in &decoded.entries {
         let ty = match guid::type_name(e.type_guid) {
             Some(n) => format!("{} ({n})", e.type_guid),
             None => e.type_guid.to_string(),
         };
-        let size = (e.last_lba + 1).saturating_sub(e.first_lba) * SECTOR;
-        println!(
+        let size = format!("{:#x}", (e.last_lba + 1).saturating_sub(e.first_lba) * SECTOR);
+        let _ = writeln!(
+            r,
             "  {:<3} {:>10} {:>10} {:>12}  {:<16} {:<38} {:<36} {:#x}{}",
             e.number,
             e.first_lba,
             e.last_lba,
-            format!("{size:#x}"),
+            size,
             e.name,
             ty,
             e.unique_guid.to_string(),
@@ -261,17 +327,17 @@ fn inspect_gpt(shown: &str, file: &File, len: u64, head: &[u8]) -> Result<Vec<Pr
         if start >= len {
             continue;
         }
-        let part_head = read_at(file, start, 4096).map_err(|err| format!("cannot read {shown}: {err}"))?;
+        let part_head = read_at(src, start, 4096).map_err(|err| format!("cannot read {shown}: {err}"))?;
         let label = format!("{shown} partition {} `{}`", e.number, e.name);
         if stm32::has_magic(&part_head) {
-            println!("  partition {} `{}` holds an STM32 image:", e.number, e.name);
-            problems.extend(stm32_verdict(&label, file, start, size, &part_head));
+            let _ = writeln!(out.report, "  partition {} `{}` holds an STM32 image:", e.number, e.name);
+            problems.extend(stm32_verdict(&mut out.report, &label, src, start, size, &part_head));
         } else if fip::has_magic(&part_head) {
             match fip::parse_toc(&part_head, size) {
                 Ok(toc) => {
-                    println!("  partition {} `{}` holds a FIP with {} entries:", e.number, e.name, toc.entries.len());
+                    let _ = writeln!(out.report, "  partition {} `{}` holds a FIP with {} entries:", e.number, e.name, toc.entries.len());
                     for t in &toc.entries {
-                        println!("    {t}");
+                        let _ = writeln!(out.report, "    {t}");
                     }
                 }
                 Err(err) => problems.push(Problem::error("inspect::bad_fip", format!("{label}: {err}"))),
@@ -282,8 +348,9 @@ fn inspect_gpt(shown: &str, file: &File, len: u64, head: &[u8]) -> Result<Vec<Pr
                     .with_help("write TF-A's .stm32 file to this partition"),
             );
         } else if part_head.len() >= 1082 && part_head[1080] == 0x53 && part_head[1081] == 0xEF {
-            println!("  partition {} `{}` holds an ext2/3/4 file system", e.number, e.name);
+            let _ = writeln!(out.report, "  partition {} `{}` holds an ext2/3/4 file system", e.number, e.name);
         }
     }
-    Ok(problems)
+    out.problems.extend(problems);
+    Ok(())
 }
