@@ -50,3 +50,39 @@ fn fip_seeds_and_crashers() {
 fn gpt_inspect_seeds_and_crashers() {
     replay("gpt_inspect", harness::gpt_inspect::run);
 }
+
+/// `inspect` multiplied an entry's first LBA by 512 unchecked (overflow panic in debug builds, a wrapped offset and a
+/// read of the wrong bytes in release). Now the entry is reported as out of range and not read.
+#[test]
+fn inspect_entry_with_huge_lba_is_reported_not_read() {
+    use stm32mp_imager::{
+        cli::inspect::inspect_source,
+        gpt::{self, Entry, Table},
+        guid::{Guid, LINUX_FS},
+        units::Lba,
+    };
+    let total = 4096u64;
+    let table = Table {
+        total_lba: total,
+        disk_guid: Guid::derive(&["t", "disk"]),
+        first_usable: Lba(34),
+        last_usable: Lba(total - 34),
+        entries: vec![Entry {
+            type_guid: LINUX_FS,
+            unique_guid: Guid::derive(&["t", "p"]),
+            first_lba: Lba(u64::MAX - 1),
+            last_lba: Lba(u64::MAX),
+            attributes: 0,
+            name: "fsbl1".into(),
+        }],
+    };
+    let enc = gpt::encode(&table);
+    let mut disk = vec![0u8; usize::try_from(total * 512).unwrap()];
+    for (off, blob) in enc.placed() {
+        let at = usize::try_from(off.0).unwrap();
+        disk[at..at + blob.len()].copy_from_slice(blob);
+    }
+    let out = inspect_source("huge.img", &disk.as_slice(), disk.len() as u64, false).unwrap();
+    assert!(out.problems.iter().any(|p| p.code == "gpt::entry_range"), "{:?}", out.problems);
+    assert!(out.report.contains("18446744073709551614"), "{}", out.report);
+}

@@ -278,6 +278,14 @@ fn inspect_fip(out: &mut Inspection, shown: &str, len: u64, head: &[u8]) {
     }
 }
 
+/// An entry's first byte and length (0 when it ends before it starts), or `None` when its first byte lies past 2^64.
+/// The LBAs come from the file, so nothing about them is trusted.
+fn entry_bytes(e: &gpt::DecodedEntry) -> Option<(u64, u64)> {
+    let start = e.first_lba.checked_mul(SECTOR)?;
+    let sectors = if e.last_lba >= e.first_lba { (e.last_lba - e.first_lba).saturating_add(1) } else { 0 };
+    Some((start, sectors.saturating_mul(SECTOR)))
+}
+
 fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, head: &[u8]) -> Result<(), String> {
     let tail_len = GPT_SECTORS * SECTOR;
     let tail = read_at(src, len.saturating_sub(tail_len), usize::try_from(tail_len).unwrap_or(0)).map_err(|e| format!("cannot read {shown}: {e}"))?;
@@ -305,7 +313,7 @@ fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, he
             Some(n) => format!("{} ({n})", e.type_guid),
             None => e.type_guid.to_string(),
         };
-        let size = format!("{:#x}", (e.last_lba + 1).saturating_sub(e.first_lba) * SECTOR);
+        let size = entry_bytes(e).map_or_else(|| "-".to_string(), |(_, size)| format!("{size:#x}"));
         let _ = writeln!(
             r,
             "  {:<3} {:>10} {:>10} {:>12}  {:<16} {:<38} {:<36} {:#x}{}",
@@ -322,8 +330,9 @@ fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, he
     }
     let mut problems = decoded.problems.clone();
     for e in &decoded.entries {
-        let start = e.first_lba * SECTOR;
-        let size = (e.last_lba + 1).saturating_sub(e.first_lba) * SECTOR;
+        // Entries whose bytes lie past 2^64 (or past the file) are reported by `gpt::decode` as outside the usable
+        // range; there is nothing to read in them.
+        let Some((start, size)) = entry_bytes(e) else { continue };
         if start >= len {
             continue;
         }
