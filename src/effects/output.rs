@@ -29,6 +29,16 @@ pub enum OutputError {
         /// What is wrong.
         reason: String,
     },
+    /// The commit failed after its first rename: some outputs may already be the new ones. The journal and the
+    /// temporaries not yet renamed are kept, so the next build into the folder completes the commit.
+    #[error("{source}; the commit did not finish: the next build into {} completes it", dir.display())]
+    Unfinished {
+        /// The output folder.
+        dir: PathBuf,
+        /// What failed.
+        #[source]
+        source: Box<OutputError>,
+    },
     /// An I/O operation on the output folder failed.
     #[error("{action} {}: {source}", path.display())]
     Io {
@@ -123,6 +133,9 @@ impl Staging {
                 reason: "refused: outputs must be plain file names inside the output folder".to_string(),
             });
         }
+        if fs::symlink_metadata(self.dir.join(name)).is_ok_and(|m| m.is_dir()) {
+            return Err(io_err("an output would replace the folder", &self.dir.join(name))(io::Error::from(io::ErrorKind::IsADirectory)));
+        }
         let tmp = tempfile::Builder::new()
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .prefix(&format!("{TEMP_PREFIX}{name}."))
@@ -164,13 +177,25 @@ impl Staging {
         journal.persist(dir.join(JOURNAL)).map_err(|e| io_err("cannot write", &dir.join(JOURNAL))(e.error))?;
         sync_dir(&dir)?;
         let mut done = Vec::new();
-        for (tmp, name) in files {
+        let mut files = files.into_iter();
+        while let Some((tmp, name)) = files.next() {
             let target = dir.join(&name);
-            tmp.persist(&target).map_err(|e| io_err("cannot rename into place", &target)(e.error))?;
+            if let Err(e) = tmp.persist(&target) {
+                // The journal names every file of this build and some may already be in place: keep the rest (this
+                // one included) for the next run to rename, instead of letting them be deleted, which would leave
+                // a mixed set for good.
+                let _ = e.file.keep();
+                for (rest, _) in files {
+                    let _ = rest.keep();
+                }
+                let source = Box::new(io_err("cannot rename into place", &target)(e.error));
+                return Err(OutputError::Unfinished { dir, source });
+            }
             done.push(target);
         }
-        fs::remove_file(dir.join(JOURNAL)).map_err(io_err("cannot remove", &dir.join(JOURNAL)))?;
-        sync_dir(&dir)?;
+        let unfinished = |source| OutputError::Unfinished { dir: dir.clone(), source: Box::new(source) };
+        fs::remove_file(dir.join(JOURNAL)).map_err(io_err("cannot remove", &dir.join(JOURNAL))).map_err(unfinished)?;
+        sync_dir(&dir).map_err(unfinished)?;
         drop(lock);
         Ok(done)
     }
