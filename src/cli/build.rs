@@ -1,16 +1,20 @@
 //! `stm32mp-imager build BOARD.toml [--images DIR] [--output DIR] [--no-bmap]`: write the disk image, `flash.tsv` and
 //! the image's `.bmap`, all renamed into place together once complete.
 
-use std::path::{Path, PathBuf};
+use std::{
+    cell::Cell,
+    path::{Path, PathBuf},
+};
 
 use clap::Args;
 
 use super::{images_dir, prepare, print_problems, require_plan};
 use crate::{
     effects::{
-        image::{self, Piece, Source},
+        failpoint,
+        image::{self, ImageError, Piece, Progress, Source},
         inputs::HashPolicy,
-        output::Staging,
+        output::{OutputError, Staging},
         progress,
     },
     error::Error,
@@ -86,8 +90,12 @@ fn canonical(dir: &Path, what: &str) -> Result<PathBuf, Error> {
 pub fn build(board: &Path, images: &Path, output: &Path, bmap: bool, on_wait: &dyn Fn()) -> Result<BuildSummary, Error> {
     let (plan, prepared) = require_plan(prepare(board, images, HashPolicy::UpTo(BUILD_HASH_LIMIT))?)?;
     let images_abs = canonical(images, "images")?;
+    failpoint::hit("planned");
     let mut staging = Staging::begin(output, on_wait)?;
+    failpoint::hit("locked");
     let output_abs = canonical(staging.dir(), "output")?;
+    // Every failure before the commit leaves the folder as it was: say so, with the file being written.
+    let unchanged = |e: &dyn std::fmt::Display| Error::Io(format!("{e}; nothing was replaced in {}", output_abs.display()));
 
     let bmap_name = format!("{}.bmap", plan.disk.file_name);
     let mut outputs = vec![plan.disk.file_name.clone(), plan.layout_name.clone()];
@@ -155,16 +163,63 @@ pub fn build(board: &Path, images: &Path, output: &Path, bmap: bool, on_wait: &d
     }
 
     let progress = progress::for_stderr(&format!("writing {}", plan.disk.file_name));
-    let image_file = staging.create(&plan.disk.file_name)?;
-    let written = image::write_image(image_file, plan.disk.size.0, &pieces, bmap, progress.as_ref())?;
-    staging.write_file(&plan.layout_name, tsv.as_bytes())?;
+    let largest = pieces
+        .iter()
+        .filter_map(|p| match p.source {
+            Source::File { len, .. } => Some((len, p.label)),
+            Source::Bytes(_) => None,
+        })
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, label)| label);
+    let progress = FailpointProgress { inner: progress.as_ref(), trigger: largest, armed: Cell::new(false), fired: Cell::new(false) };
+    let image_path = output_abs.join(&plan.disk.file_name);
+    let image_file = staging.create(&plan.disk.file_name).map_err(|e| unchanged(&e))?;
+    let written = image::write_image(image_file, plan.disk.size.0, &pieces, bmap, &progress).map_err(|e| match e {
+        ImageError::Layout(m) => Error::Internal(m),
+        ImageError::Write { .. } => unchanged(&format!("writing {}: {e}", image_path.display())),
+        ImageError::Changed { .. } => Error::Io(e.to_string()),
+        ImageError::Read { .. } => unchanged(&e),
+    })?;
+    staging.write_file(&plan.layout_name, tsv.as_bytes()).map_err(|e| unchanged(&e))?;
     if let Some(ranges) = &written.bmap {
         let zeros = "0".repeat(64);
         let draft = render::bmap(plan.disk.size.0, image::BLOCK, ranges, &zeros)?;
         let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(draft.as_bytes()));
         let text = render::bmap(plan.disk.size.0, image::BLOCK, ranges, &digest)?;
-        staging.write_file(&bmap_name, text.as_bytes())?;
+        staging.write_file(&bmap_name, text.as_bytes()).map_err(|e| unchanged(&e))?;
     }
-    let artifacts = staging.commit(true)?;
+    failpoint::hit("staged");
+    let artifacts = staging.commit(true).map_err(|e| match e {
+        OutputError::Unfinished { .. } => Error::Io(e.to_string()),
+        other => unchanged(&other),
+    })?;
     Ok(BuildSummary { plan, artifacts, data_bytes: written.bytes_written })
+}
+
+/// Passes progress on, and hits the `writing` failpoint once the largest input's first chunk has been written.
+struct FailpointProgress<'a> {
+    inner: &'a dyn Progress,
+    trigger: Option<&'a str>,
+    armed: Cell<bool>,
+    fired: Cell<bool>,
+}
+
+impl Progress for FailpointProgress<'_> {
+    fn start(&self, total: u64) {
+        self.inner.start(total);
+    }
+    fn piece(&self, label: &str) {
+        self.armed.set(self.trigger == Some(label));
+        self.inner.piece(label);
+    }
+    fn advance(&self, bytes: u64) {
+        self.inner.advance(bytes);
+        if self.armed.get() && !self.fired.get() {
+            self.fired.set(true);
+            failpoint::hit("writing");
+        }
+    }
+    fn finish(&self) {
+        self.inner.finish();
+    }
 }
