@@ -1,0 +1,356 @@
+//! Faults during `build` (issue 6): disk full, SIGKILL (at a chosen step of a 4 GiB build and at arbitrary moments),
+//! a crash or a failed rename between the renames, inputs that cannot be read or change while being read, an output
+//! path that is not a folder. In every case: non-zero exit, a message naming the cause and the file, the previous
+//! image, layout and block map exactly as they were (or, once a commit has started, the complete new set after the
+//! next run), and no temporary file left after the next run.
+mod common;
+mod reliability;
+
+use std::{
+    fs::{self, OpenOptions},
+    io::Write,
+    os::unix::fs::{FileExt, PermissionsExt},
+    path::PathBuf,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use common::*;
+use reliability::*;
+
+/// A workspace with small real inputs, board A (the previous build, already in `out/`) and board B (one partition
+/// more: its image, layout and block map all differ from A's).
+struct Scene {
+    ws: Workspace,
+    a: PathBuf,
+    b: PathBuf,
+}
+
+fn scene(rootfs_size: u64, rootfs_data: usize, storage_extra: &str) -> Scene {
+    let ws = Workspace::new();
+    small_inputs(&ws, rootfs_size, rootfs_data);
+    let a = ws.board("a.toml", &board_toml("faults", false, storage_extra));
+    let b = ws.board("b.toml", &board_toml("faults", true, storage_extra));
+    let out = run(build_cmd(&ws, &a, &ws.out(), None));
+    assert!(out.status.success(), "the previous build failed: {}", text(&out));
+    Scene { ws, a, b }
+}
+
+impl Scene {
+    /// Build board B into a new folder `name` and return that folder (the reference for "the complete new set").
+    fn reference(&self, name: &str, board: &PathBuf) -> PathBuf {
+        let dir = self.ws.root().join(name);
+        fs::create_dir_all(&dir).unwrap();
+        let out = run(build_cmd(&self.ws, board, &dir, None));
+        assert!(out.status.success(), "{}", text(&out));
+        dir
+    }
+}
+
+fn round_page(n: u64) -> u64 {
+    n.div_ceil(4096) * 4096
+}
+
+#[test]
+fn disk_full_while_writing_the_image_keeps_the_previous_artifacts() {
+    let ns = mount_namespace();
+    let s = scene(8 << 20, 2 << 20, "");
+    let prev = s.ws.root().join("prev");
+    copy_dir(&s.ws.out(), &prev);
+    let new = s.reference("new", &s.b);
+    // Room for the previous set and half the new image's data: the writer runs out of space in the middle.
+    let size = round_page(allocated(&prev) + allocated(&new) / 2);
+    let result = s.ws.root().join("result");
+    let out = build_on_tmpfs(&ns, &s.ws, &s.b, &prev, size, None, &result);
+    assert_failed(&out, 3, &["no space left on device", "sdcard.img", "nothing was replaced"]);
+    assert_eq!(contents(&result.join("after")), contents(&prev), "the previous image, layout and block map changed");
+}
+
+/// Disk full at every step of a build (image data, layout, block map, journal; inode table full when a temporary is
+/// created): each outcome is all or nothing.
+#[test]
+fn disk_full_at_any_step_is_all_or_nothing() {
+    let ns = mount_namespace();
+    let s = scene(8 << 20, 2 << 20, "");
+    let prev = s.ws.root().join("prev");
+    copy_dir(&s.ws.out(), &prev);
+    let new = s.reference("new", &s.b);
+    let (old_set, new_set) = (contents(&prev), contents(&new));
+    let (p, n) = (allocated(&prev), allocated(&new));
+    let mut sizes: Vec<(u64, Option<u64>)> = (0..6).map(|k| (round_page(p + n * k / 6), None)).collect();
+    sizes.extend((0..8).map(|j| (round_page(p + n) + j * 4096, None)));
+    sizes.push((round_page(p + n) + (1 << 20), None));
+    // Inodes: the root folder and the three previous files, then one more each time (image, layout, block map, journal).
+    sizes.extend((4..=9).map(|i| (round_page(p + n) + (1 << 20), Some(i))));
+    let (mut failures, mut successes) = (0, 0);
+    for (size, inodes) in sizes {
+        let result = s.ws.root().join("result");
+        let out = build_on_tmpfs(&ns, &s.ws, &s.b, &prev, size, inodes, &result);
+        let after = contents(&result.join("after"));
+        if out.status.success() {
+            assert_eq!(after, new_set, "tmpfs size {size} inodes {inodes:?}: success but not the complete new set");
+            successes += 1;
+        } else {
+            assert_failed(&out, 3, &["no space left on device", "nothing was replaced"]);
+            assert_eq!(after, old_set, "tmpfs size {size} inodes {inodes:?}: failed and the previous set changed:\n{}", text(&out));
+            failures += 1;
+        }
+    }
+    assert!(failures >= 6 && successes >= 2, "the sweep missed a side: {failures} failures, {successes} successes");
+}
+
+#[test]
+fn sigkill_in_the_middle_of_a_4_gib_build_keeps_the_previous_artifacts_and_the_next_run_cleans_up() {
+    require("sgdisk");
+    let ws = Workspace::new();
+    let i = ws.images();
+    make_stm32(&i.join("tf-a.stm32"), 90_000, "0x2ffc2500");
+    make_stm32(&i.join("u-boot.stm32"), 300_000, "0xc0100000");
+    // A 3.5 GiB ext4 made by mke2fs into a sparse file: the image is 4 GiB, its data a few MiB.
+    make_ext4(&i.join("rootfs.ext4"), 3584 << 20, 4 << 20);
+    let a = ws.board("a.toml", &board_toml("big", false, "size = \"4G\""));
+    let b = ws.board("b.toml", &board_toml("big", true, "size = \"4G\""));
+    let out = run(build_cmd(&ws, &a, &ws.out(), None));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(fs::metadata(ws.out().join("sdcard.img")).unwrap().len(), 4 << 30);
+    let before = snapshot(&ws.out());
+
+    // Stop the build once the writer has copied the first chunk of the rootfs, then SIGKILL it from here.
+    let log = ws.root().join("killed");
+    let mut child = spawn(build_cmd(&ws, &b, &ws.out(), Some("writing:stop")), &log);
+    wait_stopped(&mut child, &log);
+    let temps = leftovers(&ws.out());
+    let image_tmp = temps.iter().find(|n| n.starts_with(".stm32mp-imager.sdcard.img.") && n.ends_with(".tmp")).expect("the image temporary");
+    assert_eq!(fs::metadata(ws.out().join(image_tmp)).unwrap().len(), 4 << 30, "the writer had sized the image");
+    signal(&child, libc::SIGKILL);
+    let status = child.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL));
+
+    let mut after = snapshot(&ws.out());
+    let left: Vec<String> = after.keys().filter(|n| n.starts_with(TEMP_PREFIX)).cloned().collect();
+    assert!(!left.is_empty(), "a SIGKILLed build leaves its temporaries (nothing can remove them)");
+    after.retain(|n, _| !n.starts_with(TEMP_PREFIX));
+    assert_eq!(after, before, "the previous image, layout or block map was touched");
+
+    // The next run removes what the killed one left, and builds.
+    let out = run(build_cmd(&ws, &b, &ws.out(), None));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(leftovers(&ws.out()), Vec::<String>::new());
+    let names: Vec<String> = snapshot(&ws.out()).into_keys().collect();
+    assert_eq!(names, ["flash.tsv", "sdcard.img", "sdcard.img.bmap"]);
+    let v = run_ok(Command::new("sgdisk").arg("-v").arg(ws.out().join("sdcard.img")));
+    assert!(String::from_utf8_lossy(&v.stdout).contains("No problems found"), "{}", text(&v));
+}
+
+/// SIGKILL from outside at moments spread over a whole build (no hook: planning, writing, committing): the folder
+/// always holds the whole previous set or the whole new set, and the next run leaves no temporary.
+#[test]
+fn sigkill_at_any_moment_is_all_or_nothing() {
+    let s = scene(16 << 20, 4 << 20, "");
+    let prev = s.ws.root().join("prev");
+    copy_dir(&s.ws.out(), &prev);
+    let new = s.reference("new", &s.b);
+    let (old_set, new_set) = (contents(&prev), contents(&new));
+    let started = Instant::now();
+    let out = run(build_cmd(&s.ws, &s.b, &new, None));
+    assert!(out.status.success());
+    let full = started.elapsed();
+    let mut outcomes = (0, 0);
+    for k in 0..14u32 {
+        let dir = s.ws.root().join(format!("kill{k}"));
+        copy_dir(&prev, &dir);
+        let log = s.ws.root().join(format!("kill{k}.log"));
+        let mut child = spawn(build_cmd(&s.ws, &s.b, &dir, None), &log);
+        std::thread::sleep(full * k / 12);
+        // SAFETY: kill() on our own child (it may have exited already: then this is a no-op on a zombie).
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+        let status = child.wait().unwrap();
+        // A kill between the renames leaves a journal: the next run completes the commit first thing. `locked:kill`
+        // stops that run right after its recovery, so what the recovery did is what is seen.
+        let recovery = run(build_cmd(&s.ws, &s.b, &dir, Some("locked:kill")));
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&recovery.status), Some(libc::SIGKILL), "{}", text(&recovery));
+        let set = contents(&dir);
+        if set == old_set {
+            outcomes.0 += 1;
+        } else if set == new_set {
+            outcomes.1 += 1;
+        } else {
+            panic!("killed after {:?} ({status}): neither the previous nor the new set: {set:?}", full * k / 12);
+        }
+    }
+    assert!(outcomes.0 > 0 && outcomes.1 > 0, "the kills did not cover both sides: {outcomes:?}");
+}
+
+/// The state a crash between two renames leaves (image renamed, layout and block map still temporaries, journal on
+/// disk, plus an unrelated stale temporary): the next run completes the commit and removes the rest.
+#[test]
+fn a_crash_between_renames_is_completed_by_the_next_run() {
+    let s = scene(8 << 20, 1 << 20, "");
+    let new = s.reference("new", &s.b);
+    let out = s.ws.out();
+    fs::copy(new.join("sdcard.img"), out.join("sdcard.img")).unwrap();
+    fs::copy(new.join("flash.tsv"), out.join(".stm32mp-imager.flash.tsv.AAAAAA.tmp")).unwrap();
+    fs::copy(new.join("sdcard.img.bmap"), out.join(".stm32mp-imager.sdcard.img.bmap.BBBBBB.tmp")).unwrap();
+    fs::write(out.join(".stm32mp-imager.sdcard.img.CCCCCC.tmp"), b"a killed run's partial image").unwrap();
+    fs::write(
+        out.join(".stm32mp-imager.journal"),
+        ".stm32mp-imager.sdcard.img.DDDDDD.tmp\tsdcard.img\n.stm32mp-imager.flash.tsv.AAAAAA.tmp\tflash.tsv\n.stm32mp-imager.sdcard.img.bmap.BBBBBB.tmp\tsdcard.img.bmap\n",
+    )
+    .unwrap();
+    let recovery = run(build_cmd(&s.ws, &s.a, &out, Some("locked:kill")));
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&recovery.status), Some(libc::SIGKILL), "{}", text(&recovery));
+    assert_eq!(contents(&out), contents(&new));
+}
+
+/// A rename that fails in the middle of the commit (here a folder put where the layout goes): the image is already
+/// replaced, so the rest of the set must not be deleted; the error says so and the next run completes the commit.
+#[test]
+fn a_rename_failing_mid_commit_is_rolled_forward_by_the_next_run() {
+    let s = scene(8 << 20, 1 << 20, "");
+    let new = s.reference("new", &s.b);
+    let out = s.ws.out();
+    let log = s.ws.root().join("staged");
+    let mut child = spawn(build_cmd(&s.ws, &s.b, &out, Some("staged:stop")), &log);
+    wait_stopped(&mut child, &log);
+    fs::remove_file(out.join("flash.tsv")).unwrap();
+    fs::create_dir(out.join("flash.tsv")).unwrap();
+    fs::write(out.join("flash.tsv/in-the-way"), b"").unwrap();
+    signal(&child, libc::SIGCONT);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(3), "{}", logs(&log));
+    let msg = logs(&log);
+    assert!(msg.contains("flash.tsv") && msg.contains("the commit did not finish"), "{msg}");
+    fs::remove_dir_all(out.join("flash.tsv")).unwrap();
+    let recovery = run(build_cmd(&s.ws, &s.a, &out, Some("locked:kill")));
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&recovery.status), Some(libc::SIGKILL), "{}", text(&recovery));
+    assert_eq!(contents(&out), contents(&new), "the next run did not complete the interrupted commit");
+}
+
+/// Run the imager as an unprivileged user when we are root (root reads any file whatever its mode).
+fn as_unprivileged(ws: &Workspace, mut c: Command) -> Command {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return c;
+    }
+    require_tool("setpriv", "util-linux");
+    for dir in [ws.root(), &ws.images()] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut s = Command::new("setpriv");
+    s.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(c.get_program()).args(c.get_args());
+    s.env_remove("STM32MP_IMAGER_FAILPOINT");
+    c = s;
+    c
+}
+
+#[test]
+fn an_input_that_cannot_be_read_stops_the_build_before_anything_is_written() {
+    let s = scene(8 << 20, 1 << 20, "");
+    let before = snapshot(&s.ws.out());
+    let rootfs = s.ws.images().join("rootfs.ext4");
+    let target = s.ws.images().join("rootfs.ext2");
+
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o000)).unwrap();
+    let out = run(as_unprivileged(&s.ws, build_cmd(&s.ws, &s.b, &s.ws.out(), None)));
+    assert_failed(&out, 1, &["permission denied", &rootfs.display().to_string(), "nothing was written"]);
+    assert_eq!(snapshot(&s.ws.out()), before);
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
+
+    fs::rename(&target, s.ws.root().join("rootfs.ext2.away")).unwrap();
+    let out = run(build_cmd(&s.ws, &s.b, &s.ws.out(), None));
+    assert_failed(&out, 1, &["input::missing", "not found", &rootfs.display().to_string()]);
+    assert_eq!(snapshot(&s.ws.out()), before);
+
+    fs::create_dir(&target).unwrap();
+    let out = run(build_cmd(&s.ws, &s.b, &s.ws.out(), None));
+    assert_failed(&out, 1, &["not a regular file", &rootfs.display().to_string()]);
+    assert_eq!(snapshot(&s.ws.out()), before);
+}
+
+/// Run board B with `point:stop`, do `meddle` while it is stopped, let it go on; returns its exit code and output.
+fn meddle_at(s: &Scene, point: &str, meddle: impl FnOnce()) -> (Option<i32>, String) {
+    let log = s.ws.root().join(format!("meddle-{point}"));
+    let mut child = spawn(build_cmd(&s.ws, &s.b, &s.ws.out(), Some(&format!("{point}:stop"))), &log);
+    wait_stopped(&mut child, &log);
+    meddle();
+    signal(&child, libc::SIGCONT);
+    let status = child.wait().unwrap();
+    (status.code(), logs(&log))
+}
+
+fn assert_io_failure(code: Option<i32>, msg: &str, needles: &[&str]) {
+    assert_eq!(code, Some(3), "{msg}");
+    for n in needles {
+        assert!(msg.to_lowercase().contains(&n.to_lowercase()), "the message does not say `{n}`:\n{msg}");
+    }
+}
+
+#[test]
+fn an_input_removed_after_planning_fails_cleanly() {
+    let s = scene(8 << 20, 1 << 20, "");
+    let before = snapshot(&s.ws.out());
+    let (code, msg) = meddle_at(&s, "planned", || fs::remove_file(s.ws.images().join("rootfs.ext2")).unwrap());
+    assert_io_failure(code, &msg, &["rootfs.ext4", "no such file", "nothing was replaced"]);
+    assert_eq!(snapshot(&s.ws.out()), before);
+}
+
+#[test]
+fn an_input_that_grows_after_planning_fails_cleanly() {
+    let s = scene(8 << 20, 1 << 20, "");
+    let before = snapshot(&s.ws.out());
+    let rootfs = s.ws.images().join("rootfs.ext2");
+    let (code, msg) = meddle_at(&s, "planned", || OpenOptions::new().append(true).open(&rootfs).unwrap().write_all(&[1u8; 4096]).unwrap());
+    assert_io_failure(code, &msg, &["rootfs.ext4", "changed while being read", "when planned"]);
+    assert_eq!(snapshot(&s.ws.out()), before);
+}
+
+#[test]
+fn an_input_that_changes_size_while_being_copied_fails_cleanly() {
+    let s = scene(8 << 20, 1 << 20, "");
+    let before = snapshot(&s.ws.out());
+    let rootfs = s.ws.images().join("rootfs.ext2");
+    let (code, msg) = meddle_at(&s, "writing", || OpenOptions::new().append(true).open(&rootfs).unwrap().write_all(&[1u8; 4096]).unwrap());
+    assert_io_failure(code, &msg, &["rootfs.ext4", "changed while being read", "during the copy"]);
+    assert_eq!(snapshot(&s.ws.out()), before);
+}
+
+#[test]
+fn an_input_rewritten_in_place_while_being_copied_fails_cleanly() {
+    let s = scene(8 << 20, 1 << 20, "");
+    let before = snapshot(&s.ws.out());
+    let rootfs = s.ws.images().join("rootfs.ext2");
+    let (code, msg) = meddle_at(&s, "writing", || {
+        std::thread::sleep(Duration::from_millis(20));
+        OpenOptions::new().write(true).open(&rootfs).unwrap().write_all_at(b"rewritten", 2 << 20).unwrap();
+    });
+    assert_io_failure(code, &msg, &["rootfs.ext4", "changed while being read"]);
+    assert_eq!(snapshot(&s.ws.out()), before);
+}
+
+#[test]
+fn an_output_path_that_is_not_a_folder_is_refused() {
+    let s = scene(8 << 20, 1 << 20, "");
+    let before = snapshot(&s.ws.out());
+    let root_before: Vec<String> = fs::read_dir(s.ws.root()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+
+    let file = s.ws.out().join("sdcard.img");
+    let out = run(build_cmd(&s.ws, &s.b, &file, None));
+    assert_failed(&out, 3, &["is not a folder", &file.display().to_string()]);
+
+    let missing = s.ws.root().join("no-such-folder");
+    let out = run(build_cmd(&s.ws, &s.b, &missing, None));
+    assert_failed(&out, 3, &["does not exist", &missing.display().to_string()]);
+    assert!(!missing.exists());
+
+    assert_eq!(snapshot(&s.ws.out()), before);
+    let root_after: Vec<String> = fs::read_dir(s.ws.root()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(root_after, root_before, "something was created next to the output folder");
+
+    // An output whose name is taken by a folder: refused before anything is replaced.
+    fs::remove_file(s.ws.out().join("flash.tsv")).unwrap();
+    fs::create_dir(s.ws.out().join("flash.tsv")).unwrap();
+    let before = snapshot(&s.ws.out());
+    let out = run(build_cmd(&s.ws, &s.b, &s.ws.out(), None));
+    assert_failed(&out, 3, &["flash.tsv", "would replace the folder", "nothing was replaced"]);
+    assert_eq!(snapshot(&s.ws.out()), before);
+}
