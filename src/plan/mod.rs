@@ -85,10 +85,11 @@ impl PlannedPartition {
     pub fn first_lba(&self) -> Lba {
         self.start.lba()
     }
-    /// Last sector (inclusive).
+    /// Last sector (inclusive). In a valid plan every partition is at least one sector and ends inside the image;
+    /// on other values this saturates rather than overflow.
     #[must_use]
     pub fn last_lba(&self) -> Lba {
-        Lba((self.start.0 + self.size.0) / SECTOR - 1)
+        Lba((self.start.0.saturating_add(self.size.0) / SECTOR).saturating_sub(1))
     }
     /// GPT attribute bits.
     #[must_use]
@@ -266,13 +267,15 @@ impl Plan {
     /// each partition's file (`partitions`), plus the eMMC boot-partition copies.
     #[must_use]
     pub fn transfer_bytes(&self, mode: FlashMode) -> u64 {
-        let stages = self.stages.fsbl.size.0 + self.stages.second.size.0;
-        let hw: u64 = self.hw_boot.iter().map(|h| h.input.size.0).sum();
+        // Saturating: sizes come from the description and the inputs (a 16 EiB `[storage] size` must not overflow).
+        let sum = |sizes: &mut dyn Iterator<Item = u64>| sizes.fold(0u64, u64::saturating_add);
+        let stages = self.stages.fsbl.size.0.saturating_add(self.stages.second.size.0);
+        let hw = sum(&mut self.hw_boot.iter().map(|h| h.input.size.0));
         let body = match mode {
             FlashMode::Raw => self.disk.size.0,
-            FlashMode::Partitions => self.partitions.iter().filter_map(|p| p.input.as_ref()).map(|i| i.size.0).sum(),
+            FlashMode::Partitions => sum(&mut self.partitions.iter().filter_map(|p| p.input.as_ref()).map(|i| i.size.0)),
         };
-        stages + hw + body
+        stages.saturating_add(hw).saturating_add(body)
     }
 }
 

@@ -39,6 +39,8 @@ pub fn check_plan(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
     out.extend(ensure_first_offset(plan));
     out.extend(reject_overlaps(plan));
     out.extend(ensure_within_image(board, plan));
+    out.extend(reject_empty_partitions(board, plan));
+    out.extend(ensure_image_fits_a_file(board, plan));
     out.extend(ensure_inputs_fit(plan));
     out.extend(reject_duplicate_guids(plan));
     out.extend(warn_rootfs_partuuid(plan));
@@ -390,10 +392,46 @@ pub fn ensure_within_image(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
             .with_span(p.span.clone().or_else(|| span.clone()))
             .with_help(format!(
                 "set `[storage] size` to at least {:#x} (partition end + 33-sector backup GPT), or shrink the partition",
-                p.end().0 + super::GPT_SECTORS * SECTOR
+                p.end().0.saturating_add(super::GPT_SECTORS * SECTOR)
             ))
         })
         .collect()
+}
+
+/// A GPT entry covers at least one sector: a partition of 0 bytes (written `size = 0`, or sized from an empty input)
+/// would end before it begins, which U-Boot, TF-A and sgdisk refuse.
+#[must_use]
+pub fn reject_empty_partitions(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
+    let spec = |name: &str| board.partitions.iter().find(|s| s.name.value == name);
+    plan.partitions
+        .iter()
+        .filter(|p| p.size.0 == 0)
+        // A [[partition]] with neither `size` nor `image` already has `plan::no_size`.
+        .filter(|p| !(p.role == Role::User && spec(&p.name).is_some_and(|s| s.size.is_none() && s.image.is_none())))
+        .map(|p| {
+            let why = match (&p.input, spec(&p.name).and_then(|s| s.size.as_ref())) {
+                (Some(input), None) if p.role == Role::User => format!("its input `{}` is empty", input.name),
+                _ => "its size is 0".to_string(),
+            };
+            Problem::error("plan::empty_partition", format!("partition `{}` is 0 bytes: {why}; its GPT entry would end before it begins", p.name))
+                .with_span(p.span.clone())
+                .with_help("give it a `size` of at least one 512-byte sector, or remove it")
+        })
+        .collect()
+}
+
+/// The image is a file: its size must fit a file offset (`off_t`, 2^63 − 1 bytes).
+#[must_use]
+pub fn ensure_image_fits_a_file(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
+    let max = u64::try_from(i64::MAX).unwrap_or(u64::MAX);
+    if plan.disk.size.0 <= max {
+        return Vec::new();
+    }
+    vec![
+        Problem::error("plan::image_too_large", format!("image size {} is larger than a file can be ({max:#x} bytes)", plan.disk.size))
+            .with_span(board.storage.size.as_ref().map(|s| s.span.clone()))
+            .with_help("set `[storage] size` to the size of the card or eMMC"),
+    ]
 }
 
 /// Every input fits its partition.
