@@ -3,6 +3,8 @@
 //! mount namespace for a small tmpfs. Like `common::require`, a missing mechanism fails the test; it never skips.
 #![allow(dead_code)]
 
+pub mod model;
+
 use std::{
     collections::BTreeMap,
     fs::{self, File},
