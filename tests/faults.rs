@@ -354,3 +354,28 @@ fn an_output_path_that_is_not_a_folder_is_refused() {
     assert_failed(&out, 3, &["flash.tsv", "would replace the folder", "nothing was replaced"]);
     assert_eq!(snapshot(&s.ws.out()), before);
 }
+
+/// A "board description" that never ends (`/dev/zero`) was read until memory ran out: now refused after 1 MiB.
+#[test]
+fn a_board_description_that_never_ends_is_refused_promptly() {
+    let ws = Workspace::new();
+    for sub in ["check", "build"] {
+        let log = ws.root().join(format!("zero-{sub}"));
+        let mut c = imager();
+        c.args([sub, "/dev/zero", "--images"]).arg(ws.images()).env_remove("STM32MP_IMAGER_FAILPOINT");
+        let mut child = spawn(c, &log);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("`{sub} /dev/zero` still running after 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(1), "{}", logs(&log));
+        assert!(logs(&log).contains("/dev/zero: more than 1048576 bytes"), "{}", logs(&log));
+    }
+}

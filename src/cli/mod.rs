@@ -95,9 +95,23 @@ pub fn images_dir(images: Option<&Path>) -> Result<PathBuf, Error> {
     }
 }
 
+/// Largest board description read: a real one is a few KiB; more is the wrong file, or a device that never ends
+/// (`/dev/zero` would otherwise be read until memory runs out). Pipes such as `<(generate-board)` are fine.
+pub const MAX_BOARD_BYTES: u64 = 1 << 20;
+
 /// Load a board description, read its inputs from `images`, and plan.
 pub fn prepare(board_path: &Path, images: &Path, policy: HashPolicy) -> Result<Prepared, Error> {
-    let text = std::fs::read(board_path).map_err(|e| Error::Io(format!("cannot read board description {}: {e}", board_path.display())))?;
+    let io = |e: std::io::Error| Error::Io(format!("cannot read board description {}: {e}", board_path.display()));
+    let mut text = Vec::new();
+    std::fs::File::open(board_path)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_BOARD_BYTES + 1), &mut text))
+        .map_err(io)?;
+    if text.len() as u64 > MAX_BOARD_BYTES {
+        return Err(Error::Invalid(format!(
+            "{}: more than {MAX_BOARD_BYTES} bytes; a board description is a small TOML file (is this the right file?)",
+            board_path.display()
+        )));
+    }
     let text = String::from_utf8(text)
         .map_err(|e| Error::Invalid(format!("{}: not UTF-8 text (byte {})", board_path.display(), e.utf8_error().valid_up_to())))?;
     let source = SourceFile::new(board_path.display().to_string(), text.clone());

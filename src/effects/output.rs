@@ -143,6 +143,7 @@ impl Staging {
             .tempfile_in(&self.dir)
             .map_err(io_err("cannot create a temporary file in", &self.dir))?;
         self.files.push((tmp, name.to_string()));
+        // The file was pushed on the line above: `last()` is always `Some`.
         Ok(self.files.last().map(|(t, _)| t.as_file()).unwrap_or_else(|| unreachable!()))
     }
 

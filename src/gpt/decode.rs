@@ -58,20 +58,27 @@ pub struct DecodedGpt {
     pub problems: Vec<Problem>,
 }
 
+// The readers below are only called on whole sectors (512 bytes) and whole entries (128 bytes), which `decode`
+// cuts after checking the lengths it was given; out of range they read zeros rather than panic.
+
+fn field<const N: usize>(b: &[u8], o: usize) -> [u8; N] {
+    let mut w = [0u8; N];
+    if let Some(src) = b.get(o..o.saturating_add(N)) {
+        w.copy_from_slice(src);
+    }
+    w
+}
+
 fn le32(b: &[u8], o: usize) -> u32 {
-    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+    u32::from_le_bytes(field(b, o))
 }
 
 fn le64(b: &[u8], o: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&b[o..o + 8]);
-    u64::from_le_bytes(w)
+    u64::from_le_bytes(field(b, o))
 }
 
 fn guid_at(b: &[u8], o: usize) -> Guid {
-    let mut w = [0u8; 16];
-    w.copy_from_slice(&b[o..o + 16]);
-    Guid::from_gpt_bytes(w)
+    Guid::from_gpt_bytes(field(b, o))
 }
 
 struct Header {
@@ -174,6 +181,7 @@ fn read_entries(array: &[u8]) -> Vec<DecodedEntry> {
 pub fn decode(head: &[u8], tail: &[u8], disk_len: u64) -> DecodedGpt {
     let mut out = DecodedGpt::default();
     let need = (GPT_SECTORS + 1) * SECTOR;
+    // Every slice taken below (MBR, headers, entry arrays) lies inside `head` or `tail` once this holds.
     if (head.len() as u64) < need || (tail.len() as u64) < GPT_SECTORS * SECTOR || disk_len < need + GPT_SECTORS * SECTOR {
         out.problems.push(Problem::error("gpt::too_small", format!("{disk_len} bytes is too small to hold a GPT with a backup")));
         return out;

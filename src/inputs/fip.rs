@@ -126,6 +126,7 @@ pub fn parse_toc(head: &[u8], file_len: u64) -> Result<FipToc, FipError> {
     if head.len() < HEADER_LEN {
         return Err(FipError::TooShort { actual: head.len() as u64 });
     }
+    // At least HEADER_LEN (16) bytes: the header fields below are in range; entries are read with `get`.
     let magic = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
     if magic != TOC_MAGIC {
         return Err(FipError::BadMagic { actual: magic });

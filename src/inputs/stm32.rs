@@ -176,6 +176,7 @@ pub fn parse_header(head: &[u8]) -> Result<Stm32Header, HeaderError> {
             return Err(HeaderError::ReservedNotZero { field, offset, actual: v });
         }
     }
+    // `head` holds at least `header_len` (256 or 512) bytes from here on, so the fixed offsets below are in range.
     let binary_type = if major == 1 {
         u32::from(head[0xff])
     } else {
