@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(gdisk genimage u-boot-tools arm-trusted-firmware-tools e2fsprogs bmap-tools python3)
-tools=(sgdisk genimage mkimage fiptool mke2fs e2fsck bmaptool python3)
+packages=(gdisk genimage u-boot-tools arm-trusted-firmware-tools e2fsprogs bmap-tools python3 util-linux)
+tools=(sgdisk genimage mkimage fiptool mke2fs e2fsck bmaptool python3 unshare setpriv)
 missing=()
 for t in "${tools[@]}"; do command -v "$t" > /dev/null || missing+=("$t"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -15,5 +15,23 @@ if [ ${#missing[@]} -gt 0 ]; then
 	"${sudo[@]}" apt-get update
 	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends "${packages[@]}"
 fi
+
+# Fuzz smoke run (issue 6): every cargo-fuzz target builds and runs a few seconds on its seeds, so they keep
+# building; it runs before the tests so that cargo test's summary closes the log. The long runs and their
+# figures are in docs/reliability.md (fuzz/run.sh TARGET SECONDS).
+if ! cargo fuzz --version > /dev/null 2>&1; then
+	echo "test.sh: installing cargo-fuzz"
+	cargo install cargo-fuzz --locked
+fi
+for target in board layout stm32_header fip gpt_inspect; do
+	echo "test.sh: fuzz smoke run of $target"
+	fuzz/run.sh "$target" 5 > "${TMPDIR:-/tmp}/fuzz-smoke-$target.log" 2>&1 || {
+		tail -n 60 "${TMPDIR:-/tmp}/fuzz-smoke-$target.log"
+		echo "test.sh: fuzz target $target failed (see above)"
+		exit 1
+	}
+	grep -E '^stat::number_of_executed_units' "${TMPDIR:-/tmp}/fuzz-smoke-$target.log" | sed "s/^/  $target: /"
+done
+echo "test.sh: fuzz smoke runs passed"
 
 cargo test --locked --all-targets
