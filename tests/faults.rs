@@ -236,8 +236,12 @@ fn as_unprivileged(ws: &Workspace, mut c: Command) -> Command {
     for dir in [ws.root(), &ws.images()] {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
     }
+    // The binary may sit under a folder `nobody` cannot enter (a CI clone in a private folder): run a copy.
+    let exe = ws.root().join("stm32mp-imager");
+    fs::copy(c.get_program(), &exe).unwrap();
+    fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
     let mut s = Command::new("setpriv");
-    s.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(c.get_program()).args(c.get_args());
+    s.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(&exe).args(c.get_args());
     s.env_remove("STM32MP_IMAGER_FAILPOINT");
     c = s;
     c
