@@ -165,6 +165,6 @@ pub fn build(board: &Path, images: &Path, output: &Path, bmap: bool, on_wait: &d
         let text = render::bmap(plan.disk.size.0, image::BLOCK, ranges, &digest)?;
         staging.write_file(&bmap_name, text.as_bytes())?;
     }
-    let artifacts = staging.commit(true)?;
+    let artifacts = staging.commit(std::env::var_os("IMAGER_SYNC").is_some())?;
     Ok(BuildSummary { plan, artifacts, data_bytes: written.bytes_written })
 }
