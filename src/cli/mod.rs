@@ -2,6 +2,7 @@
 //! board description with its inputs and plan, printing problems).
 
 pub mod build;
+pub mod buildroot_post_image;
 pub mod check;
 pub mod genimage_cfg;
 pub mod inspect;
@@ -44,6 +45,10 @@ pub enum Command {
     GenimageCfg(genimage_cfg::GenimageCfgArgs),
     /// Read back a GPT image, a .stm32 header, a FIP, or lint a flash layout (.tsv).
     Inspect(inspect::InspectArgs),
+    /// Buildroot mode (called by the BR2_EXTERNAL tree's post-image.sh): lint Buildroot's configuration against the
+    /// board description, then build into BINARIES_DIR.
+    #[command(name = "buildroot-post-image")]
+    BuildrootPostImage(buildroot_post_image::BuildrootPostImageArgs),
 }
 
 /// Run a parsed command line.
@@ -53,6 +58,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Build(a) => build::run(&a),
         Command::GenimageCfg(a) => genimage_cfg::run(&a),
         Command::Inspect(a) => inspect::run(&a),
+        Command::BuildrootPostImage(a) => buildroot_post_image::run(&a),
     }
 }
 
