@@ -35,6 +35,19 @@ pub struct BuildArgs {
     /// Do not write `<image>.bmap`.
     #[arg(long)]
     pub no_bmap: bool,
+    /// Flush every artifact to disk (fsync) before renaming them into place, so a power cut cannot lose them.
+    /// Without it a crash or a kill still never mixes old and new artifacts; it costs the time to write the data out.
+    #[arg(long)]
+    pub sync: bool,
+}
+
+/// How `build` writes.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildOptions {
+    /// Write `<image>.bmap`.
+    pub bmap: bool,
+    /// fsync the artifacts before the renames.
+    pub sync: bool,
 }
 
 /// Inputs are hashed during `build` only up to this size (boot stages always): hashing a 3 GiB sparse rootfs costs
@@ -56,7 +69,8 @@ pub struct BuildSummary {
 pub fn run(args: &BuildArgs) -> Result<(), Error> {
     let images = images_dir(args.images.as_deref())?;
     let output = args.output.clone().unwrap_or_else(|| images.clone());
-    let summary = build(&args.board, &images, &output, !args.no_bmap, &|| {
+    let options = BuildOptions { bmap: !args.no_bmap, sync: args.sync };
+    let summary = build(&args.board, &images, &output, options, &|| {
         eprintln!("waiting: another build is writing into {}", output.display());
     })?;
     print_summary(&summary);
@@ -83,7 +97,8 @@ fn canonical(dir: &Path, what: &str) -> Result<PathBuf, Error> {
 }
 
 /// Plan and write everything; the pipeline `build` and `buildroot-post-image` share.
-pub fn build(board: &Path, images: &Path, output: &Path, bmap: bool, on_wait: &dyn Fn()) -> Result<BuildSummary, Error> {
+pub fn build(board: &Path, images: &Path, output: &Path, options: BuildOptions, on_wait: &dyn Fn()) -> Result<BuildSummary, Error> {
+    let bmap = options.bmap;
     let (plan, prepared) = require_plan(prepare(board, images, HashPolicy::UpTo(BUILD_HASH_LIMIT))?)?;
     let images_abs = canonical(images, "images")?;
     let mut staging = Staging::begin(output, on_wait)?;
@@ -165,6 +180,6 @@ pub fn build(board: &Path, images: &Path, output: &Path, bmap: bool, on_wait: &d
         let text = render::bmap(plan.disk.size.0, image::BLOCK, ranges, &digest)?;
         staging.write_file(&bmap_name, text.as_bytes())?;
     }
-    let artifacts = staging.commit(std::env::var_os("IMAGER_SYNC").is_some())?;
+    let artifacts = staging.commit(options.sync)?;
     Ok(BuildSummary { plan, artifacts, data_bytes: written.bytes_written })
 }

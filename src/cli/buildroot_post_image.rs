@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, io, path::PathBuf};
 use clap::Args;
 
 use super::{
-    build::{BUILD_HASH_LIMIT, build},
+    build::{BUILD_HASH_LIMIT, BuildOptions, build},
     prepare, print_problems,
 };
 use crate::{
@@ -117,7 +117,7 @@ pub fn run(args: &BuildrootPostImageArgs) -> Result<(), Error> {
     print_plain(&problems);
     drop(prepared);
 
-    let summary = build(&board_path, &images, &images, post.bmap, &|| {
+    let summary = build(&board_path, &images, &images, BuildOptions { bmap: post.bmap, sync: false }, &|| {
         eprintln!("waiting: another build is writing into {}", images.display());
     })?;
     let artifacts: Vec<Artifact> = summary

@@ -225,13 +225,16 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    /// A buffer to read into (from the pool when hashing, else the one spare).
+    /// A buffer to read into: the spare one if the last chunk had nothing to hash, else one back from the hasher.
+    /// Invariant: at most one buffer is ever out of the pool here, so the pool never runs dry (no deadlock).
     fn buffer(&mut self) -> Vec<u8> {
-        let from_pool = self.hashing.as_ref().and_then(|p| p.free.recv().ok());
-        from_pool.or_else(|| self.spare.take()).unwrap_or_else(|| vec![0u8; BUF])
+        if let Some(buf) = self.spare.take() {
+            return buf;
+        }
+        self.hashing.as_ref().and_then(|p| p.free.recv().ok()).unwrap_or_else(|| vec![0u8; BUF])
     }
 
-    /// Hand a written buffer to the hasher (or keep it for the next read).
+    /// Hand a written buffer to the hasher, or keep it as the spare when there is nothing to hash.
     fn done(&mut self, buf: Vec<u8>, runs: Vec<Run>) {
         match &self.hashing {
             Some(p) if !runs.is_empty() => {
@@ -279,9 +282,11 @@ impl Writer<'_> {
             done = self.copy_range(file, in_off + s as u64, at, run.len());
         }
         if done < run.len() {
-            self.out
-                .write_all_at(&run[done..], at + done as u64)
-                .map_err(|source| ImageError::Write { label: label.to_string(), offset: at, source })?;
+            self.out.write_all_at(&run[done..], at + done as u64).map_err(|source| ImageError::Write {
+                label: label.to_string(),
+                offset: at,
+                source,
+            })?;
         }
         self.written += run.len() as u64;
         Ok(())
@@ -297,9 +302,7 @@ impl Writer<'_> {
             };
             // SAFETY: both descriptors are open for the duration of the call and the offsets point to local
             // variables; copy_file_range does not touch user memory otherwise.
-            let n = unsafe {
-                libc::copy_file_range(input.as_raw_fd(), &raw mut off_in, self.out.as_raw_fd(), &raw mut off_out, len - done, 0)
-            };
+            let n = unsafe { libc::copy_file_range(input.as_raw_fd(), &raw mut off_in, self.out.as_raw_fd(), &raw mut off_out, len - done, 0) };
             if n <= 0 {
                 // 0: unexpected end of input; the read/write path reports the real situation.
                 // <0: ENOSYS, EXDEV, EOPNOTSUPP, EINVAL… — stop using it.
@@ -378,11 +381,7 @@ fn copy_file(w: &mut Writer, piece: &Piece, path: &Path, len: u64, progress: &dy
             let chunk_end = end.min(if limit > at { limit } else { at + buf.len() as u64 });
             let n = usize::try_from(chunk_end - at).unwrap_or(buf.len()).min(buf.len());
             read_exact_at(&file, &mut buf[..n], at).map_err(|e| {
-                if e.kind() == io::ErrorKind::UnexpectedEof {
-                    changed(format!("it ended before {:#x} bytes", at + n as u64))
-                } else {
-                    read_err(e)
-                }
+                if e.kind() == io::ErrorKind::UnexpectedEof { changed(format!("it ended before {:#x} bytes", at + n as u64)) } else { read_err(e) }
             })?;
             let runs = w.emit(image_at, &buf[..n], Some((&file, at)), label)?;
             w.done(buf, runs);
@@ -470,7 +469,7 @@ fn write_pieces(w: &mut Writer, pieces: &[Piece], progress: &dyn Progress) -> Re
                         buf.resize(bytes.len(), 0);
                     }
                     buf[..bytes.len()].copy_from_slice(bytes);
-                    w.done(buf, runs.into_iter().map(|(o, s, e)| (o, s, e)).collect());
+                    w.done(buf, runs);
                 }
                 progress.advance(bytes.len() as u64);
             }
@@ -497,6 +496,33 @@ mod tests {
         v[4098] = 0;
         v[17] = 1;
         assert!(!is_zero(&v));
+    }
+
+    /// Allocated all-zero chunks (ext4 journals, inode tables) hash nothing; the writer must not run out of buffers
+    /// (this deadlocked once), and the result must match a plain copy.
+    #[test]
+    fn many_allocated_zero_chunks_with_bmap() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        let mut data = vec![0u8; 12 * BUF + 5];
+        data[3 * BUF + 7] = 1;
+        data[12 * BUF + 4] = 2;
+        std::fs::write(&input, &data).unwrap();
+        let out = tempfile::tempfile().unwrap();
+        let pieces = [Piece { offset: 0x4400, source: Source::File { path: &input, len: data.len() as u64 }, label: "in" }];
+        let size = 0x4400 + data.len() as u64 + 100;
+        let w = write_image(&out, size, &pieces, true, &NoProgress).unwrap();
+        let ranges = w.bmap.unwrap();
+        assert_eq!(ranges.len(), 2);
+        let mut img = vec![0u8; usize::try_from(size).unwrap()];
+        img[0x4400..0x4400 + data.len()].copy_from_slice(&data);
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut &out, &mut back).unwrap();
+        assert!(back == img);
+        for r in &ranges {
+            let (a, b) = (usize::try_from(r.first * BLOCK).unwrap(), usize::try_from((r.last + 1) * BLOCK).unwrap().min(img.len()));
+            assert_eq!(r.sha256, hex::encode(Sha256::digest(&img[a..b])));
+        }
     }
 
     #[test]
