@@ -14,7 +14,7 @@ use super::{
 use crate::{
     buildroot::{self, Artifact, BuildrootEnv, EXTLINUX_CONF, RootExpectation, Target},
     diag::{self, Problem, Style},
-    effects::{inputs::HashPolicy, progress},
+    effects::inputs::HashPolicy,
     error::Error,
 };
 
@@ -52,7 +52,7 @@ fn refuse(problems: &[Problem], more: usize) -> Error {
 
 /// Run `buildroot-post-image`.
 pub fn run(args: &BuildrootPostImageArgs) -> Result<(), Error> {
-    progress::force_lines();
+    super::force_plain_output();
     let (post, mut problems) = buildroot::parse_post_args(&args.args);
     let env = BuildrootEnv::from_env(&environment(), &args.images_dir);
     let (post, env) = match (post, env) {

@@ -62,10 +62,23 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
+static PLAIN_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Plain lines only from now on (Buildroot mode): problems as `file:line:col` lines and progress as lines, even when
+/// stderr is a terminal, because the output is read as a log.
+pub fn force_plain_output() {
+    PLAIN_ONLY.store(true, std::sync::atomic::Ordering::Relaxed);
+    crate::effects::progress::force_lines();
+}
+
 /// How problems are drawn on stderr.
 #[must_use]
 pub fn stderr_style() -> Style {
-    if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() { Style::Fancy } else { Style::Plain }
+    if !PLAIN_ONLY.load(std::sync::atomic::Ordering::Relaxed) && std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        Style::Fancy
+    } else {
+        Style::Plain
+    }
 }
 
 /// Print problems on stderr.
