@@ -90,6 +90,7 @@ pub fn print_summary(summary: &BuildSummary) {
     if let (Some(img), Some(bmap)) = (summary.artifacts.first(), summary.artifacts.get(2)) {
         println!("or write a card: bmaptool copy --bmap {} {} /dev/sdX", bmap.display(), img.display());
     }
+    print!("{}", super::report::transfer_estimate(&summary.plan));
 }
 
 fn canonical(dir: &Path, what: &str) -> Result<PathBuf, Error> {
