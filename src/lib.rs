@@ -5,9 +5,11 @@
 //! files, [`inputs`] interprets their headers (pure), [`plan`] places every partition and checks every rule (pure),
 //! [`gpt`] encodes the partition table and [`render`] the text formats from `templates/` (pure), and [`effects`]
 //! writes the artifacts atomically. [`flashlayout`] parses and lints layouts exactly as U-Boot's `stm32prog` does.
+//! [`buildroot`] reads Buildroot's configuration and lints it against the plan for the `buildroot-post-image` mode.
 #![deny(missing_docs)]
 
 pub mod board;
+pub mod buildroot;
 pub mod cli;
 pub mod diag;
 pub mod effects;

@@ -39,6 +39,19 @@ pub struct BuildArgs {
     /// Do not write `<image>.bmap`.
     #[arg(long)]
     pub no_bmap: bool,
+    /// Flush every artifact to disk (fsync) before renaming them into place, so a power cut cannot lose them.
+    /// Without it a crash or a kill still never mixes old and new artifacts; it costs the time to write the data out.
+    #[arg(long)]
+    pub sync: bool,
+}
+
+/// How `build` writes.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildOptions {
+    /// Write `<image>.bmap`.
+    pub bmap: bool,
+    /// fsync the artifacts before the renames.
+    pub sync: bool,
 }
 
 /// Inputs are hashed during `build` only up to this size (boot stages always): hashing a 3 GiB sparse rootfs costs
@@ -60,7 +73,8 @@ pub struct BuildSummary {
 pub fn run(args: &BuildArgs) -> Result<(), Error> {
     let images = images_dir(args.images.as_deref())?;
     let output = args.output.clone().unwrap_or_else(|| images.clone());
-    let summary = build(&args.board, &images, &output, !args.no_bmap, &|| {
+    let options = BuildOptions { bmap: !args.no_bmap, sync: args.sync };
+    let summary = build(&args.board, &images, &output, options, &|| {
         eprintln!("waiting: another build is writing into {}", output.display());
     })?;
     print_summary(&summary);
@@ -80,6 +94,7 @@ pub fn print_summary(summary: &BuildSummary) {
     if let (Some(img), Some(bmap)) = (summary.artifacts.first(), summary.artifacts.get(2)) {
         println!("or write a card: bmaptool copy --bmap {} {} /dev/sdX", bmap.display(), img.display());
     }
+    print!("{}", super::report::transfer_estimate(&summary.plan));
 }
 
 fn canonical(dir: &Path, what: &str) -> Result<PathBuf, Error> {
@@ -87,7 +102,8 @@ fn canonical(dir: &Path, what: &str) -> Result<PathBuf, Error> {
 }
 
 /// Plan and write everything; the pipeline `build` and `buildroot-post-image` share.
-pub fn build(board: &Path, images: &Path, output: &Path, bmap: bool, on_wait: &dyn Fn()) -> Result<BuildSummary, Error> {
+pub fn build(board: &Path, images: &Path, output: &Path, options: BuildOptions, on_wait: &dyn Fn()) -> Result<BuildSummary, Error> {
+    let bmap = options.bmap;
     let (plan, prepared) = require_plan(prepare(board, images, HashPolicy::UpTo(BUILD_HASH_LIMIT))?)?;
     let images_abs = canonical(images, "images")?;
     failpoint::hit("planned");
@@ -189,7 +205,7 @@ pub fn build(board: &Path, images: &Path, output: &Path, bmap: bool, on_wait: &d
         staging.write_file(&bmap_name, text.as_bytes()).map_err(|e| unchanged(&e))?;
     }
     failpoint::hit("staged");
-    let artifacts = staging.commit(true).map_err(|e| match e {
+    let artifacts = staging.commit(options.sync).map_err(|e| match e {
         OutputError::Unfinished { .. } => Error::Io(e.to_string()),
         other => unchanged(&other),
     })?;

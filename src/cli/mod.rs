@@ -2,6 +2,7 @@
 //! board description with its inputs and plan, printing problems).
 
 pub mod build;
+pub mod buildroot_post_image;
 pub mod check;
 pub mod genimage_cfg;
 pub mod inspect;
@@ -44,6 +45,10 @@ pub enum Command {
     GenimageCfg(genimage_cfg::GenimageCfgArgs),
     /// Read back a GPT image, a .stm32 header, a FIP, or lint a flash layout (.tsv).
     Inspect(inspect::InspectArgs),
+    /// Buildroot mode (called by the BR2_EXTERNAL tree's post-image.sh): lint Buildroot's configuration against the
+    /// board description, then build into BINARIES_DIR.
+    #[command(name = "buildroot-post-image")]
+    BuildrootPostImage(buildroot_post_image::BuildrootPostImageArgs),
 }
 
 /// Run a parsed command line.
@@ -53,13 +58,27 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Build(a) => build::run(&a),
         Command::GenimageCfg(a) => genimage_cfg::run(&a),
         Command::Inspect(a) => inspect::run(&a),
+        Command::BuildrootPostImage(a) => buildroot_post_image::run(&a),
     }
+}
+
+static PLAIN_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Plain lines only from now on (Buildroot mode): problems as `file:line:col` lines and progress as lines, even when
+/// stderr is a terminal, because the output is read as a log.
+pub fn force_plain_output() {
+    PLAIN_ONLY.store(true, std::sync::atomic::Ordering::Relaxed);
+    crate::effects::progress::force_lines();
 }
 
 /// How problems are drawn on stderr.
 #[must_use]
 pub fn stderr_style() -> Style {
-    if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() { Style::Fancy } else { Style::Plain }
+    if !PLAIN_ONLY.load(std::sync::atomic::Ordering::Relaxed) && std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        Style::Fancy
+    } else {
+        Style::Plain
+    }
 }
 
 /// Print problems on stderr.

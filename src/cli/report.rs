@@ -61,7 +61,7 @@ pub fn plan_table(plan: &Plan, kinds: &PlanInputKinds) -> String {
     let mut rows = vec![vec!["#", "start", "end", "size", "name", "type", "source", "fill"].into_iter().map(String::from).collect::<Vec<_>>()];
     let hex = |v: u64| format!("{v:#010x}");
     let table_end = plan.reserved.iter().filter(|r| r.name != "[backup GPT]").map(|r| r.start.0 + r.size.0).max().unwrap_or(0);
-    rows.push(vec!["-".into(), hex(0), hex(table_end), hex(table_end), "(protective MBR + primary GPT)".into()]);
+    rows.push(vec!["-".into(), hex(0), hex(table_end), hex(table_end), "-".into(), "GPT".into(), "protective MBR + primary GPT".into()]);
     for p in &plan.partitions {
         let mut ty = guid::type_name(p.type_guid).map_or_else(|| p.type_guid.to_string(), str::to_string);
         if p.bootable {
@@ -78,7 +78,7 @@ pub fn plan_table(plan: &Plan, kinds: &PlanInputKinds) -> String {
         rows.push(vec![p.number.to_string(), hex(p.start.0), hex(p.end().0), hex(p.size.0), p.name.clone(), ty, source, fill]);
     }
     if let Some(b) = plan.reserved.iter().find(|r| r.name == "[backup GPT]") {
-        rows.push(vec!["-".into(), hex(b.start.0), hex(b.start.0 + b.size.0), hex(b.size.0), "(backup GPT)".into()]);
+        rows.push(vec!["-".into(), hex(b.start.0), hex(b.start.0 + b.size.0), hex(b.size.0), "-".into(), "GPT".into(), "backup GPT".into()]);
     }
     out.push_str(&pad(&rows));
     for h in &plan.hw_boot {

@@ -13,6 +13,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use std::sync::mpsc;
+
 use sha2::{Digest, Sha256};
 
 use crate::render::BmapRange;
@@ -195,17 +197,59 @@ impl BmapBuilder {
     }
 }
 
+/// A non-zero run inside a chunk: image offset, and its byte range in the chunk's buffer.
+type Run = (u64, usize, usize);
+
+/// A buffer of data that was written, with the runs the block map must hash.
+struct Chunk {
+    buf: Vec<u8>,
+    runs: Vec<Run>,
+}
+
+/// Hashing for the block map happens on a second thread, fed the buffers the writer has finished with, so the
+/// SHA-256 work overlaps the copy. Buffers come back through `free`, so memory stays at a few buffers.
+struct HashPipe {
+    tx: mpsc::SyncSender<Chunk>,
+    free: mpsc::Receiver<Vec<u8>>,
+}
+
+/// Buffers in flight between the writer and the hasher.
+const PIPE_BUFFERS: usize = 3;
+
 struct Writer<'a> {
     out: &'a File,
-    bmap: Option<BmapBuilder>,
     written: u64,
     copy_range_works: bool,
+    hashing: Option<HashPipe>,
+    spare: Option<Vec<u8>>,
 }
 
 impl Writer<'_> {
+    /// A buffer to read into: the spare one if the last chunk had nothing to hash, else one back from the hasher.
+    /// Invariant: at most one buffer is ever out of the pool here, so the pool never runs dry (no deadlock).
+    fn buffer(&mut self) -> Vec<u8> {
+        if let Some(buf) = self.spare.take() {
+            return buf;
+        }
+        self.hashing.as_ref().and_then(|p| p.free.recv().ok()).unwrap_or_else(|| vec![0u8; BUF])
+    }
+
+    /// Hand a written buffer to the hasher, or keep it as the spare when there is nothing to hash.
+    fn done(&mut self, buf: Vec<u8>, runs: Vec<Run>) {
+        match &self.hashing {
+            Some(p) if !runs.is_empty() => {
+                if let Err(mpsc::SendError(chunk)) = p.tx.send(Chunk { buf, runs }) {
+                    self.spare = Some(chunk.buf);
+                }
+            }
+            Some(_) | None => self.spare = Some(buf),
+        }
+    }
+
     /// Write the non-zero 4 KiB image blocks of `data`, which belongs at image offset `offset` and (for files) at
-    /// input offset `in_offset` of `input`.
-    fn emit(&mut self, offset: u64, data: &[u8], input: Option<(&File, u64)>, label: &str) -> Result<(), ImageError> {
+    /// input offset `in_offset` of `input`. Returns the runs written (image offset, range in `data`).
+    fn emit(&mut self, offset: u64, data: &[u8], input: Option<(&File, u64)>, label: &str) -> Result<Vec<Run>, ImageError> {
+        let mut runs = Vec::new();
         let mut i = 0usize;
         let mut run_start: Option<usize> = None;
         while i < data.len() {
@@ -216,6 +260,7 @@ impl Writer<'_> {
                 (false, None) => run_start = Some(i),
                 (true, Some(s)) => {
                     self.write_run(offset, data, s, i, input, label)?;
+                    runs.push((offset + s as u64, s, i));
                     run_start = None;
                 }
                 _ => {}
@@ -224,8 +269,9 @@ impl Writer<'_> {
         }
         if let Some(s) = run_start {
             self.write_run(offset, data, s, data.len(), input, label)?;
+            runs.push((offset + s as u64, s, data.len()));
         }
-        Ok(())
+        Ok(runs)
     }
 
     fn write_run(&mut self, offset: u64, data: &[u8], s: usize, e: usize, input: Option<(&File, u64)>, label: &str) -> Result<(), ImageError> {
@@ -243,9 +289,6 @@ impl Writer<'_> {
             })?;
         }
         self.written += run.len() as u64;
-        if let Some(b) = self.bmap.as_mut() {
-            b.feed(at, run);
-        }
         Ok(())
     }
 
@@ -317,7 +360,7 @@ fn next_extent(file: &File, pos: u64, len: u64) -> io::Result<Extent> {
     Ok(Extent::Data(data, hole.max(data)))
 }
 
-fn copy_file(w: &mut Writer, piece: &Piece, path: &Path, len: u64, buf: &mut [u8], progress: &dyn Progress) -> Result<u64, ImageError> {
+fn copy_file(w: &mut Writer, piece: &Piece, path: &Path, len: u64, progress: &dyn Progress) -> Result<u64, ImageError> {
     let label = piece.label;
     let read_err = |source| ImageError::Read { label: label.to_string(), path: path.to_path_buf(), source };
     let changed = |detail: String| ImageError::Changed { label: label.to_string(), path: path.to_path_buf(), detail };
@@ -331,16 +374,17 @@ fn copy_file(w: &mut Writer, piece: &Piece, path: &Path, len: u64, buf: &mut [u8
     while let Extent::Data(start, end) = next_extent(&file, pos, len).map_err(read_err)? {
         let mut at = start;
         while at < end {
+            let mut buf = w.buffer();
             // Chunk boundaries fall on image block boundaries so zero detection sees whole blocks.
             let image_at = piece.offset + at;
             let limit = ((image_at + buf.len() as u64) / BLOCK * BLOCK).saturating_sub(piece.offset);
             let chunk_end = end.min(if limit > at { limit } else { at + buf.len() as u64 });
             let n = usize::try_from(chunk_end - at).unwrap_or(buf.len()).min(buf.len());
-            let chunk = &mut buf[..n];
-            read_exact_at(&file, chunk, at).map_err(|e| {
+            read_exact_at(&file, &mut buf[..n], at).map_err(|e| {
                 if e.kind() == io::ErrorKind::UnexpectedEof { changed(format!("it ended before {:#x} bytes", at + n as u64)) } else { read_err(e) }
             })?;
-            w.emit(image_at, chunk, Some((&file, at)), label)?;
+            let runs = w.emit(image_at, &buf[..n], Some((&file, at)), label)?;
+            w.done(buf, runs);
             progress.advance(n as u64);
             scanned += n as u64;
             at += n as u64;
@@ -380,23 +424,62 @@ pub fn write_image(out: &File, size: u64, pieces: &[Piece], bmap: bool, progress
     }
     out.set_len(size).map_err(|source| ImageError::Write { label: "the image".into(), offset: size, source })?;
     progress.start(pieces.iter().map(Piece::len).sum());
-    let mut w = Writer { out, bmap: bmap.then(|| BmapBuilder::new(size)), written: 0, copy_range_works: true };
-    let mut buf = vec![0u8; BUF];
+    if !bmap {
+        let mut w = Writer { out, written: 0, copy_range_works: true, hashing: None, spare: None };
+        let scanned = write_pieces(&mut w, pieces, progress)?;
+        progress.finish();
+        return Ok(Written { bytes_written: w.written, bytes_scanned: scanned, bmap: None });
+    }
+    let (tx, rx) = mpsc::sync_channel::<Chunk>(PIPE_BUFFERS);
+    let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
+    for _ in 0..PIPE_BUFFERS {
+        let _ = free_tx.send(vec![0u8; BUF]);
+    }
+    std::thread::scope(|scope| {
+        let hasher = scope.spawn(move || {
+            let mut builder = BmapBuilder::new(size);
+            for chunk in rx {
+                for &(offset, s, e) in &chunk.runs {
+                    builder.feed(offset, &chunk.buf[s..e]);
+                }
+                let _ = free_tx.send(chunk.buf);
+            }
+            builder.finish()
+        });
+        let mut w = Writer { out, written: 0, copy_range_works: true, hashing: Some(HashPipe { tx, free: free_rx }), spare: None };
+        let result = write_pieces(&mut w, pieces, progress);
+        let written = w.written;
+        drop(w);
+        let ranges = hasher.join().map_err(|_| ImageError::Layout("the block-map hasher thread panicked".to_string()))?;
+        let scanned = result?;
+        progress.finish();
+        Ok(Written { bytes_written: written, bytes_scanned: scanned, bmap: Some(ranges) })
+    })
+}
+
+fn write_pieces(w: &mut Writer, pieces: &[Piece], progress: &dyn Progress) -> Result<u64, ImageError> {
     let mut scanned = 0u64;
     for piece in pieces {
         match piece.source {
             Source::Bytes(bytes) => {
-                w.emit(piece.offset, bytes, None, piece.label)?;
+                let runs = w.emit(piece.offset, bytes, None, piece.label)?;
+                if !runs.is_empty() {
+                    let mut buf = w.buffer();
+                    if buf.len() < bytes.len() {
+                        buf.resize(bytes.len(), 0);
+                    }
+                    buf[..bytes.len()].copy_from_slice(bytes);
+                    w.done(buf, runs);
+                }
                 progress.advance(bytes.len() as u64);
             }
             Source::File { path, len } => {
                 progress.piece(piece.label);
-                scanned += copy_file(&mut w, piece, path, len, &mut buf, progress)?;
+                scanned += copy_file(w, piece, path, len, progress)?;
             }
         }
     }
-    progress.finish();
-    Ok(Written { bytes_written: w.written, bytes_scanned: scanned, bmap: w.bmap.map(BmapBuilder::finish) })
+    Ok(scanned)
 }
 
 #[cfg(test)]
@@ -413,6 +496,33 @@ mod tests {
         v[4098] = 0;
         v[17] = 1;
         assert!(!is_zero(&v));
+    }
+
+    /// Allocated all-zero chunks (ext4 journals, inode tables) hash nothing; the writer must not run out of buffers
+    /// (this deadlocked once), and the result must match a plain copy.
+    #[test]
+    fn many_allocated_zero_chunks_with_bmap() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        let mut data = vec![0u8; 12 * BUF + 5];
+        data[3 * BUF + 7] = 1;
+        data[12 * BUF + 4] = 2;
+        std::fs::write(&input, &data).unwrap();
+        let out = tempfile::tempfile().unwrap();
+        let pieces = [Piece { offset: 0x4400, source: Source::File { path: &input, len: data.len() as u64 }, label: "in" }];
+        let size = 0x4400 + data.len() as u64 + 100;
+        let w = write_image(&out, size, &pieces, true, &NoProgress).unwrap();
+        let ranges = w.bmap.unwrap();
+        assert_eq!(ranges.len(), 2);
+        let mut img = vec![0u8; usize::try_from(size).unwrap()];
+        img[0x4400..0x4400 + data.len()].copy_from_slice(&data);
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut &out, &mut back).unwrap();
+        assert!(back == img);
+        for r in &ranges {
+            let (a, b) = (usize::try_from(r.first * BLOCK).unwrap(), usize::try_from((r.last + 1) * BLOCK).unwrap().min(img.len()));
+            assert_eq!(r.sha256, hex::encode(Sha256::digest(&img[a..b])));
+        }
     }
 
     #[test]

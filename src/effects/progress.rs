@@ -3,17 +3,28 @@
 
 use std::{
     io::{IsTerminal, Write},
-    sync::Mutex,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::image::Progress;
 
-/// Pick the display for stderr: a bar when it is a terminal, plain lines otherwise.
+static LINES_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// From now on, [`for_stderr`] gives plain lines even on a terminal (Buildroot mode: `make`'s output is a log, and a
+/// bar redrawn with carriage returns garbles it).
+pub fn force_lines() {
+    LINES_ONLY.store(true, Ordering::Relaxed);
+}
+
+/// Pick the display for stderr: a bar when it is a terminal (unless [`force_lines`] was called), plain lines otherwise.
 #[must_use]
 pub fn for_stderr(what: &str) -> Box<dyn Progress> {
-    if std::io::stderr().is_terminal() { Box::new(Bar::new(what)) } else { Box::new(Lines::new(what)) }
+    if !LINES_ONLY.load(Ordering::Relaxed) && std::io::stderr().is_terminal() { Box::new(Bar::new(what)) } else { Box::new(Lines::new(what)) }
 }
 
 /// A terminal progress bar.

@@ -27,7 +27,9 @@ pub enum InputKind {
         /// Why it did not parse.
         error: Option<String>,
     },
-    /// Anything else (file systems, raw blobs).
+    /// An ext2/3/4 file system (superblock magic 0xEF53 at byte 0x438).
+    ExtFs,
+    /// Anything else (other file systems, raw blobs).
     Other,
 }
 
@@ -75,6 +77,8 @@ impl InputFacts {
                 Ok(toc) => InputKind::Fip { toc: Some(toc), error: None },
                 Err(e) => InputKind::Fip { toc: None, error: Some(e.to_string()) },
             }
+        } else if head.get(0x438..0x43a) == Some(&[0x53, 0xEF]) {
+            InputKind::ExtFs
         } else {
             InputKind::Other
         };
@@ -89,6 +93,7 @@ impl InputFacts {
             InputKind::Stm32 { header: None, .. } => "STM32 (bad header)".to_string(),
             InputKind::Fip { toc: Some(t), .. } => format!("FIP ({} entries)", t.entries.len()),
             InputKind::Fip { toc: None, .. } => "FIP (bad ToC)".to_string(),
+            InputKind::ExtFs => "ext2/3/4".to_string(),
             InputKind::Other => "data".to_string(),
         }
     }
@@ -178,7 +183,7 @@ pub fn check_stage(facts: &InputFacts, role: StageRole, soc: Soc) -> Vec<Problem
                             "point `fsbl` at TF-A's `.stm32` file"
                         }),
                 ),
-                InputKind::Other => {
+                InputKind::Other | InputKind::ExtFs => {
                     let found = facts_magic_hint(facts);
                     out.push(
                         Problem::error("input::not_stm32", format!("{file}: field magic (offset 0x0): expected 0x324d5453 (\"STM2\"), {found}"))
@@ -208,6 +213,7 @@ fn facts_magic_hint(facts: &InputFacts) -> String {
     match &facts.kind {
         InputKind::Stm32 { .. } => "found an STM32 image".to_string(),
         InputKind::Fip { .. } => "found a FIP".to_string(),
+        InputKind::ExtFs => "found an ext2/3/4 file system".to_string(),
         InputKind::Other if facts.size.get() == 0 => "found an empty file".to_string(),
         InputKind::Other => "found something else".to_string(),
     }

@@ -473,6 +473,10 @@ pub fn reject_duplicate_guids(plan: &Plan) -> Vec<Problem> {
     let mut out = Vec::new();
     let mut seen: Vec<(Guid, &str)> = vec![(plan.disk.disk_guid, "the disk")];
     for p in &plan.partitions {
+        // Duplicate names derive the same GUID; `reject_duplicate_names` already reports them.
+        if seen.iter().any(|(_, n)| *n == p.name) {
+            continue;
+        }
         if let Some((_, other)) = seen.iter().find(|(g, _)| *g == p.unique_guid) {
             out.push(
                 Problem::error("plan::duplicate_uuid", format!("partition `{}` has the same GUID {} as {other}", p.name, p.unique_guid))

@@ -1,0 +1,133 @@
+//! `stm32mp-imager buildroot-post-image IMAGES_DIR [ARGS…]`: Buildroot mode, run by the BR2_EXTERNAL tree's
+//! `post-image.sh`. Gathers Buildroot's environment and files (the effects), lints them with [`crate::buildroot`]
+//! against the board description, reports every problem at once, then builds into `BINARIES_DIR` only and ends with
+//! a summary. Plain lines only: no progress bar, even when `make` runs on a terminal.
+
+use std::{collections::BTreeMap, io, path::PathBuf};
+
+use clap::Args;
+
+use super::{
+    build::{BUILD_HASH_LIMIT, BuildOptions, build},
+    prepare, print_problems,
+};
+use crate::{
+    buildroot::{self, Artifact, BuildrootEnv, EXTLINUX_CONF, RootExpectation, Target},
+    diag::{self, Problem, Style},
+    effects::inputs::HashPolicy,
+    error::Error,
+};
+
+/// Arguments of `buildroot-post-image`, exactly as Buildroot passes them to a post-image script.
+#[derive(Debug, Args)]
+pub struct BuildrootPostImageArgs {
+    /// BINARIES_DIR (Buildroot's first argument): inputs are read from it and outputs written only into it.
+    pub images_dir: PathBuf,
+    /// The words of BR2_ROOTFS_POST_SCRIPT_ARGS and BR2_ROOTFS_POST_IMAGE_SCRIPT_ARGS: `--board NAME|PATH` (a name is
+    /// looked up as board/NAME.toml in the BR2_EXTERNAL trees, then in this repository), `--no-bmap`. Other words
+    /// are ignored with a warning.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+fn environment() -> BTreeMap<String, String> {
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
+}
+
+fn print_plain(problems: &[Problem]) {
+    if problems.is_empty() {
+        return;
+    }
+    let mut sorted = problems.to_vec();
+    diag::sort(&mut sorted);
+    eprint!("{}", diag::render(&sorted, None, Style::Plain));
+}
+
+/// Print the problems and give up; `more` errors were printed already (the description's).
+fn refuse(problems: &[Problem], more: usize) -> Error {
+    print_plain(problems);
+    let errors = problems.iter().filter(|p| p.is_error()).count() + more;
+    Error::Invalid(format!("{errors} error{} (listed above); nothing was written", if errors == 1 { "" } else { "s" }))
+}
+
+/// Run `buildroot-post-image`.
+pub fn run(args: &BuildrootPostImageArgs) -> Result<(), Error> {
+    super::force_plain_output();
+    let (post, mut problems) = buildroot::parse_post_args(&args.args);
+    let env = BuildrootEnv::from_env(&environment(), &args.images_dir);
+    let (post, env) = match (post, env) {
+        (Ok(p), Ok(e)) => (p, e),
+        (p, e) => {
+            problems.extend(p.err().iter().chain(e.err().iter()).map(buildroot::EnvError::to_problem));
+            return Err(refuse(&problems, 0));
+        }
+    };
+
+    // Outputs go to $1 only, and $1 must be the BINARIES_DIR Buildroot exported.
+    let images = env.images_dir.canonicalize().map_err(|e| Error::Io(format!("images folder {}: {e}", env.images_dir.display())))?;
+    if let Some(binaries) = &env.binaries_dir
+        && binaries.canonicalize().ok().as_ref() != Some(&images)
+    {
+        let err = buildroot::EnvError::NotBinariesDir { arg: images.display().to_string(), env: binaries.display().to_string() };
+        problems.push(err.to_problem());
+        return Err(refuse(&problems, 0));
+    }
+
+    let config_name = env.br2_config.display().to_string();
+    let config_text = std::fs::read_to_string(&env.br2_config).map_err(|e| Error::Io(format!("cannot read BR2_CONFIG {config_name}: {e}")))?;
+    let (config, config_problems) = buildroot::parse_kconfig(&config_name, &config_text);
+    problems.extend(config_problems);
+
+    let wanted = post.board.clone().unwrap_or_default();
+    let candidates = env.board_candidates(&wanted);
+    let Some(board_path) = candidates.iter().find(|p| p.is_file()).map(|p| p.canonicalize().unwrap_or_else(|_| p.clone())) else {
+        let tried = candidates.iter().map(|p| p.display().to_string()).collect();
+        problems.push(buildroot::EnvError::BoardNotFound { board: wanted, tried }.to_problem());
+        return Err(refuse(&problems, 0));
+    };
+    println!("stm32mp-imager buildroot-post-image: board description {}, images in {}", board_path.display(), images.display());
+
+    let prepared = prepare(&board_path, &images, HashPolicy::UpTo(BUILD_HASH_LIMIT))?;
+    if let Some(board) = &prepared.board {
+        problems.extend(buildroot::lint_config(&config, &Target::from_board(board)));
+    }
+    if let Some(expect) = prepared.plan.as_ref().and_then(RootExpectation::from_plan) {
+        match &env.target_dir {
+            Some(target_dir) => {
+                let path = target_dir.join(EXTLINUX_CONF);
+                let name = path.display().to_string();
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => problems.extend(buildroot::lint_extlinux(&name, &text, &expect)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => problems.push(buildroot::no_extlinux(&name, &expect)),
+                    Err(e) => return Err(Error::Io(format!("cannot read {name}: {e}"))),
+                }
+            }
+            None => problems.push(
+                Problem::warning("buildroot::no_target_dir", "TARGET_DIR is not set: root= in extlinux.conf was not checked")
+                    .with_help("run it through Buildroot, which exports TARGET_DIR"),
+            ),
+        }
+    }
+
+    if diag::has_errors(&problems) {
+        // Every problem at once: the description's and the inputs' too.
+        print_problems(&prepared.problems, Some(&prepared.source));
+        return Err(refuse(&problems, prepared.problems.iter().filter(|p| p.is_error()).count()));
+    }
+    print_plain(&problems);
+    drop(prepared);
+
+    let summary = build(&board_path, &images, &images, BuildOptions { bmap: post.bmap, sync: false }, &|| {
+        eprintln!("waiting: another build is writing into {}", images.display());
+    })?;
+    let artifacts: Vec<Artifact> = summary
+        .artifacts
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| Artifact { path: p.clone(), size: m.len() }))
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::Io(format!("cannot read back the artifacts: {e}")))?;
+    let image = images.join(&summary.plan.disk.file_name);
+    let layout = images.join(&summary.plan.layout_name);
+    print!("{}", buildroot::summary(&summary.plan.board, summary.plan.media, &artifacts, &layout, &image, post.bmap));
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! The flash layouts: snapshots of each shipped board's `flash.tsv`, the DK2 raw layout against the guide's, every
+//! emitted layout through U-Boot's rules, `partitions` mode against the GPT, ST's own layouts through `inspect`.
+mod common;
+
+use std::{fs, path::Path, process::Command};
+
+use common::*;
+use stm32mp_imager::{
+    flashlayout::{self, Ip, LintOptions, TsvOffset},
+    gpt,
+};
+
+fn fixtures() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
+}
+
+/// Build `board` with the outputs next to the inputs (the default `--output`), return the workspace.
+fn build_in_place(board: &Path) -> Workspace {
+    let ws = Workspace::new();
+    ws.standard_inputs();
+    let out = run_imager([OsArg::from("build"), board.into(), "--images".into(), ws.images().into()]);
+    assert!(out.status.success(), "{}", text(&out));
+    ws
+}
+
+fn parse_clean(name: &str, bytes: &[u8]) -> Vec<flashlayout::LayoutLine> {
+    let parsed = flashlayout::parse(name, bytes);
+    let mut problems = parsed.problems;
+    problems.extend(flashlayout::lint(name, &parsed.lines, &LintOptions::default()));
+    assert!(problems.is_empty(), "{name} breaks U-Boot's rules: {problems:#?}");
+    parsed.lines
+}
+
+/// Lines without their line numbers, for comparing layouts that differ only in comments and TAB runs.
+fn strip(lines: &[flashlayout::LayoutLine]) -> Vec<flashlayout::LayoutLine> {
+    lines
+        .iter()
+        .cloned()
+        .map(|mut l| {
+            l.line = 0;
+            l
+        })
+        .collect()
+}
+
+#[test]
+fn shipped_layouts_match_their_snapshots_and_u_boot_rules() {
+    for board in ["stm32mp157c-dk2", "stm32mp157c-ev1", "stm32mp157c-dk2-fip"] {
+        let ws = build_in_place(&shipped_board(&format!("{board}.toml")));
+        let tsv = fs::read_to_string(ws.images().join("flash.tsv")).unwrap();
+        let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/snapshots/{board}.flash.tsv"));
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            fs::write(&snapshot, &tsv).unwrap();
+        }
+        let want = fs::read_to_string(&snapshot).unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_SNAPSHOTS=1 to create it)", snapshot.display()));
+        assert_eq!(tsv, want, "{board}: flash.tsv differs from its snapshot");
+        assert!(!tsv.lines().any(|l| l.ends_with('\t') || l.contains("\t\t") || l.contains(' ')), "{board}: stray whitespace:\n{tsv}");
+        parse_clean(board, tsv.as_bytes());
+    }
+}
+
+#[test]
+fn dk2_raw_layout_is_exactly_the_guides() {
+    let ws = build_in_place(&shipped_board("stm32mp157c-dk2.toml"));
+    let tsv = fs::read_to_string(ws.images().join("flash.tsv")).unwrap();
+    let data: Vec<&str> = tsv.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        data,
+        [
+            "-\t0x01\tfsbl1-boot\tBinary\tnone\t0x0\ttf-a-stm32mp157c-dk2.stm32",
+            "-\t0x03\tssbl-boot\tBinary\tnone\t0x0\tu-boot.stm32",
+            "P\t0x10\tsdcard\tRawImage\tmmc0\t0x0\tsdcard.img",
+        ]
+    );
+    let guide = fs::read(fixtures().join("guide-dk2-flash.tsv")).unwrap();
+    assert_eq!(strip(&parse_clean("guide", &guide)), strip(&parse_clean("ours", tsv.as_bytes())), "U-Boot reads ours as it reads the guide's");
+}
+
+#[test]
+fn ev1_raw_layout_writes_tf_a_to_the_boot_partitions() {
+    let ws = build_in_place(&shipped_board("stm32mp157c-ev1.toml"));
+    let tsv = fs::read_to_string(ws.images().join("flash.tsv")).unwrap();
+    let data: Vec<&str> = tsv.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        data,
+        [
+            "-\t0x01\tfsbl1-boot\tBinary\tnone\t0x0\ttf-a-stm32mp157c-ev1.stm32",
+            "-\t0x03\tssbl-boot\tBinary\tnone\t0x0\tu-boot.stm32",
+            "P\t0x04\tfsbl1\tBinary\tmmc1\tboot1\ttf-a-stm32mp157c-ev1.stm32",
+            "P\t0x05\tfsbl2\tBinary\tmmc1\tboot2\ttf-a-stm32mp157c-ev1.stm32",
+            "P\t0x10\temmc\tRawImage\tmmc1\t0x0\temmc.img",
+        ]
+    );
+}
+
+/// In `partitions` mode U-Boot builds the GPT from the layout: offsets, order and types must give our GPT.
+fn assert_partitions_layout_matches_gpt(board_toml: &str, image: &str) {
+    let ws = Workspace::new();
+    ws.standard_inputs();
+    let board = ws.board("b.toml", board_toml);
+    let out = run_imager([OsArg::from("build"), board.into(), "--images".into(), ws.images().into()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let tsv = fs::read(ws.images().join("flash.tsv")).unwrap();
+    let lines = parse_clean("partitions", &tsv);
+    let bytes = fs::read(ws.images().join(image)).unwrap();
+    let decoded = gpt::decode(&bytes[..34 * 512], &bytes[bytes.len() - 33 * 512..], bytes.len() as u64);
+    assert!(decoded.problems.is_empty(), "{:?}", decoded.problems);
+    let mut on_device: Vec<_> = lines.iter().filter(|l| matches!(l.offset, TsvOffset::Addr(_)) && l.ip != Ip::None).collect();
+    on_device.sort_by_key(|l| match l.offset {
+        TsvOffset::Addr(a) => a,
+        _ => 0,
+    });
+    assert_eq!(on_device.len(), decoded.entries.len(), "one layout line per GPT entry");
+    for (line, entry) in on_device.iter().zip(&decoded.entries) {
+        assert_eq!(line.offset, TsvOffset::Addr(entry.first_lba * 512), "{}: layout offset = GPT start", line.name);
+        assert_eq!(line.name, entry.name);
+        assert_eq!(line.part_type.gpt_type(), Some(entry.type_guid), "{}: stm32prog would create type {:?}", line.name, line.part_type);
+        assert_eq!(line.part_type == flashlayout::TsvType::System, entry.attributes & 4 != 0, "{}: bootable only on System", line.name);
+        match line.binary.as_deref() {
+            Some(binary) => assert!(ws.images().join(binary).exists(), "{binary} is relative to the layout's folder"),
+            None => assert!(line.opt.empty && line.opt.delete, "{}: a partition without content is erased and left empty (PED)", line.name),
+        }
+    }
+    // Ids: 0x01/0x03 programmer stages, 0x04-0x0F binary partitions, 0x10+ the rest, all distinct.
+    for l in &lines {
+        let binary_type = l.part_type.is_binary_range();
+        match l.ip {
+            Ip::None => assert!(l.id == 1 || l.id == 3),
+            _ if binary_type => assert!((0x04..=0x0F).contains(&l.id), "{}: {:#x}", l.name, l.id),
+            _ => assert!(l.id >= 0x10, "{}: {:#x}", l.name, l.id),
+        }
+    }
+}
+
+#[test]
+fn fip_board_partitions_layout_builds_the_same_gpt() {
+    let toml = fs::read_to_string(shipped_board("stm32mp157c-dk2-fip.toml")).unwrap();
+    assert_partitions_layout_matches_gpt(&toml, "sdcard.img");
+}
+
+#[test]
+fn dk2_trusted_partitions_layout_builds_the_same_gpt() {
+    let toml = fs::read_to_string(shipped_board("stm32mp157c-dk2.toml")).unwrap().replace("mode = \"raw\"", "mode = \"partitions\"");
+    assert_partitions_layout_matches_gpt(&toml, "sdcard.img");
+}
+
+#[test]
+fn ev1_partitions_layout_uses_boot1_boot2_and_512k_offsets() {
+    let toml = fs::read_to_string(shipped_board("stm32mp157c-ev1.toml")).unwrap().replace("mode = \"raw\"", "mode = \"partitions\"")
+        + "\n[[partition]]\nname = \"u-boot-env\"\ntype = \"u-boot-env\"\nsize = \"512K\"\n";
+    assert_partitions_layout_matches_gpt(&toml, "emmc.img");
+}
+
+#[test]
+fn binaries_are_relative_to_the_layouts_folder() {
+    let ws = Workspace::new();
+    ws.standard_inputs();
+    let out = ws.build(&shipped_board("stm32mp157c-dk2.toml"));
+    assert!(out.status.success(), "{}", text(&out));
+    let tsv = fs::read_to_string(ws.out().join("flash.tsv")).unwrap();
+    assert!(tsv.contains("\t../images/tf-a-stm32mp157c-dk2.stm32\n"), "{tsv}");
+    assert!(tsv.contains("\tsdcard.img\n"), "{tsv}");
+}
+
+#[test]
+fn st_sample_layouts_are_all_valid() {
+    let mut files: Vec<_> = walkdir::WalkDir::new(fixtures().join("st-flashlayouts"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "tsv"))
+        .map(|e| e.path().to_path_buf())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 8);
+    for f in &files {
+        let out = run_imager([OsArg::from("inspect"), f.into()]);
+        let t = text(&out);
+        assert!(out.status.success(), "{}:\n{t}", f.display());
+        assert!(t.contains("valid: U-Boot stm32prog accepts it"), "{t}");
+        assert!(!t.contains("warning["), "{t}");
+    }
+}
+
+#[test]
+fn inspect_names_the_line_of_a_broken_layout() {
+    let ws = Workspace::new();
+    let bad = ws.root().join("bad.tsv");
+    fs::write(&bad, "#Opt\tId\tName\tType\tIP\tOffset\tBinary\n-\t0x01\tfsbl1-boot\tBinary\tnone\t0x0\ttf-a.stm32\nP\t0x10\tsdcard\tRawImage\tmmc0\t0x0\tsdcard.img\t\n").unwrap();
+    let out = run_imager([OsArg::from("inspect"), bad.clone().into()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains(&format!("error[layout::trailing_tab]: {}:3:", bad.display())), "{t}");
+    fs::write(&bad, "P\t0x10\tsdcard\tRawImage\tmmc0\t0x0\tsdcard.img\nP\t0x10\trootfs\tSystem\tmmc0\t0x4400\trootfs.ext4\n").unwrap();
+    let out = run_imager([OsArg::from("inspect"), bad.clone().into()]);
+    assert!(text(&out).contains(&format!("error[layout::duplicate_id]: {}:2: Layout: duplicated phase 0x10", bad.display())), "{}", text(&out));
+}
+
+#[test]
+fn inspect_reads_stm32_and_fip_files() {
+    let ws = Workspace::new();
+    ws.standard_inputs();
+    let out = run_imager([OsArg::from("inspect"), ws.images().join("u-boot.stm32").into(), ws.images().join("fip.bin").into()]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for want in
+        ["STM32 image", "header version   v1.0", "load address     0xc0100000", "checksum         ok", "FIP,", "nt-fw (BL33)", "tos-fw (BL32)"]
+    {
+        assert!(t.contains(want), "`{want}` missing:\n{t}");
+    }
+    // mkimage's own reading of the same header agrees with ours.
+    require("mkimage");
+    let l = run_ok(Command::new("mkimage").arg("-l").arg(ws.images().join("u-boot.stm32")));
+    let mk = String::from_utf8_lossy(&l.stdout);
+    let checksum = mk.lines().find_map(|l| l.strip_prefix("Checksum     : ")).unwrap().trim().to_lowercase();
+    assert!(t.contains(&format!("image_checksum   {checksum}")), "mkimage says {checksum}:\n{t}");
+}

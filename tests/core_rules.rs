@@ -1,0 +1,318 @@
+//! Every rejection of the board schema, the planner and the input checks, each on its own fixture, asserting the
+//! specific error code, where it points (`file:line:column`) and what the message says. Run through `check`.
+mod common;
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    sync::OnceLock,
+};
+
+use common::*;
+
+/// One set of tool-made inputs shared by every test in this file (read-only).
+fn images() -> &'static Path {
+    static WS: OnceLock<Workspace> = OnceLock::new();
+    WS.get_or_init(|| {
+        let ws = Workspace::new();
+        ws.standard_inputs();
+        ws
+    })
+    .images()
+    .leak()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/boards").join(name)
+}
+
+/// Run `check` on a fixture: must exit 1 and report `code` at `line:col` with `fragments` in the message.
+fn rejects(file: &str, code: &str, line_col: &str, fragments: &[&str]) -> String {
+    let board = fixture(file);
+    rejects_path(&board, images(), code, line_col, fragments)
+}
+
+fn rejects_path(board: &Path, images: &Path, code: &str, line_col: &str, fragments: &[&str]) -> String {
+    let out = run_imager([OsArg::from("check"), board.into(), "--images".into(), images.into()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "exit status for {}:\n{t}", board.display());
+    let place = if line_col.is_empty() { String::new() } else { format!(":{line_col}") };
+    let prefix = format!("error[{code}]: {}{place}: ", board.display());
+    let line = t.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no `{prefix}` in:\n{t}"));
+    for f in fragments {
+        assert!(line.contains(f) || t.contains(f), "`{f}` missing from:\n{t}");
+    }
+    assert!(t.contains("nothing was written"), "{t}");
+    t
+}
+
+#[test]
+fn unknown_key_suggests_the_right_one() {
+    let t = rejects("err_unknown_key.toml", "board::unknown_key", "16:1", &["unknown key `sise` in [[partition]] `rootfs`"]);
+    assert!(t.contains("did you mean `size`?"), "{t}");
+}
+
+#[test]
+fn wrong_type() {
+    rejects("err_wrong_type.toml", "board::wrong_type", "17:12", &["`bootable` must be true or false, found a string", "bootable = true"]);
+}
+
+#[test]
+fn bad_size() {
+    rejects("err_bad_size.toml", "board::bad_size", "16:8", &["`256Q` is not a size", "`\"256K\"`"]);
+}
+
+#[test]
+fn hybrid_mbr_is_refused() {
+    rejects("err_hybrid_mbr.toml", "board::hybrid_mbr", "17:1", &["hybrid MBR", "protective MBR", "4d15114713"]);
+}
+
+#[test]
+fn overlapping_partitions() {
+    rejects(
+        "err_overlap.toml",
+        "plan::overlap",
+        "20:1",
+        &["partition `userfs` (0x2284400..0x3284400) overlaps partition `rootfs` (0x284400..0x4284400)"],
+    );
+}
+
+#[test]
+fn input_larger_than_its_partition() {
+    rejects(
+        "err_input_too_large.toml",
+        "plan::input_too_large",
+        "14:1",
+        &["input `rootfs.ext4` (0x1000000 bytes) does not fit partition `rootfs` (0x100000 bytes at 0x284400)", "`size` to at least 0x1000000"],
+    );
+}
+
+#[test]
+fn misaligned_on_sd() {
+    rejects("err_misaligned_sd.toml", "plan::misaligned", "14:1", &["starts at 0x284401, not a multiple of the sdcard erase unit 0x200", "0x284600"]);
+}
+
+#[test]
+fn misaligned_on_emmc() {
+    rejects(
+        "err_misaligned_emmc.toml",
+        "plan::misaligned",
+        "14:1",
+        &["starts at 0x284400, not a multiple of the emmc erase unit 0x80000", "0x300000"],
+    );
+}
+
+#[test]
+fn emmc_partition_below_the_first_erase_group() {
+    rejects(
+        "err_emmc_below_first_offset.toml",
+        "plan::below_first_offset",
+        "14:1",
+        &["starts at 0x10000, below the eMMC user area's first usable offset 0x80000"],
+    );
+}
+
+#[test]
+fn name_longer_than_16() {
+    rejects("err_name_too_long.toml", "plan::name_too_long", "19:1", &["`a-very-long-partition-name` is 26 characters", "at most 16"]);
+}
+
+#[test]
+fn duplicate_names() {
+    let t = rejects("err_duplicate_name.toml", "plan::duplicate_name", "19:8", &["partition name `rootfs` is used twice"]);
+    assert!(!t.contains("duplicate_uuid"), "a duplicate name must not also be reported as a duplicate GUID:\n{t}");
+}
+
+#[test]
+fn boot_partition_names_are_taken() {
+    rejects("err_boot_partition_name.toml", "plan::duplicate_name", "14:8", &["partition `ssbl` is already made from [boot]"]);
+}
+
+#[test]
+fn more_than_128_partitions() {
+    let t = rejects("err_too_many_partitions.toml", "plan::too_many_partitions", "", &["130 partitions, but the GPT holds 128"]);
+    assert!(!t.contains("panicked"), "{t}");
+}
+
+#[test]
+fn partition_past_the_end_of_a_sized_image() {
+    let t = rejects(
+        "err_past_end.toml",
+        "plan::past_end",
+        "16:1",
+        &["partition `rootfs` (0x284400..0x4284400) ends past the end of the image (0x2000000 bytes)"],
+    );
+    assert!(t.contains("overlaps the backup GPT"), "{t}");
+}
+
+#[test]
+fn duplicate_partition_guids() {
+    rejects(
+        "err_duplicate_uuid.toml",
+        "plan::duplicate_uuid",
+        "20:1",
+        &["partition `userfs` has the same GUID E91C4E10-16E6-4C0E-BD0E-77BECF4A3582 as rootfs"],
+    );
+}
+
+#[test]
+fn missing_input_names_file_and_folder() {
+    rejects("err_missing_input.toml", "input::missing", "15:9", &["input `missing-rootfs.ext4`: not found at", "missing-rootfs.ext4"]);
+}
+
+#[test]
+fn paths_outside_the_folders_are_refused() {
+    let t = rejects("err_unsafe_paths.toml", "plan::unsafe_path", "7:8", &["input `/etc/passwd` is refused: it is absolute"]);
+    assert!(t.contains("`image = \"../escape.img\"` is not a plain file name"), "{t}");
+}
+
+#[test]
+fn trusted_chain_only_on_mp15() {
+    rejects("err_trusted_on_mp13.toml", "plan::chain_soc", "6:9", &["`chain = \"trusted\"` does not exist on stm32mp13"]);
+}
+
+#[test]
+fn toml_syntax_error_has_a_position() {
+    rejects("err_syntax.toml", "board::syntax", "3:17", &["TOML syntax error"]);
+}
+
+#[test]
+fn missing_section() {
+    rejects("err_missing_section.toml", "board::missing_section", "8:1", &["missing section [storage]"]);
+}
+
+#[test]
+fn every_problem_in_one_report() {
+    let t = rejects("err_many_problems.toml", "board::unknown_key", "4:1", &["unknown key `colour` in [board]"]);
+    for code in ["plan::input_too_large", "plan::name_too_long", "plan::misaligned", "plan::duplicate_name"] {
+        assert!(t.contains(&format!("error[{code}]")), "{code} missing from one report:\n{t}");
+    }
+}
+
+// ---- input headers: files made by mkimage/fiptool, then broken one field at a time ----
+
+/// A private images folder holding the standard inputs with `fsbl` replaced by `bytes`.
+fn images_with(name: &str, bytes: &[u8]) -> Workspace {
+    let ws = Workspace::new();
+    for entry in fs::read_dir(images()).unwrap() {
+        let entry = entry.unwrap();
+        let target = ws.images().join(entry.file_name());
+        let meta = fs::symlink_metadata(entry.path()).unwrap();
+        if meta.file_type().is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(entry.path()).unwrap(), &target).unwrap();
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+    fs::write(ws.images().join(name), bytes).unwrap();
+    ws
+}
+
+fn tf_a() -> Vec<u8> {
+    fs::read(images().join("tf-a-stm32mp157c-dk2.stm32")).unwrap()
+}
+
+fn dk2() -> PathBuf {
+    shipped_board("stm32mp157c-dk2.toml")
+}
+
+#[test]
+fn header_bad_magic() {
+    let mut b = tf_a();
+    b[0] = b'X';
+    let ws = images_with("tf-a-stm32mp157c-dk2.stm32", &b);
+    rejects_path(
+        &dk2(),
+        &ws.images(),
+        "input::not_stm32",
+        "11:8",
+        &["tf-a-stm32mp157c-dk2.stm32: field magic (offset 0x0): expected 0x324d5453 (\"STM2\")"],
+    );
+}
+
+#[test]
+fn header_unknown_version() {
+    let mut b = tf_a();
+    b[0x4a] = 3;
+    let ws = images_with("tf-a-stm32mp157c-dk2.stm32", &b);
+    rejects_path(&dk2(), &ws.images(), "input::bad_stm32_header", "11:8", &["field header_version (offset 0x48)", "found 0x00030000"]);
+}
+
+#[test]
+fn header_version_for_another_soc() {
+    let ws = Workspace::new();
+    let board = ws.board("mp13.toml", &fs::read_to_string(shipped_board("stm32mp157c-dk2-fip.toml")).unwrap().replace("stm32mp15\"", "stm32mp13\""));
+    rejects_path(
+        &board,
+        images(),
+        "input::bad_stm32_header",
+        "11:8",
+        &["field header_version (offset 0x48): expected 0x00020000 (v2.0) for stm32mp13, found 0x00010000 (v1.0)"],
+    );
+}
+
+#[test]
+fn header_length_disagrees_with_file() {
+    let mut b = tf_a();
+    b.push(0);
+    let ws = images_with("tf-a-stm32mp157c-dk2.stm32", &b);
+    let expected = format!("field image_length (offset 0x4c): expected {:#x}", b.len() - 256);
+    rejects_path(&dk2(), &ws.images(), "input::bad_stm32_header", "11:8", &[&expected, &format!("found {:#x}", b.len() - 257)]);
+}
+
+#[test]
+fn header_checksum_mismatch() {
+    let mut b = tf_a();
+    b[1000] ^= 0x01;
+    let ws = images_with("tf-a-stm32mp157c-dk2.stm32", &b);
+    let stored = u32::from_le_bytes(b[0x44..0x48].try_into().unwrap());
+    rejects_path(
+        &dk2(),
+        &ws.images(),
+        "input::bad_stm32_header",
+        "11:8",
+        &["field image_checksum (offset 0x44): payload bytes sum to", &format!("header says {stored:#010x}")],
+    );
+}
+
+#[test]
+fn mp15_fsbl_over_247_kib() {
+    let ws = Workspace::new();
+    make_stm32(&ws.images().join("tf-a-stm32mp157c-dk2.stm32"), 247 * 1024 + 1, "0x2ffc2500");
+    for f in ["u-boot.stm32", "rootfs.ext2"] {
+        fs::copy(images().join(f), ws.images().join(f)).unwrap();
+    }
+    std::os::unix::fs::symlink("rootfs.ext2", ws.images().join("rootfs.ext4")).unwrap();
+    rejects_path(&dk2(), &ws.images(), "input::fsbl_too_large", "11:8", &["loads at most 0x3dc00 bytes (247 KiB), found 0x3dc01"]);
+}
+
+#[test]
+fn fip_that_is_not_a_fip() {
+    let ws = images_with("fip.bin", &tf_a());
+    rejects_path(
+        &shipped_board("stm32mp157c-dk2-fip.toml"),
+        &ws.images(),
+        "input::not_fip",
+        "12:7",
+        &["fip.bin: field ToC name (offset 0x0): expected 0xaa640001, found an STM32 image"],
+    );
+}
+
+#[test]
+fn fip_with_entry_past_its_end() {
+    let mut fip = fs::read(images().join("fip.bin")).unwrap();
+    let len = fip.len();
+    fip.truncate(len - 100);
+    let ws = images_with("fip.bin", &fip);
+    rejects_path(&shipped_board("stm32mp157c-dk2-fip.toml"), &ws.images(), "input::bad_fip", "12:7", &["ends past the end of the file"]);
+}
+
+#[test]
+fn shipped_boards_are_valid() {
+    for b in ["stm32mp157c-dk2.toml", "stm32mp157c-ev1.toml", "stm32mp157c-dk2-fip.toml"] {
+        let out = run_imager([OsArg::from("check"), shipped_board(b).into(), "--images".into(), images().into()]);
+        let t = text(&out);
+        assert!(out.status.success(), "{b}:\n{t}");
+        assert!(!t.contains("warning["), "{b} has warnings:\n{t}");
+    }
+}
