@@ -32,6 +32,11 @@ fn board_seeds_and_crashers() {
 }
 
 #[test]
+fn buildroot_seeds_and_crashers() {
+    replay("buildroot", harness::buildroot::run);
+}
+
+#[test]
 fn layout_seeds_and_crashers() {
     replay("layout", harness::layout::run);
 }

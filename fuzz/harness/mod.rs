@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod board;
+pub mod buildroot;
 pub mod fip;
 pub mod gpt_inspect;
 pub mod layout;
