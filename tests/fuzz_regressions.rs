@@ -145,3 +145,17 @@ fn inspect_reads_overlapping_entries_once_not_128_times() {
     assert!(out.problems.iter().any(|p| p.code == "gpt::overlap"), "{:?}", out.problems);
     assert!(src.read.get() <= 2 * disk.len() as u64, "inspect read {} bytes of a {}-byte image", src.read.get(), disk.len());
 }
+
+/// Found looking into `gpt_inspect`'s slow inputs (its `.tsv` path): the layout parser located every field by
+/// rescanning the text from its start, so parsing was quadratic: 720 KB took 31 s (release build). Now linear.
+#[test]
+fn a_long_layout_parses_in_linear_time() {
+    let text = "P\t0x10\tn\tBinary\tmmc0\t0x4400\tx\n".repeat(24_000);
+    let started = std::time::Instant::now();
+    let parsed = stm32mp_imager::flashlayout::parse("long.tsv", text.as_bytes());
+    let elapsed = started.elapsed();
+    assert!(parsed.problems.iter().any(|p| p.code == "layout::too_many_lines"));
+    assert_eq!(parsed.lines.len(), 24_000);
+    assert_eq!(parsed.lines[23_999].line, 24_000, "line numbers still right");
+    assert!(elapsed < std::time::Duration::from_secs(20), "720 KB took {elapsed:?}");
+}

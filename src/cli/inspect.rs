@@ -27,7 +27,7 @@ use crate::{
 };
 
 /// Largest file `inspect` reads whole as a flash layout; a real one (at most 240 lines) is a few KiB.
-pub const MAX_LAYOUT_BYTES: u64 = 16 << 20;
+pub const MAX_LAYOUT_BYTES: u64 = 1 << 20;
 
 /// Random access to the bytes being inspected: a file, or bytes in memory.
 pub trait ReadAt {
