@@ -159,3 +159,23 @@ fn a_long_layout_parses_in_linear_time() {
     assert_eq!(parsed.lines[23_999].line, 24_000, "line numbers still right");
     assert!(elapsed < std::time::Duration::from_secs(20), "720 KB took {elapsed:?}");
 }
+
+/// A 1 MiB description full of unknown keys: locating each problem rescanned the text (19 s in a release build),
+/// and miette drew each with another scan. Now problems are located by binary search and only the first
+/// `FANCY_LIMIT` are drawn with miette.
+#[test]
+fn thousands_of_problems_are_located_and_rendered_in_linear_time() {
+    use stm32mp_imager::diag::{self, SourceFile, Style};
+    let text: String = (0..60_000).map(|i| format!("x{i} = 1\n")).collect();
+    let started = std::time::Instant::now();
+    let (_, problems) = stm32mp_imager::board::parse_board(&text);
+    let source = SourceFile::new("many.toml", text.as_str());
+    let located: Vec<_> = problems.into_iter().map(|p| p.locate(&source)).collect();
+    let fancy = diag::render(&located, Some(&source), Style::Fancy);
+    let elapsed = started.elapsed();
+    assert!(located.len() > 60_000, "{}", located.len());
+    let last = located.iter().find(|p| p.message.contains("`x59999`")).unwrap();
+    assert_eq!(last.location.as_deref(), Some("many.toml:60000:1"));
+    assert!(fancy.contains("x59999"));
+    assert!(elapsed < std::time::Duration::from_secs(30), "took {elapsed:?}");
+}
