@@ -30,19 +30,32 @@ pub fn check_inputs(board: &BoardFile, inputs: &InputSet) -> Vec<Problem> {
 #[must_use]
 pub fn check_plan(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
     let mut out = Vec::new();
+    // The rules that compare partitions pairwise are quadratic, and so is what they report: thousands of
+    // `[[partition]]` at one offset made millions of overlap problems (3000 took 35 s and 4.6 GB). Beyond what a GPT
+    // holds the description is refused anyway (`plan::too_many_partitions`), so they are skipped.
+    let too_many = reject_too_many_partitions(plan);
+    let pairwise = too_many.is_empty();
     out.extend(ensure_output_names_safe(board));
     out.extend(reject_chain_soc_mismatch(board));
     out.extend(ensure_partition_names_valid(plan));
-    out.extend(reject_duplicate_names(board, plan));
-    out.extend(reject_too_many_partitions(plan));
+    if pairwise {
+        out.extend(reject_duplicate_names(board, plan));
+    }
+    out.extend(too_many);
     out.extend(ensure_alignment(board, plan));
     out.extend(ensure_first_offset(plan));
-    out.extend(reject_overlaps(plan));
+    if pairwise {
+        out.extend(reject_overlaps(plan));
+    }
     out.extend(ensure_within_image(board, plan));
-    out.extend(reject_empty_partitions(board, plan));
+    if pairwise {
+        out.extend(reject_empty_partitions(board, plan));
+    }
     out.extend(ensure_image_fits_a_file(board, plan));
     out.extend(ensure_inputs_fit(plan));
-    out.extend(reject_duplicate_guids(plan));
+    if pairwise {
+        out.extend(reject_duplicate_guids(plan));
+    }
     out.extend(warn_rootfs_partuuid(plan));
     out.extend(warn_bootable_type(plan));
     out.extend(warn_fsbl_named_user_partition(plan));
