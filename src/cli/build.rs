@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::{images_dir, prepare, print_problems, require_plan};
+use super::{images_dir, prepare, require_plan};
 use crate::{
     effects::{
         image::{self, Piece, Source},
@@ -14,7 +14,7 @@ use crate::{
         progress,
     },
     error::Error,
-    flashlayout::{self, BinaryPaths, LintOptions},
+    flashlayout::BinaryPaths,
     gpt::{self, Table},
     plan::{Content, Plan},
     render,
@@ -126,15 +126,7 @@ pub fn build(board: &Path, images: &Path, output: &Path, options: BuildOptions, 
         let rel = pathdiff::diff_paths(images_abs.join(name), &output_abs).unwrap_or_else(|| images_abs.join(name));
         paths.inputs.insert(name.clone(), rel.to_string_lossy().into_owned());
     }
-    let lines = flashlayout::from_plan(&plan, &paths);
-    let tsv = render::flash_tsv(&lines)?;
-    let parsed = flashlayout::parse(&plan.layout_name, tsv.as_bytes());
-    let mut layout_problems = parsed.problems;
-    layout_problems.extend(flashlayout::lint(&plan.layout_name, &parsed.lines, &LintOptions::default()));
-    if let Some(bad) = layout_problems.iter().find(|p| p.is_error() || p.code == "layout::trailing_tab") {
-        print_problems(&layout_problems, None);
-        return Err(Error::Internal(format!("the generated layout breaks U-Boot's rules: {}", bad.message)));
-    }
+    let tsv = super::render_layout(&plan, &paths)?;
 
     let encoded = gpt::encode(&Table::from_plan(&plan));
     let labels: Vec<String> = plan
