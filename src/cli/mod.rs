@@ -4,9 +4,12 @@
 pub mod build;
 pub mod buildroot_post_image;
 pub mod check;
+pub mod devices;
+pub mod flash;
 pub mod genimage_cfg;
 pub mod inspect;
 mod report;
+pub mod udev_rules;
 
 use std::{
     io::IsTerminal,
@@ -45,6 +48,13 @@ pub enum Command {
     GenimageCfg(genimage_cfg::GenimageCfgArgs),
     /// Read back a GPT image, a .stm32 header, a FIP, or lint a flash layout (.tsv).
     Inspect(inspect::InspectArgs),
+    /// Flash a layout with STM32_Programmer_CLI, on one board or a line of boards; logs and JSON Lines records.
+    Flash(flash::FlashArgs),
+    /// List the boards waiting in USB DFU mode (programmer index, serial number, USB path).
+    Devices(devices::DevicesArgs),
+    /// Print udev rules so flashing needs no sudo.
+    #[command(name = "udev-rules")]
+    UdevRules(udev_rules::UdevRulesArgs),
     /// Buildroot mode (called by the BR2_EXTERNAL tree's post-image.sh): lint Buildroot's configuration against the
     /// board description, then build into BINARIES_DIR.
     #[command(name = "buildroot-post-image")]
@@ -58,6 +68,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Build(a) => build::run(&a),
         Command::GenimageCfg(a) => genimage_cfg::run(&a),
         Command::Inspect(a) => inspect::run(&a),
+        Command::Flash(a) => flash::run(&a),
+        Command::Devices(a) => devices::run(&a),
+        Command::UdevRules(a) => udev_rules::run(&a),
         Command::BuildrootPostImage(a) => buildroot_post_image::run(&a),
     }
 }

@@ -1,7 +1,12 @@
 //! Effects: everything that touches files, the terminal or other processes. Small modules behind small interfaces,
 //! so the pure layers above never do I/O and tests can swap these out.
 
+pub mod flash_progress;
+pub mod flashlog;
+pub mod fleet;
 pub mod image;
 pub mod inputs;
 pub mod output;
+pub mod programmer;
 pub mod progress;
+pub mod usb;
