@@ -190,7 +190,7 @@ fn first_line(text: &str) -> &str {
 fn check_version(prg: &dyn Programmer, force: bool) -> Result<Option<version::Version>, Error> {
     let out = prg.version();
     let Some(v) = version::parse_output(&out.text) else {
-        eprintln!("warning: cannot read the version of {} (`--version`: {}; {:?}); going on", prg.path().display(), first_line(&out.text), out.end);
+        eprintln!("warning: cannot read the version of {} (`--version` {}: {}); going on", prg.path().display(), out.end, first_line(&out.text));
         return Ok(None);
     };
     if let Some(bad) = version::known_bad(v) {
@@ -213,7 +213,7 @@ pub fn listing(prg: &dyn Programmer) -> Result<devices::Listing, String> {
         return Ok(parsed);
     }
     let said = if parsed.errors.is_empty() { first_line(&out.text).to_string() } else { parsed.errors.join(" / ") };
-    Err(format!("`{} -l usb` failed ({:?}): {said}", prg.path().display(), out.end))
+    Err(format!("`{} -l usb` {}: {said}", prg.path().display(), out.end))
 }
 
 fn outcome_row(o: &BoardOutcome) -> Row {
@@ -275,10 +275,10 @@ pub fn run(args: &FlashArgs) -> Result<(), Error> {
         eprintln!("warning: cannot read USB devices from {}: {e}", args.sysfs_root.display());
         Vec::new()
     });
-    if let Err(why) = &listed {
-        if matches!(selection, Selection::Ports(_)) {
-            eprintln!("warning: {why}; boards are selected by index and their serial numbers taken from the programmer's output");
-        }
+    if let Err(why) = &listed
+        && matches!(selection, Selection::Ports(_))
+    {
+        eprintln!("warning: {why}; boards are selected by index and their serial numbers taken from the programmer's output");
     }
     let targets = plan::select(&selection, listed.as_ref().ok().map(|l| l.devices.as_slice()), &sysfs, by).map_err(|e| match e {
         SelectError::Ambiguous { .. } => Error::Invalid(e.to_string()),
@@ -316,14 +316,9 @@ pub fn run(args: &FlashArgs) -> Result<(), Error> {
         human_bytes(total_bytes)
     );
     eprintln!("programmer {} (version {})", path.display(), version.map_or_else(|| "unknown".to_string(), |v| v.to_string()));
-    eprintln!(
-        "{} board{}, {} at a time, starts {} s apart; logs and records in {}",
-        targets.len(),
-        if targets.len() == 1 { "" } else { "s" },
-        schedule.jobs,
-        schedule.stagger.as_secs_f64(),
-        log_dir.display()
-    );
+    let pace =
+        if targets.len() > 1 { format!(", {} at a time, starts {} s apart", schedule.jobs, schedule.stagger.as_secs_f64()) } else { String::new() };
+    eprintln!("{} board{}{pace}; logs and records in {}", targets.len(), if targets.len() == 1 { "" } else { "s" }, log_dir.display());
 
     let renderer = flash_progress::for_stderr();
     let sink = |e: Event| {

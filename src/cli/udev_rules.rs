@@ -25,10 +25,10 @@ fn valid_group(name: &str) -> bool {
 
 /// Run `udev-rules`.
 pub fn run(args: &UdevRulesArgs) -> Result<(), Error> {
-    if let Some(g) = &args.group {
-        if !valid_group(g) {
-            return Err(Error::Invalid(format!("`{g}` is not a group name (lower-case letters, digits, `_`, `-`)")));
-        }
+    if let Some(g) = &args.group
+        && !valid_group(g)
+    {
+        return Err(Error::Invalid(format!("`{g}` is not a group name (lower-case letters, digits, `_`, `-`)")));
     }
     print!("{}", render::udev_rules(args.group.as_deref())?);
     Ok(())

@@ -72,10 +72,10 @@ impl BoardLog {
     }
 
     fn write(&mut self, line: &str) {
-        if self.error.is_none() {
-            if let Err(e) = self.file.write_all(line.as_bytes()) {
-                self.error = Some(e);
-            }
+        if self.error.is_none()
+            && let Err(e) = self.file.write_all(line.as_bytes())
+        {
+            self.error = Some(e);
         }
     }
 
@@ -99,10 +99,10 @@ impl BoardLog {
 
     /// Flush to disk; the first write error, if any.
     pub fn close(mut self) -> Option<io::Error> {
-        if self.error.is_none() {
-            if let Err(e) = self.file.sync_data() {
-                self.error = Some(e);
-            }
+        if self.error.is_none()
+            && let Err(e) = self.file.sync_data()
+        {
+            self.error = Some(e);
         }
         self.error
     }

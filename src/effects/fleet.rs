@@ -194,15 +194,15 @@ fn flash_one(programmer: &dyn Programmer, target: &Target, id: BoardId, ctx: &Ru
     let duration = t0.elapsed();
     let verdict = transcript.verdict(&end);
     let seen = transcript.serial().map(str::to_string);
-    if let (Some(expected), Some(seen)) = (&target.serial, &seen) {
-        if !expected.eq_ignore_ascii_case(seen) {
-            notes.push(format!("{} was selected as serial {expected} but the programmer reported serial {seen}", target.label()));
-        }
+    if let (Some(expected), Some(seen)) = (&target.serial, &seen)
+        && !expected.eq_ignore_ascii_case(seen)
+    {
+        notes.push(format!("{} was selected as serial {expected} but the programmer reported serial {seen}", target.label()));
     }
     let log_path = log.as_ref().map(|l| l.path().to_path_buf());
     if let Some(mut l) = log {
         l.note(&format!("finished: {}, {} after {:.3} s", flashlog::now_rfc3339(), verdict.result, duration.as_secs_f64()));
-        l.note(&format!("end: {end:?}"));
+        l.note(&format!("programmer: {end}"));
         if let Some(e) = &verdict.error {
             l.note(&format!("error: {e}"));
         }

@@ -373,19 +373,21 @@ pub fn run_streaming(
         if exited_at.is_none() && has_exited(pid) {
             exited_at = Some(Instant::now());
         }
-        if let Some(at) = exited_at {
-            if open_streams == 0 || at.elapsed() >= LINGER {
-                // Anything left in our group (a helper holding the pipes) goes with it; the child is still unreaped.
-                signal_group(pid, libc::SIGKILL);
-                let end = match child.wait() {
-                    Ok(status) => exit_of(status),
-                    Err(e) => RunEnd::SpawnFailed(format!("cannot read the exit status: {e}")),
-                };
-                while let Ok(Msg::Segment(stream, seg)) = rx.try_recv() {
+        if let Some(at) = exited_at
+            && (open_streams == 0 || at.elapsed() >= LINGER)
+        {
+            // Anything left in our group (a helper holding the pipes) goes with it; the child is still unreaped.
+            signal_group(pid, libc::SIGKILL);
+            let end = match child.wait() {
+                Ok(status) => exit_of(status),
+                Err(e) => RunEnd::SpawnFailed(format!("cannot read the exit status: {e}")),
+            };
+            while let Ok(msg) = rx.try_recv() {
+                if let Msg::Segment(stream, seg) = msg {
                     on_segment(stream, &seg);
                 }
-                return end;
             }
+            return end;
         }
     }
 }

@@ -344,6 +344,19 @@ pub enum RunEnd {
     SpawnFailed(String),
 }
 
+impl fmt::Display for RunEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunEnd::Exited { code: Some(c), .. } => write!(f, "exited with status {c}"),
+            RunEnd::Exited { code: None, signal: Some(s) } => write!(f, "ended by signal {s}"),
+            RunEnd::Exited { code: None, signal: None } => f.write_str("ended"),
+            RunEnd::TimedOut { after } => write!(f, "stopped after {} without progress", humantime::format_duration(*after)),
+            RunEnd::Interrupted => f.write_str("stopped by an interrupt"),
+            RunEnd::SpawnFailed(why) => write!(f, "could not be started: {why}"),
+        }
+    }
+}
+
 /// A board's result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -565,13 +578,13 @@ impl Transcript {
             },
             ProgrammerEvent::DownloadComplete => {
                 self.mode = Mode::Idle;
-                if let Some(c) = &mut self.current {
-                    if !c.done {
-                        c.done = true;
-                        c.percent = 100;
-                        self.done_bytes += c.size.unwrap_or(0);
-                        events.push(FlashEvent::Sent { partition: c.partition, file: c.name.clone() });
-                    }
+                if let Some(c) = &mut self.current
+                    && !c.done
+                {
+                    c.done = true;
+                    c.percent = 100;
+                    self.done_bytes += c.size.unwrap_or(0);
+                    events.push(FlashEvent::Sent { partition: c.partition, file: c.name.clone() });
                 }
             }
             ProgrammerEvent::RunningPartition(p) => self.running_partition = Some(p),
