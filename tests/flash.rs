@@ -548,6 +548,26 @@ fn select_by_serial_number() {
 }
 
 #[test]
+fn without_the_board_list_ports_still_work_by_index() {
+    let b = Bench::new("list_usb_1.txt").set("list_fails", json!(true));
+    let r = b.flash(&["--port", "usb1"]);
+    assert_eq!(r.code, Some(0), "{}", r.show());
+    assert!(
+        r.stderr.contains("-l usb` exited with status 1: FAKE-PROGRAMMER: -l usb made to fail by the scenario; boards are selected by index"),
+        "{}",
+        r.show()
+    );
+    assert_eq!(b.flash_calls()[0]["argv"], json!(["-c", "port=usb1", "-w", "flash.tsv"]));
+    let rec = b.record("usb1");
+    assert_eq!(rec["board_serial"], GUIDE_SN, "taken from the programmer's SN line");
+    assert_eq!(rec["usb"], Value::Null);
+    // Selecting by serial number, or all boards, needs the list.
+    let r = b.flash(&["--all"]);
+    assert_eq!(r.code, Some(4), "{}", r.show());
+    assert!(r.stderr.contains("the programmer's board list (`-l usb`) is needed to select boards with --all"), "{}", r.show());
+}
+
+#[test]
 fn several_boards_and_no_choice_is_a_usage_error() {
     let b = Bench::new("list_usb_3.txt");
     let r = b.flash(&[]);

@@ -2,10 +2,10 @@
 //!
 //! Pure. Each hint names its source; "typically" means the cause is the usual one reported, not the only one.
 
-/// The board is listed without a serial number (empty descriptors).
+/// The board is listed without a serial number (empty descriptors): `flashers.md` §1.2, a device left in a bad state
+/// by a TF-A start failure.
 pub const NO_SERIAL: &str = "a board that enumerates without a serial number (empty USB descriptors, `IAP`) is in a bad state, \
-typically after a failed TF-A start: power-cycle it (or reset it with the boot pins in USB mode) and run again; retrying does not help \
-(flashers.md §1.2)";
+typically after a failed TF-A start: power-cycle it (or reset it with the boot pins in USB mode) and run again; retrying does not help";
 
 /// A TF-A (FSBL, partition 0x01) start failure.
 pub const START_FAILED_FSBL: &str = "a start failure at partition 0x01 is typically TF-A built without USB programmer support: \
@@ -45,9 +45,8 @@ pub const NO_DEVICE: &str = "the programmer found no board in USB DFU mode: set 
 the DK boards), plug the USB-C cable into the board's OTG port (CN7 on the DK2), reset the board, and check \
 `stm32mp-imager devices`";
 
-/// An `Error:` line after which the programmer exited 0.
-pub const EXIT_ZERO: &str = "the programmer printed an error but exited with status 0; it is counted as a failure \
-(flashers.md §1.3)";
+/// An `Error:` line after which the programmer exited 0 (`flashers.md` §1.3: seen with v2.4.0 and others).
+pub const EXIT_ZERO: &str = "the programmer printed an error but exited with status 0; it is counted as a failure";
 
 /// What is known about a failed run.
 #[derive(Debug, Clone, Copy)]

@@ -11,6 +11,7 @@ Behaviour comes from a scenario file, a JSON object named by $FAKE_STM32_PROGRAM
     {
       "version": "version_2.11.0.txt",          fixture printed for --version
       "list": "list_usb_3.txt",                 fixture printed for -l usb (also: which boards exist)
+      "list_fails": true,                       -l usb prints a FAKE-PROGRAMMER message and exits 1 instead
       "flash": "success_guide_v2.2.0.txt",      fixture replayed for -c ... -w LAYOUT
       "flash_by_serial": {"SN": "fixture"},     per-board fixture, by the selected board's serial number
       "calls": "/tmp/x/calls.jsonl",            every invocation appended here (argv, cwd, pid, time)
@@ -204,6 +205,8 @@ def main():
     if argv == ["--version"]:
         replay(scenario, scenario.get("version", "version_2.11.0.txt"), GUIDE_SERIAL)
     elif argv == ["-l", "usb"]:
+        if scenario.get("list_fails"):
+            die("-l usb made to fail by the scenario", 1)
         replay(scenario, scenario.get("list", "list_usb_1.txt"), GUIDE_SERIAL)
     elif "-w" in argv:
         flash(scenario, argv)
