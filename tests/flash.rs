@@ -288,13 +288,13 @@ fn the_guides_success_run_with_reconnect() {
     assert_eq!(rows[0][..4], [GUIDE_SN, "usb1", "3-1", "success"]);
     assert_eq!(rows[0][5], "1.2 MiB");
     assert!(r.stdout.contains("1 of 1 board flashed; records appended to "), "{}", r.show());
-    // How the programmer was run: serial selection, from the layout's folder, no shell.
+    // How the programmer was run: the guide's `-c port=usb1` (the only board listed), from the layout's folder.
     let calls = b.calls();
     assert_eq!(calls[0]["argv"], json!(["--version"]));
     assert_eq!(calls[1]["argv"], json!(["-l", "usb"]));
     let flash = b.flash_calls();
     assert_eq!(flash.len(), 1);
-    assert_eq!(flash[0]["argv"], json!(["-c", "port=usb", format!("sn={GUIDE_SN}"), "-w", "flash.tsv"]));
+    assert_eq!(flash[0]["argv"], json!(["-c", "port=usb1", "-w", "flash.tsv"]));
     assert_eq!(Path::new(flash[0]["cwd"].as_str().unwrap()), fs::canonicalize(b.images()).unwrap());
     // The record.
     let recs = b.records();
@@ -542,6 +542,10 @@ fn select_by_serial_number() {
     let r = b.flash(&["--serial", ML_SN]);
     assert_eq!(r.code, Some(0), "{}", r.show());
     assert_eq!(b.flash_calls()[0]["argv"], json!(["-c", "port=usb", format!("sn={ML_SN}"), "-w", "flash.tsv"]));
+    // One board, serial selection asked for explicitly.
+    let one = Bench::new("list_usb_1.txt");
+    assert_eq!(one.flash(&["--select-by", "serial"]).code, Some(0));
+    assert_eq!(one.flash_calls()[0]["argv"], json!(["-c", "port=usb", format!("sn={GUIDE_SN}"), "-w", "flash.tsv"]));
     let r = b.flash(&["--serial", "FFFF"]);
     assert_eq!(r.code, Some(4), "{}", r.show());
     assert!(r.stderr.contains("no board with serial number FFFF in USB DFU mode (listed: usb1 004200343338510534383330, usb2 0019002C3431511733353431, usb3 (no serial number))"), "{}", r.show());

@@ -47,6 +47,9 @@ use crate::{
 /// How the programmer is told which board to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SelectByArg {
+    /// `-c port=usbN` when exactly one board is listed (as in ST's and Bootlin's examples), the serial number when
+    /// several are.
+    Auto,
     /// `-c port=usb sn=<serial>` (the serial number from `-l usb`); unverified for STM32MP on hardware.
     Serial,
     /// `-c port=usbN`; boards then go one at a time, since indexes shift while boards re-enumerate.
@@ -84,7 +87,7 @@ pub struct FlashArgs {
     #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_seconds)]
     pub stagger: Duration,
     /// How the programmer is told which board to use.
-    #[arg(long, value_enum, default_value_t = SelectByArg::Serial)]
+    #[arg(long, value_enum, default_value_t = SelectByArg::Auto)]
     pub select_by: SelectByArg,
     /// Use a programmer version known not to work for STM32MP1.
     #[arg(long)]
@@ -257,6 +260,7 @@ pub fn run(args: &FlashArgs) -> Result<(), Error> {
     check_interrupt(cancel)?;
 
     let by = match args.select_by {
+        SelectByArg::Auto => SelectBy::Auto,
         SelectByArg::Serial => SelectBy::Serial,
         SelectByArg::Index => SelectBy::Index,
     };

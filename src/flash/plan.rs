@@ -5,10 +5,12 @@
 //! Pure.
 //!
 //! Selecting a board: the programmer's `usbN` index is enumeration order, not a place, and it shifts when boards
-//! re-enumerate (ROM → TF-A → U-Boot, three times per board, `flashers.md` §1.5). So by default a board whose serial
-//! number is known is selected with `-c port=usb sn=<serial>`, the form ST's community uses for parallel DFU
-//! programming (MCU, v2.17). That `sn=` works for the MPU `-w layout.tsv` flow is **not verified on hardware**;
-//! `--select-by index` falls back to `-c port=usbN`, and then boards are flashed one at a time.
+//! re-enumerate (ROM → TF-A → U-Boot, three times per board, `flashers.md` §1.5). By default ([`SelectBy::Auto`]):
+//! when exactly one board is listed, it is selected as the guide does, `-c port=usb1` (nothing else to confuse it
+//! with, and the one form seen working with STM32MP1); when several are, each is selected by serial number with
+//! `-c port=usb sn=<serial>`, the form ST's community uses for parallel DFU programming (MCU, v2.17). That `sn=`
+//! works for the MPU `-w layout.tsv` flow is **not verified on hardware**; `--select-by index` uses `-c port=usbN`
+//! for every board, and boards are then flashed one at a time.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -31,7 +33,9 @@ pub enum Selection {
 /// How the programmer is told which board to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SelectBy {
-    /// `-c port=usb sn=<serial>` when the serial is known (default).
+    /// [`SelectBy::Index`] when exactly one board is listed, [`SelectBy::Serial`] otherwise (default).
+    Auto,
+    /// `-c port=usb sn=<serial>`; a board without a serial number is not run.
     Serial,
     /// `-c port=usbN`.
     Index,
@@ -134,9 +138,10 @@ fn describe_listing(listing: &[DfuDevice]) -> String {
         .join(", ")
 }
 
-fn target_for(d: &DfuDevice, sysfs: &[SysfsDevice], by: SelectBy, duplicates: &BTreeMap<&str, usize>) -> Target {
+/// `by` is the effective mode (never `Auto`); `strict` says whether a board without serial number is refused.
+fn target_for(d: &DfuDevice, sysfs: &[SysfsDevice], by: SelectBy, strict: bool, duplicates: &BTreeMap<&str, usize>) -> Target {
     let blocked = match d.serial() {
-        None if by == SelectBy::Serial => Some(format!("{} is listed without a serial number", d.port())),
+        None if strict => Some(format!("{} is listed without a serial number", d.port())),
         Some(sn) if by == SelectBy::Serial && duplicates.get(sn).copied().unwrap_or(0) > 1 => {
             Some(format!("{} boards report serial number {sn}; `sn=` cannot tell them apart", duplicates[sn]))
         }
@@ -165,7 +170,15 @@ pub fn select(selection: &Selection, listing: Option<&[DfuDevice]>, sysfs: &[Sys
             *duplicates.entry(sn).or_default() += 1;
         }
     }
-    let make = |d: &DfuDevice| target_for(d, sysfs, by, &duplicates);
+    // Auto: the index when there is nothing to confuse the board with. A board without serial number is refused
+    // unless the user asked for index selection explicitly.
+    let effective = match by {
+        SelectBy::Auto if listing.len() == 1 => SelectBy::Index,
+        SelectBy::Auto => SelectBy::Serial,
+        other => other,
+    };
+    let strict = by != SelectBy::Index;
+    let make = |d: &DfuDevice| target_for(d, sysfs, effective, strict, &duplicates);
     match selection {
         Selection::Only => match listing {
             [] => Err(SelectError::NoBoards),
@@ -276,6 +289,8 @@ mod tests {
     #[test]
     fn the_only_board_or_an_error() {
         let one = parse_list(&fixture("list_usb_1.txt")).devices;
+        let t = select(&Selection::Only, Some(&one), &[], SelectBy::Auto).unwrap();
+        assert_eq!(t[0].programmer_args("flash.tsv"), ["-c", "port=usb1", "-w", "flash.tsv"], "the guide's form");
         let t = select(&Selection::Only, Some(&one), &[], SelectBy::Serial).unwrap();
         assert_eq!(t[0].programmer_args("flash.tsv"), ["-c", "port=usb", "sn=004200343338510534383330", "-w", "flash.tsv"]);
         assert_eq!(select(&Selection::Only, Some(&[]), &[], SelectBy::Serial), Err(SelectError::NoBoards));
@@ -310,6 +325,19 @@ choose with --port usbN or --serial SN, or flash them all with --all"
         let t = select(&Selection::Ports(vec![1]), None, &[], SelectBy::Serial).unwrap();
         assert_eq!(t[0].connect_args(), ["-c", "port=usb1"]);
         assert!(select(&Selection::All, None, &[], SelectBy::Serial).is_err());
+    }
+
+    #[test]
+    fn auto_uses_serials_when_several_boards_are_listed() {
+        let t = select(&Selection::Ports(vec![2]), Some(&three()), &[], SelectBy::Auto).unwrap();
+        assert_eq!(t[0].connect_args(), ["-c", "port=usb", "sn=0019002C3431511733353431"]);
+        let t = select(&Selection::All, Some(&three()), &[], SelectBy::Auto).unwrap();
+        assert!(t[2].blocked.is_some(), "no serial number: refused in auto mode");
+        let mut lone = three();
+        lone.truncate(1);
+        lone[0].serial.clear();
+        let t = select(&Selection::Only, Some(&lone), &[], SelectBy::Auto).unwrap();
+        assert!(t[0].blocked.is_some(), "a lone board without serial number is in a bad state too");
     }
 
     #[test]
