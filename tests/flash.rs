@@ -28,6 +28,8 @@ use stm32mp_imager::{
     },
 };
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_stm32mp-imager");
 /// The guide's board.
 const GUIDE_SN: &str = "004200343338510534383330";
@@ -44,6 +46,7 @@ fn repo() -> &'static Path {
 }
 
 fn double() -> PathBuf {
+    common::require("python3");
     let p = repo().join("tests/doubles/fake_stm32_programmer_cli.py");
     let mut perms = fs::metadata(&p).unwrap().permissions();
     perms.set_mode(0o755);
