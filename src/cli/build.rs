@@ -99,8 +99,19 @@ fn canonical(dir: &Path, what: &str) -> Result<PathBuf, Error> {
 
 /// Plan and write everything; the pipeline `build` and `buildroot-post-image` share.
 pub fn build(board: &Path, images: &Path, output: &Path, options: BuildOptions, on_wait: &dyn Fn()) -> Result<BuildSummary, Error> {
+    build_prepared(prepare(board, images, HashPolicy::UpTo(BUILD_HASH_LIMIT))?, images, output, options, on_wait)
+}
+
+/// [`build`] from a description already read and planned (Buildroot mode lints the same one first).
+pub fn build_prepared(
+    prepared: super::Prepared,
+    images: &Path,
+    output: &Path,
+    options: BuildOptions,
+    on_wait: &dyn Fn(),
+) -> Result<BuildSummary, Error> {
     let bmap = options.bmap;
-    let (plan, prepared) = require_plan(prepare(board, images, HashPolicy::UpTo(BUILD_HASH_LIMIT))?)?;
+    let (plan, prepared) = require_plan(prepared)?;
     let images_abs = canonical(images, "images")?;
     let mut staging = Staging::begin(output, on_wait)?;
     let output_abs = canonical(staging.dir(), "output")?;
