@@ -6,6 +6,7 @@
 //! [`gpt`] encodes the partition table and [`render`] the text formats from `templates/` (pure), and [`effects`]
 //! writes the artifacts atomically. [`flashlayout`] parses and lints layouts exactly as U-Boot's `stm32prog` does.
 //! [`buildroot`] reads Buildroot's configuration and lints it against the plan for the `buildroot-post-image` mode.
+//! [`flash`] hands a layout to `STM32_Programmer_CLI` for one board or many (pure part; its effects are in [`effects`]).
 #![deny(missing_docs)]
 
 pub mod board;
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod diag;
 pub mod effects;
 pub mod error;
+pub mod flash;
 pub mod flashlayout;
 pub mod gpt;
 pub mod guid;

@@ -316,3 +316,28 @@ fn shipped_boards_are_valid() {
         assert!(!t.contains("warning["), "{b} has warnings:\n{t}");
     }
 }
+
+/// STM32MP13 TF-A carries a v2.0 header (512 bytes with a padding extension). Debian's mkimage 2023.01 cannot write
+/// one, so it is built here by the layout TF-A's stm32image tool writes (`stm32-header-spec.md`).
+#[test]
+fn mp13_board_accepts_a_v2_header() {
+    let payload = common::payload("mp13", 60_000);
+    let mut h = vec![0u8; 512];
+    h[..4].copy_from_slice(b"STM2");
+    let sum = payload.iter().fold(0u32, |a, &b| a.wrapping_add(u32::from(b)));
+    h[0x44..0x48].copy_from_slice(&sum.to_le_bytes());
+    h[0x48..0x4c].copy_from_slice(&0x0002_0000u32.to_le_bytes());
+    h[0x4c..0x50].copy_from_slice(&u32::try_from(payload.len()).unwrap().to_le_bytes());
+    h[0x64..0x68].copy_from_slice(&0x8000_0000u32.to_le_bytes());
+    h[0x68..0x6c].copy_from_slice(&0x180u32.to_le_bytes());
+    h[0x6c..0x70].copy_from_slice(&0x10u32.to_le_bytes());
+    h[0x80..0x84].copy_from_slice(&[0x53, 0x54, 0xFF, 0xFF]);
+    h[0x84..0x88].copy_from_slice(&0x180u32.to_le_bytes());
+    h.extend_from_slice(&payload);
+    let ws = images_with("tf-a-stm32mp157c-dk2.stm32", &h);
+    let board = ws.board("mp13.toml", &fs::read_to_string(shipped_board("stm32mp157c-dk2-fip.toml")).unwrap().replace("stm32mp15\"", "stm32mp13\""));
+    let out = run_imager([OsArg::from("check"), board.into(), "--images".into(), ws.images().into()]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("(STM32 v2.0)"), "{t}");
+}

@@ -52,4 +52,7 @@ fn build_prints_what_the_programmer_will_send() {
     assert!(t.contains(&format!("flash in raw mode: {} bytes", image + stages)), "{t}");
     assert!(t.contains("flash in partitions mode: "), "{t}");
     assert!(t.contains("at the guide's 1.98 MB/s"), "{t}");
+    let check = run_imager([OsArg::from("check"), shipped_board("stm32mp157c-dk2.toml").into(), "--images".into(), ws.images().into()]);
+    let c = text(&check);
+    assert!(c.contains(&format!("flash in raw mode: {} bytes", image + stages)) && c.contains("(flash.tsv uses this mode)"), "{c}");
 }

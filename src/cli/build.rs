@@ -8,7 +8,7 @@ use std::{
 
 use clap::Args;
 
-use super::{images_dir, prepare, print_problems, require_plan};
+use super::{images_dir, prepare, require_plan};
 use crate::{
     effects::{
         failpoint,
@@ -18,7 +18,7 @@ use crate::{
         progress,
     },
     error::Error,
-    flashlayout::{self, BinaryPaths, LintOptions},
+    flashlayout::BinaryPaths,
     gpt::{self, Table},
     plan::{Content, Plan},
     render,
@@ -103,8 +103,19 @@ fn canonical(dir: &Path, what: &str) -> Result<PathBuf, Error> {
 
 /// Plan and write everything; the pipeline `build` and `buildroot-post-image` share.
 pub fn build(board: &Path, images: &Path, output: &Path, options: BuildOptions, on_wait: &dyn Fn()) -> Result<BuildSummary, Error> {
+    build_prepared(prepare(board, images, HashPolicy::UpTo(BUILD_HASH_LIMIT))?, images, output, options, on_wait)
+}
+
+/// [`build`] from a description already read and planned (Buildroot mode lints the same one first).
+pub fn build_prepared(
+    prepared: super::Prepared,
+    images: &Path,
+    output: &Path,
+    options: BuildOptions,
+    on_wait: &dyn Fn(),
+) -> Result<BuildSummary, Error> {
     let bmap = options.bmap;
-    let (plan, prepared) = require_plan(prepare(board, images, HashPolicy::UpTo(BUILD_HASH_LIMIT))?)?;
+    let (plan, prepared) = require_plan(prepared)?;
     let images_abs = canonical(images, "images")?;
     failpoint::hit("planned");
     let mut staging = Staging::begin(output, on_wait)?;
@@ -134,15 +145,7 @@ pub fn build(board: &Path, images: &Path, output: &Path, options: BuildOptions, 
         let rel = pathdiff::diff_paths(images_abs.join(name), &output_abs).unwrap_or_else(|| images_abs.join(name));
         paths.inputs.insert(name.clone(), rel.to_string_lossy().into_owned());
     }
-    let lines = flashlayout::from_plan(&plan, &paths);
-    let tsv = render::flash_tsv(&lines)?;
-    let parsed = flashlayout::parse(&plan.layout_name, tsv.as_bytes());
-    let mut layout_problems = parsed.problems;
-    layout_problems.extend(flashlayout::lint(&plan.layout_name, &parsed.lines, &LintOptions::default()));
-    if let Some(bad) = layout_problems.iter().find(|p| p.is_error() || p.code == "layout::trailing_tab") {
-        print_problems(&layout_problems, None);
-        return Err(Error::Internal(format!("the generated layout breaks U-Boot's rules: {}", bad.message)));
-    }
+    let tsv = super::render_layout(&plan, &paths)?;
 
     let encoded = gpt::encode(&Table::from_plan(&plan));
     let labels: Vec<String> = plan

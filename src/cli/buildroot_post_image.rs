@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, io, path::PathBuf};
 use clap::Args;
 
 use super::{
-    build::{BUILD_HASH_LIMIT, BuildOptions, build},
+    build::{BUILD_HASH_LIMIT, BuildOptions, build_prepared},
     prepare, print_problems,
 };
 use crate::{
@@ -115,9 +115,7 @@ pub fn run(args: &BuildrootPostImageArgs) -> Result<(), Error> {
         return Err(refuse(&problems, prepared.problems.iter().filter(|p| p.is_error()).count()));
     }
     print_plain(&problems);
-    drop(prepared);
-
-    let summary = build(&board_path, &images, &images, BuildOptions { bmap: post.bmap, sync: false }, &|| {
+    let summary = build_prepared(prepared, &images, &images, BuildOptions { bmap: post.bmap, sync: false }, &|| {
         eprintln!("waiting: another build is writing into {}", images.display());
     })?;
     let artifacts: Vec<Artifact> = summary

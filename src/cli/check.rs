@@ -5,15 +5,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{images_dir, prepare, print_problems, report};
-use crate::{
-    effects::inputs::HashPolicy,
-    error::Error,
-    flashlayout::{self, BinaryPaths, LintOptions},
-    plan::PlanInputKinds,
-    render,
-    units::human_bytes,
-};
+use super::{images_dir, prepare, report};
+use crate::{effects::inputs::HashPolicy, error::Error, flashlayout::BinaryPaths, plan::PlanInputKinds, units::human_bytes};
 
 /// Arguments of `check`.
 #[derive(Debug, Args)]
@@ -39,15 +32,7 @@ pub fn run(args: &CheckArgs) -> Result<(), Error> {
         let sha = facts.sha256.map_or_else(|| "-".to_string(), hex::encode);
         println!("  {name}: {} bytes ({}), {}, sha256 {sha}", facts.size.0, human_bytes(facts.size.0), facts.describe());
     }
-    let lines = flashlayout::from_plan(&plan, &BinaryPaths::beside(&plan));
-    let tsv = render::flash_tsv(&lines)?;
-    let parsed = flashlayout::parse(&plan.layout_name, tsv.as_bytes());
-    let mut layout_problems = parsed.problems;
-    layout_problems.extend(flashlayout::lint(&plan.layout_name, &parsed.lines, &LintOptions::default()));
-    if !layout_problems.is_empty() {
-        print_problems(&layout_problems, None);
-        return Err(Error::Internal("the generated layout breaks U-Boot's rules (listed above)".to_string()));
-    }
+    let tsv = super::render_layout(&plan, &BinaryPaths::beside(&plan))?;
     println!(
         "\n{} ({} mode, binaries relative to the output folder):",
         plan.layout_name,

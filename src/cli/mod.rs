@@ -4,9 +4,12 @@
 pub mod build;
 pub mod buildroot_post_image;
 pub mod check;
+pub mod devices;
+pub mod flash;
 pub mod genimage_cfg;
 pub mod inspect;
 mod report;
+pub mod udev_rules;
 
 use std::{
     io::IsTerminal,
@@ -45,6 +48,13 @@ pub enum Command {
     GenimageCfg(genimage_cfg::GenimageCfgArgs),
     /// Read back a GPT image, a .stm32 header, a FIP, or lint a flash layout (.tsv).
     Inspect(inspect::InspectArgs),
+    /// Flash a layout with STM32_Programmer_CLI, on one board or a line of boards; logs and JSON Lines records.
+    Flash(flash::FlashArgs),
+    /// List the boards waiting in USB DFU mode (programmer index, serial number, USB path).
+    Devices(devices::DevicesArgs),
+    /// Print udev rules so flashing needs no sudo.
+    #[command(name = "udev-rules")]
+    UdevRules(udev_rules::UdevRulesArgs),
     /// Buildroot mode (called by the BR2_EXTERNAL tree's post-image.sh): lint Buildroot's configuration against the
     /// board description, then build into BINARIES_DIR.
     #[command(name = "buildroot-post-image")]
@@ -58,6 +68,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Build(a) => build::run(&a),
         Command::GenimageCfg(a) => genimage_cfg::run(&a),
         Command::Inspect(a) => inspect::run(&a),
+        Command::Flash(a) => flash::run(&a),
+        Command::Devices(a) => devices::run(&a),
+        Command::UdevRules(a) => udev_rules::run(&a),
         Command::BuildrootPostImage(a) => buildroot_post_image::run(&a),
     }
 }
@@ -89,6 +102,21 @@ pub fn print_problems(problems: &[Problem], source: Option<&SourceFile>) {
     let mut sorted = problems.to_vec();
     diag::sort(&mut sorted);
     eprint!("{}", diag::render(&sorted, source, stderr_style()));
+}
+
+/// Render a plan's flash layout and check it with U-Boot's own rules before anyone sees it: a layout this tool
+/// writes that U-Boot would refuse or misread (or that draws any lint) is a bug, reported as one.
+pub fn render_layout(plan: &Plan, paths: &crate::flashlayout::BinaryPaths) -> Result<String, Error> {
+    use crate::flashlayout;
+    let tsv = crate::render::flash_tsv(&flashlayout::from_plan(plan, paths))?;
+    let parsed = flashlayout::parse(&plan.layout_name, tsv.as_bytes());
+    let mut problems = parsed.problems;
+    problems.extend(flashlayout::lint(&plan.layout_name, &parsed.lines, &flashlayout::LintOptions::default()));
+    if let Some(first) = problems.first() {
+        print_problems(&problems, None);
+        return Err(Error::Internal(format!("the generated layout breaks U-Boot's rules: {}", first.message)));
+    }
+    Ok(tsv)
 }
 
 /// A board description with its inputs and plan.

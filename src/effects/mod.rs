@@ -2,7 +2,12 @@
 //! so the pure layers above never do I/O and tests can swap these out.
 
 pub mod failpoint;
+pub mod flash_progress;
+pub mod flashlog;
+pub mod fleet;
 pub mod image;
 pub mod inputs;
 pub mod output;
+pub mod programmer;
 pub mod progress;
+pub mod usb;

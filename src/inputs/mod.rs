@@ -225,7 +225,8 @@ mod tests {
     use crate::inputs::stm32::tests::v1_image;
 
     fn facts(bytes: &[u8]) -> InputFacts {
-        let sum = stm32::has_magic(bytes).then(|| stm32::payload_checksum(bytes.get(256..).unwrap_or(&[])));
+        let header_len = stm32::parse_header(bytes).map_or(256, |h| h.header_len as usize);
+        let sum = stm32::has_magic(bytes).then(|| stm32::payload_checksum(bytes.get(header_len..).unwrap_or(&[])));
         InputFacts::classify("x.stm32", PathBuf::from("x.stm32"), bytes.len() as u64, &bytes[..bytes.len().min(HEAD_LEN)], sum, None)
     }
 
@@ -239,6 +240,19 @@ mod tests {
         let p = check_stage(&facts(&v1_image(&[1, 2, 3])), StageRole::Fsbl, Soc::Stm32mp13);
         assert_eq!(p.len(), 1);
         assert!(p[0].message.contains("expected 0x00020000 (v2.0) for stm32mp13, found 0x00010000 (v1.0)"), "{}", p[0].message);
+    }
+
+    #[test]
+    fn v2_headers_match_their_soc() {
+        use crate::inputs::stm32::tests::v2_image;
+        let mp13 = facts(&v2_image(&[1, 2, 3], 0));
+        assert!(check_stage(&mp13, StageRole::Fsbl, Soc::Stm32mp13).is_empty());
+        let mp25 = facts(&v2_image(&[1, 2, 3], 2));
+        assert!(check_stage(&mp25, StageRole::Fsbl, Soc::Stm32mp25).is_empty());
+        let p = check_stage(&mp13, StageRole::Fsbl, Soc::Stm32mp25);
+        assert!(p[0].message.contains("expected 0x00020200 (v2.2) for stm32mp25, found 0x00020000 (v2.0)"), "{}", p[0].message);
+        let p = check_stage(&mp25, StageRole::Fsbl, Soc::Stm32mp15);
+        assert!(p[0].message.contains("expected 0x00010000 (v1.0) for stm32mp15, found 0x00020200 (v2.2)"), "{}", p[0].message);
     }
 
     #[test]

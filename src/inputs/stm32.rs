@@ -231,6 +231,38 @@ pub(crate) mod tests {
         h
     }
 
+    /// A v2.x header as TF-A's stm32image tool writes it (`stm32-header-spec.md`: 512 bytes, padding extension).
+    pub(crate) fn v2_image(payload: &[u8], minor: u8) -> Vec<u8> {
+        let mut h = vec![0u8; V2_HEADER_LEN];
+        h[..4].copy_from_slice(&MAGIC);
+        h[0x44..0x48].copy_from_slice(&payload_checksum(payload).to_le_bytes());
+        h[0x48..0x4c].copy_from_slice(&[0, minor, 2, 0]);
+        h[0x4c..0x50].copy_from_slice(&u32::try_from(payload.len()).unwrap().to_le_bytes());
+        h[0x64..0x68].copy_from_slice(&0x8000_0000u32.to_le_bytes());
+        h[0x68..0x6c].copy_from_slice(&0x180u32.to_le_bytes());
+        h[0x6c..0x70].copy_from_slice(&0x10u32.to_le_bytes());
+        h[0x80..0x84].copy_from_slice(&[0x53, 0x54, 0xFF, 0xFF]);
+        h[0x84..0x88].copy_from_slice(&0x180u32.to_le_bytes());
+        h.extend_from_slice(payload);
+        h
+    }
+
+    #[test]
+    fn v2_headers_for_mp13_and_mp25() {
+        for minor in [0u8, 2] {
+            let img = v2_image(b"Hello STM32MP1 payload!\n", minor);
+            let h = parse_header(&img).unwrap();
+            assert_eq!(h.version, HeaderVersion { major: 2, minor });
+            assert_eq!(h.header_len, 512);
+            assert_eq!(h.checksum, 0x770, "the same payload sums to the same checksum in v1 and v2");
+            assert_eq!(h.binary_type, 0x10);
+            verify_payload(&h, img.len() as u64, payload_checksum(&img[512..])).unwrap();
+        }
+        let mut bad = v2_image(b"x", 0);
+        bad[0x80] = 0;
+        assert!(matches!(parse_header(&bad), Err(HeaderError::BadExtension { offset: 0x80, .. })));
+    }
+
     #[test]
     fn worked_example_from_the_spec() {
         let img = v1_image(b"Hello STM32MP1 payload!\n");
