@@ -148,7 +148,15 @@ struct Layout {
 
 fn load_layout(path: &Path) -> Result<Layout, Error> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("cannot read flash layout {shown}: {e}")))?;
+    // At most MAX_LAYOUT_BYTES (a real layout is a few KiB): `flash /dev/zero` must not read until memory runs out.
+    let max = super::inspect::MAX_LAYOUT_BYTES;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, max + 1), &mut bytes))
+        .map_err(|e| Error::Io(format!("cannot read flash layout {shown}: {e}")))?;
+    if bytes.len() as u64 > max {
+        return Err(Error::Invalid(format!("{shown}: more than {max} bytes; a flash layout has at most 240 lines (is this the right file?)")));
+    }
     let abs = std::fs::canonicalize(path).map_err(|e| Error::Io(format!("cannot resolve {shown}: {e}")))?;
     let (Some(dir), Some(file)) = (abs.parent(), abs.file_name()) else {
         return Err(Error::Invalid(format!("{shown}: not a file")));
