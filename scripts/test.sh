@@ -23,7 +23,7 @@ if ! cargo fuzz --version > /dev/null 2>&1; then
 	echo "test.sh: installing cargo-fuzz"
 	cargo install cargo-fuzz --locked
 fi
-for target in board layout stm32_header fip gpt_inspect buildroot; do
+for target in board layout stm32_header fip gpt_inspect buildroot programmer; do
 	echo "test.sh: fuzz smoke run of $target"
 	fuzz/run.sh "$target" 5 > "${TMPDIR:-/tmp}/fuzz-smoke-$target.log" 2>&1 || {
 		tail -n 60 "${TMPDIR:-/tmp}/fuzz-smoke-$target.log"

@@ -42,6 +42,11 @@ fn layout_seeds_and_crashers() {
 }
 
 #[test]
+fn programmer_seeds_and_crashers() {
+    replay("programmer", harness::programmer::run);
+}
+
+#[test]
 fn stm32_header_seeds_and_crashers() {
     replay("stm32_header", harness::stm32_header::run);
 }

@@ -8,4 +8,5 @@ pub mod buildroot;
 pub mod fip;
 pub mod gpt_inspect;
 pub mod layout;
+pub mod programmer;
 pub mod stm32_header;
