@@ -392,3 +392,68 @@ fn a_file_that_never_ends_is_refused_promptly() {
         assert!(logs(&log).contains(expected), "{sub}: {}", logs(&log));
     }
 }
+
+/// SIGTERM (a cancelled CI job), Ctrl-C or SIGHUP while the image is being written: the build removes its
+/// temporaries and exits 130; the previous artifacts are untouched. (Should the signal be handled only once the
+/// outputs are in place, the build finishes: every outcome is all or nothing, and none leaves a temporary.)
+#[test]
+fn sigterm_or_ctrl_c_while_writing_removes_the_temporaries_and_exits_130() {
+    let s = scene(96 << 20, 48 << 20, "");
+    let prev = s.ws.root().join("prev");
+    copy_dir(&s.ws.out(), &prev);
+    let new = s.reference("new", &s.b);
+    let mut interrupted = 0;
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        let log = s.ws.root().join(format!("sig{sig}"));
+        let mut child = spawn(build_cmd(&s.ws, &s.b, &s.ws.out(), Some("writing:stop")), &log);
+        wait_stopped(&mut child, &log);
+        assert!(!leftovers(&s.ws.out()).is_empty(), "the build had temporaries when the signal came");
+        signal(&child, sig);
+        signal(&child, libc::SIGCONT);
+        let status = child.wait().unwrap();
+        assert_eq!(leftovers(&s.ws.out()), Vec::<String>::new(), "signal {sig}: temporaries left:\n{}", logs(&log));
+        match status.code() {
+            Some(130) => {
+                assert!(logs(&log).contains("interrupted: the temporaries were removed; nothing was replaced in"), "{}", logs(&log));
+                assert_eq!(contents(&s.ws.out()), contents(&prev), "signal {sig}: the previous set changed");
+                interrupted += 1;
+            }
+            Some(0) => {
+                assert_eq!(contents(&s.ws.out()), contents(&new), "signal {sig}: finished but not the whole new set");
+                // Back to the previous set for the next signal.
+                for f in path_list(&s.ws.out()) {
+                    fs::remove_file(f).unwrap();
+                }
+                copy_dir(&prev, &s.ws.out());
+            }
+            other => panic!("signal {sig}: exit {other:?}:\n{}", logs(&log)),
+        }
+    }
+    assert!(interrupted > 0, "no signal interrupted the write");
+}
+
+/// A build waiting for the folder's lock is interrupted: it exits 130 and leaves the other build's temporaries
+/// alone; the other build then finishes.
+#[test]
+fn an_interrupted_waiting_build_leaves_the_other_build_alone() {
+    let s = scene(8 << 20, 1 << 20, "");
+    let ref_a = contents(&s.ws.out());
+    let log1 = s.ws.root().join("holder");
+    let mut holder = spawn(build_cmd(&s.ws, &s.a, &s.ws.out(), Some("writing:stop")), &log1);
+    wait_stopped(&mut holder, &log1);
+    let temps = leftovers(&s.ws.out());
+    assert!(!temps.is_empty());
+    let log2 = s.ws.root().join("waiter");
+    let mut waiter = spawn(build_cmd(&s.ws, &s.b, &s.ws.out(), None), &log2);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !logs(&log2).contains("waiting: another build is writing into") {
+        assert!(Instant::now() < deadline && waiter.try_wait().unwrap().is_none(), "{}", logs(&log2));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal(&waiter, libc::SIGTERM);
+    assert_eq!(waiter.wait().unwrap().code(), Some(130), "{}", logs(&log2));
+    assert_eq!(leftovers(&s.ws.out()), temps, "the waiting build removed the other build's temporaries");
+    signal(&holder, libc::SIGCONT);
+    assert!(holder.wait().unwrap().success(), "{}", logs(&log1));
+    assert_eq!(contents(&s.ws.out()), ref_a);
+}

@@ -14,6 +14,7 @@ use crate::{
         failpoint,
         image::{self, ImageError, Piece, Progress, Source},
         inputs::HashPolicy,
+        interrupt,
         output::{OutputError, Staging},
         progress,
     },
@@ -103,6 +104,7 @@ fn canonical(dir: &Path, what: &str) -> Result<PathBuf, Error> {
 
 /// Plan and write everything; the pipeline `build` and `buildroot-post-image` share.
 pub fn build(board: &Path, images: &Path, output: &Path, options: BuildOptions, on_wait: &dyn Fn()) -> Result<BuildSummary, Error> {
+    interrupt::install();
     build_prepared(prepare(board, images, HashPolicy::UpTo(BUILD_HASH_LIMIT))?, images, output, options, on_wait)
 }
 
@@ -114,11 +116,15 @@ pub fn build_prepared(
     options: BuildOptions,
     on_wait: &dyn Fn(),
 ) -> Result<BuildSummary, Error> {
+    interrupt::install();
     let bmap = options.bmap;
     let (plan, prepared) = require_plan(prepared)?;
     let images_abs = canonical(images, "images")?;
     failpoint::hit("planned");
     let mut staging = Staging::begin(output, on_wait)?;
+    // Declared after `staging`, dropped before it: Ctrl-C/SIGTERM removes this build's temporaries while it holds
+    // the folder, and only then.
+    let _held = interrupt::holding(staging.dir());
     failpoint::hit("locked");
     let output_abs = canonical(staging.dir(), "output")?;
     // Every failure before the commit leaves the folder as it was: say so, with the file being written.
@@ -208,7 +214,7 @@ pub fn build_prepared(
         staging.write_file(&bmap_name, text.as_bytes()).map_err(|e| unchanged(&e))?;
     }
     failpoint::hit("staged");
-    let artifacts = staging.commit(options.sync).map_err(|e| match e {
+    let artifacts = interrupt::committing(|| staging.commit(options.sync)).map_err(|e| match e {
         OutputError::Unfinished { .. } => Error::Io(e.to_string()),
         other => unchanged(&other),
     })?;

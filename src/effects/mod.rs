@@ -7,6 +7,7 @@ pub mod flashlog;
 pub mod fleet;
 pub mod image;
 pub mod inputs;
+pub mod interrupt;
 pub mod output;
 pub mod programmer;
 pub mod progress;
