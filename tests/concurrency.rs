@@ -5,7 +5,7 @@ mod reliability;
 
 use std::{
     fs,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
 };
@@ -21,7 +21,7 @@ fn workspace() -> (Workspace, PathBuf, PathBuf) {
     (ws, a, b)
 }
 
-fn reference(ws: &Workspace, board: &PathBuf, name: &str) -> std::collections::BTreeMap<String, String> {
+fn reference(ws: &Workspace, board: &Path, name: &str) -> std::collections::BTreeMap<String, String> {
     let dir = ws.root().join(name);
     fs::create_dir(&dir).unwrap();
     let out = run(build_cmd(ws, board, &dir, None));

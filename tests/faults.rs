@@ -10,7 +10,7 @@ use std::{
     fs::{self, OpenOptions},
     io::Write,
     os::unix::fs::{FileExt, PermissionsExt},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
 };
@@ -38,7 +38,7 @@ fn scene(rootfs_size: u64, rootfs_data: usize, storage_extra: &str) -> Scene {
 
 impl Scene {
     /// Build board B into a new folder `name` and return that folder (the reference for "the complete new set").
-    fn reference(&self, name: &str, board: &PathBuf) -> PathBuf {
+    fn reference(&self, name: &str, board: &Path) -> PathBuf {
         let dir = self.ws.root().join(name);
         fs::create_dir_all(&dir).unwrap();
         let out = run(build_cmd(&self.ws, board, &dir, None));

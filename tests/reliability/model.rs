@@ -62,8 +62,11 @@ fn guid_text(b: &[u8; 16]) -> String {
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
+/// What [`part`] draws: name base, content, extra sectors, gap, type, bootable, UUID.
+pub type PartDraw = (usize, Content, Option<u64>, Option<u64>, usize, bool, Option<[u8; 16]>);
+
 /// One `[[partition]]`: image contents up to `max_len` bytes.
-pub fn part(max_len: u64) -> impl Strategy<Value = (usize, Content, Option<u64>, Option<u64>, usize, bool, Option<[u8; 16]>)> {
+pub fn part(max_len: u64) -> impl Strategy<Value = PartDraw> {
     (
         0..BASES.len(),
         prop_oneof![3 => (1..=max_len).prop_map(Content::Image), 1 => Just(Content::Empty)],
