@@ -583,7 +583,7 @@ impl Transcript {
                 {
                     c.done = true;
                     c.percent = 100;
-                    self.done_bytes += c.size.unwrap_or(0);
+                    self.done_bytes = self.done_bytes.saturating_add(c.size.unwrap_or(0));
                     events.push(FlashEvent::Sent { partition: c.partition, file: c.name.clone() });
                 }
             }
@@ -601,7 +601,7 @@ impl Transcript {
                 events.push(FlashEvent::LayoutSent);
             }
             ProgrammerEvent::Reconnecting => {
-                self.reconnects += 1;
+                self.reconnects = self.reconnects.saturating_add(1);
                 events.push(FlashEvent::Reconnecting);
             }
             ProgrammerEvent::Completed => {
@@ -629,10 +629,11 @@ impl Transcript {
     #[must_use]
     pub fn bytes_sent(&self) -> u64 {
         let partial = match &self.current {
-            Some(c) if !c.done => c.size.unwrap_or(0) * u64::from(c.percent) / 100,
+            // Sizes are what the programmer printed (any number): saturate rather than overflow.
+            Some(c) if !c.done => u64::try_from(u128::from(c.size.unwrap_or(0)) * u128::from(c.percent) / 100).unwrap_or(u64::MAX),
             _ => 0,
         };
-        self.done_bytes + partial
+        self.done_bytes.saturating_add(partial)
     }
 
     /// The first non-empty serial number the programmer printed.
