@@ -35,7 +35,7 @@ pub fn parse_board(text: &str) -> (Option<BoardFile>, Vec<Problem>) {
     };
     let mut w = Walker { problems: Vec::new(), text_len: text.len() };
     let root = doc.as_table();
-    w.check_keys(root, TOP_KEYS, "the top level", Some(0..0));
+    w.check_keys(root, TOP_KEYS, "the top level");
 
     let board = w.section(root, "board").and_then(|t| w.board(t));
     let boot = w.section(root, "boot").and_then(|t| w.boot(t));
@@ -104,7 +104,7 @@ impl Walker {
     }
 
     /// Report keys that the schema does not know.
-    fn check_keys(&mut self, table: &dyn TableLike, allowed: &[&str], section: &str, _span: Option<Range<usize>>) {
+    fn check_keys(&mut self, table: &dyn TableLike, allowed: &[&str], section: &str) {
         for (key, item) in table.iter() {
             if allowed.contains(&key) {
                 continue;
@@ -286,14 +286,14 @@ impl Walker {
     }
 
     fn board(&mut self, t: &dyn TableLike) -> Option<BoardSection> {
-        self.check_keys(t, BOARD_KEYS, "[board]", None);
+        self.check_keys(t, BOARD_KEYS, "[board]");
         let name = self.required_string(t, "[board]", "name", "\"stm32mp157c-dk2\"");
         let soc = self.required_choice(t, "[board]", "soc", Soc::NAMES, &[Soc::Stm32mp13, Soc::Stm32mp15, Soc::Stm32mp25]);
         Some(BoardSection { name: name?, soc: soc? })
     }
 
     fn boot(&mut self, t: &dyn TableLike) -> Option<BootSection> {
-        self.check_keys(t, BOOT_KEYS, "[boot]", None);
+        self.check_keys(t, BOOT_KEYS, "[boot]");
         let chain = self.required_choice(t, "[boot]", "chain", Chain::NAMES, &[Chain::Trusted, Chain::Fip]);
         let fsbl = self.required_string(t, "[boot]", "fsbl", "\"tf-a-stm32mp157c-dk2.stm32\"");
         let ssbl = self.string(t, "ssbl", "\"u-boot.stm32\"");
@@ -304,7 +304,6 @@ impl Walker {
         let chain = chain?;
         let fsbl = fsbl?;
         let mut ok = true;
-        let header = Self::header_span(t);
         match chain.value {
             Chain::Trusted => {
                 if ssbl.is_none() && t.get("ssbl").is_none() {
@@ -358,7 +357,6 @@ impl Walker {
                 }
             }
         }
-        let _ = header;
         if !ok {
             return None;
         }
@@ -366,7 +364,7 @@ impl Walker {
     }
 
     fn storage(&mut self, t: &dyn TableLike) -> Option<StorageSection> {
-        self.check_keys(t, STORAGE_KEYS, "[storage]", None);
+        self.check_keys(t, STORAGE_KEYS, "[storage]");
         let media = self.required_choice(t, "[storage]", "media", Media::NAMES, &[Media::Sdcard, Media::Emmc]);
         let device = self.string(t, "device", "\"mmc0\"").and_then(|d| self.mmc_device(d));
         let image = self.string(t, "image", "\"sdcard.img\"");
@@ -406,7 +404,7 @@ impl Walker {
     }
 
     fn flash(&mut self, t: &dyn TableLike) -> Option<FlashSection> {
-        self.check_keys(t, FLASH_KEYS, "[flash]", None);
+        self.check_keys(t, FLASH_KEYS, "[flash]");
         let layout_given = t.get("layout").is_some();
         let mode_given = t.get("mode").is_some();
         let layout = self.string(t, "layout", "\"flash.tsv\"");
@@ -467,7 +465,7 @@ impl Walker {
             Some(n) => format!("[[partition]] `{}`", n.value),
             None => section.to_string(),
         };
-        self.check_keys(t, PARTITION_KEYS, &section, None);
+        self.check_keys(t, PARTITION_KEYS, &section);
         let image = self.string(t, "image", "\"rootfs.ext4\"");
         let size = self.bytesize(t, "size");
         let offset = self.size(t, "offset").map(|s| Spanned::new(Offset(s.value), s.span));

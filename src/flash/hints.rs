@@ -40,8 +40,8 @@ pub const PERMISSIONS: &str = "the programmer cannot open the USB device: instal
 (`stm32mp-imager udev-rules | sudo tee /etc/udev/rules.d/50-stm32mp-dfu.rules`, then \
 `sudo udevadm control --reload-rules && sudo udevadm trigger`) and replug the board";
 
-/// No board found by the programmer.
-pub const NO_DEVICE: &str = "the programmer found no board in USB DFU mode: set the boot pins to USB (both SW1 switches OFF on \
+/// No board in USB DFU mode (neither the programmer nor sysfs sees one).
+pub const NO_DEVICE: &str = "no board is in USB DFU mode: set the boot pins to USB (both SW1 switches OFF on \
 the DK boards), plug the USB-C cable into the board's OTG port (CN7 on the DK2), reset the board, and check \
 `stm32mp-imager devices`";
 
