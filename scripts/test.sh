@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(gdisk genimage u-boot-tools arm-trusted-firmware-tools e2fsprogs bmap-tools python3 shellcheck util-linux)
-tools=(sgdisk genimage mkimage fiptool mke2fs e2fsck bmaptool python3 shellcheck unshare setpriv)
+packages=(gdisk genimage u-boot-tools arm-trusted-firmware-tools e2fsprogs bmap-tools python3 shellcheck util-linux g++)
+tools=(sgdisk genimage mkimage fiptool mke2fs e2fsck bmaptool python3 shellcheck unshare setpriv g++)
 missing=()
 for t in "${tools[@]}"; do command -v "$t" > /dev/null || missing+=("$t"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -230,8 +230,7 @@ pub fn reject_duplicate_names(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
                     .with_span(Some(spec.name.span.clone()))
                     .with_help("remove this [[partition]] (size the boot slots with `fsbl_size`, `ssbl_size` or `fip_size` in [boot]) or rename it"),
             );
-        } else if let Some(first) = board.partitions[..i].iter().find(|o| o.name.value == name) {
-            let _ = first;
+        } else if board.partitions[..i].iter().any(|o| o.name.value == name) {
             out.push(
                 Problem::error("plan::duplicate_name", format!("partition name `{name}` is used twice"))
                     .with_span(Some(spec.name.span.clone()))
