@@ -345,14 +345,22 @@ fn an_output_path_that_is_not_a_folder_is_refused() {
     let out = run(build_cmd(&s.ws, &s.b, &file, None));
     assert_failed(&out, 3, &["is not a folder", &file.display().to_string()]);
 
-    let missing = s.ws.root().join("no-such-folder");
+    // A missing folder whose parent is missing too: refused, nothing created anywhere.
+    let missing = s.ws.root().join("no-such-parent").join("no-such-folder");
     let out = run(build_cmd(&s.ws, &s.b, &missing, None));
     assert_failed(&out, 3, &["does not exist", &missing.display().to_string()]);
-    assert!(!missing.exists());
+    assert!(!missing.exists() && !missing.parent().unwrap().exists());
 
     assert_eq!(snapshot(&s.ws.out()), before);
     let root_after: Vec<String> = fs::read_dir(s.ws.root()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(root_after, root_before, "something was created next to the output folder");
+
+    // A missing folder inside an existing one is created (`--output out` on a fresh checkout), and only it.
+    let fresh = s.ws.root().join("fresh-out");
+    let out = run(build_cmd(&s.ws, &s.b, &fresh, None));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(fresh.join("sdcard.img").is_file() && fresh.join("flash.tsv").is_file());
+    fs::remove_dir_all(&fresh).unwrap();
 
     // An output whose name is taken by a folder: refused before anything is replaced.
     fs::remove_file(s.ws.out().join("flash.tsv")).unwrap();

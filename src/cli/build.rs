@@ -74,12 +74,34 @@ pub struct BuildSummary {
 pub fn run(args: &BuildArgs) -> Result<(), Error> {
     let images = images_dir(args.images.as_deref())?;
     let output = args.output.clone().unwrap_or_else(|| images.clone());
+    create_output_folder(&output)?;
     let options = BuildOptions { bmap: !args.no_bmap, sync: args.sync };
     let summary = build(&args.board, &images, &output, options, &|| {
         eprintln!("waiting: another build is writing into {}", output.display());
     })?;
     print_summary(&summary);
     Ok(())
+}
+
+/// `--output DIR` may name a folder that does not exist yet: it is created, but only the folder itself, inside an
+/// existing parent (nothing is created elsewhere).
+fn create_output_folder(output: &Path) -> Result<(), Error> {
+    if std::fs::symlink_metadata(output).is_ok() {
+        return Ok(());
+    }
+    let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(Error::Io(format!(
+            "output folder {}: does not exist, and neither does its parent {}; create it first",
+            output.display(),
+            parent.display()
+        )));
+    }
+    match std::fs::create_dir(output) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::Io(format!("cannot create output folder {}: {e}", output.display()))),
+    }
 }
 
 /// Print what was written and how to flash it.
