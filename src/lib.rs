@@ -22,4 +22,5 @@ pub mod guid;
 pub mod inputs;
 pub mod plan;
 pub mod render;
+pub mod table;
 pub mod units;

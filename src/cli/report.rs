@@ -9,25 +9,6 @@ use crate::{
     units::human_bytes,
 };
 
-fn pad(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 fn duration(bytes: u64) -> String {
     #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let secs = (bytes as f64 / GUIDE_BYTES_PER_SECOND).round() as u64;
@@ -80,7 +61,7 @@ pub fn plan_table(plan: &Plan, kinds: &PlanInputKinds) -> String {
     if let Some(b) = plan.reserved.iter().find(|r| r.name == "[backup GPT]") {
         rows.push(vec!["-".into(), hex(b.start.0), hex(b.start.0 + b.size.0), hex(b.size.0), "-".into(), "GPT".into(), "backup GPT".into()]);
     }
-    out.push_str(&pad(&rows));
+    out.push_str(&crate::table::render(&rows));
     for h in &plan.hw_boot {
         let _ = writeln!(out, "eMMC boot{}: {} <- {} ({})", h.hw_part, h.name, h.input.name, kinds.describe(&h.input.name));
     }

@@ -92,21 +92,6 @@ pub struct Row {
     pub label: String,
 }
 
-fn pad(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 /// The final table: serial, port, USB path, result, duration, bytes sent.
 #[must_use]
 pub fn table(rows: &[Row]) -> String {
@@ -126,7 +111,7 @@ pub fn table(rows: &[Row]) -> String {
             human_bytes(r.bytes_sent),
         ]);
     }
-    pad(&cells)
+    crate::table::render(&cells)
 }
 
 /// The explanation of each board that was not flashed: what happened, the programmer's words, the hint, the log.

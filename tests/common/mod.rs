@@ -188,3 +188,42 @@ pub type OsArg = std::ffi::OsString;
 pub fn shipped_board(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("board").join(name)
 }
+
+/// The oracle: genimage 16 run on our `genimage-cfg` output for `board`, with the workspace's inputs; returns the
+/// bytes of the image it wrote (`image_name`).
+pub fn genimage_write(ws: &Workspace, board: &Path, image_name: &str) -> Vec<u8> {
+    require("genimage");
+    let cfg = run_ok(imager().arg("genimage-cfg").arg(board).arg("--images").arg(ws.images()));
+    let cfg_path = ws.root().join("genimage.cfg");
+    fs::write(&cfg_path, &cfg.stdout).unwrap();
+    let (gout, groot, gtmp) = (ws.root().join("genimage-out"), ws.root().join("genimage-root"), ws.root().join("genimage-tmp"));
+    fs::create_dir_all(&gout).unwrap();
+    fs::create_dir_all(&groot).unwrap();
+    run_ok(
+        Command::new("genimage")
+            .arg("--config")
+            .arg(&cfg_path)
+            .arg("--inputpath")
+            .arg(ws.images())
+            .arg("--outputpath")
+            .arg(&gout)
+            .arg("--rootpath")
+            .arg(&groot)
+            .arg("--tmppath")
+            .arg(&gtmp),
+    );
+    fs::read(gout.join(image_name)).unwrap()
+}
+
+/// genimage 16 writes the first partition's LBA as the GPT's first usable LBA; U-Boot's `gpt write`, genimage ≥ 19
+/// and this tool write 34. Set that field (both headers) to `value` and recompute the header CRCs, so the rest can
+/// be compared byte for byte.
+pub fn normalise_first_usable(image: &mut [u8], value: u64) {
+    for at in [512, image.len() - 512] {
+        let h = &mut image[at..at + 92];
+        h[40..48].copy_from_slice(&value.to_le_bytes());
+        h[16..20].fill(0);
+        let crc = crc32fast::hash(h);
+        h[16..20].copy_from_slice(&crc.to_le_bytes());
+    }
+}
