@@ -177,7 +177,7 @@ pub fn bmap(image_size: u64, block_size: u64, ranges: &[BmapRange], checksum: &s
         checksum: &'a str,
         ranges: &'a [BmapRange],
     }
-    let per_mille = if blocks == 0 { 0 } else { mapped * 1000 / blocks };
+    let per_mille = (mapped * 1000).checked_div(blocks).unwrap_or(0);
     render(
         "bmap.xml.j2",
         &Ctx {

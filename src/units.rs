@@ -33,7 +33,7 @@ impl Offset {
     /// Whether the offset is a multiple of `align` (an `align` of 0 or 1 accepts everything).
     #[must_use]
     pub fn is_aligned(self, align: ByteSize) -> bool {
-        align.0 <= 1 || self.0 % align.0 == 0
+        align.0 <= 1 || self.0.is_multiple_of(align.0)
     }
     /// Round up to a multiple of `align`, or `None` on overflow.
     #[must_use]
@@ -61,7 +61,7 @@ impl ByteSize {
     /// Whether the size is a multiple of `align`.
     #[must_use]
     pub fn is_aligned(self, align: ByteSize) -> bool {
-        align.0 <= 1 || self.0 % align.0 == 0
+        align.0 <= 1 || self.0.is_multiple_of(align.0)
     }
     /// Number of whole sectors (size / 512).
     #[must_use]
@@ -146,7 +146,7 @@ pub fn human_bytes(bytes: u64) -> String {
         return format!("{bytes} B");
     }
     let divisor = 1024u64.pow(u32::try_from(unit).unwrap_or(0));
-    if bytes % divisor == 0 {
+    if bytes.is_multiple_of(divisor) {
         format!("{} {}", bytes / divisor, UNITS[unit])
     } else {
         // Display only; precision loss above 2^52 bytes is irrelevant here.

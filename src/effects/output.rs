@@ -95,11 +95,13 @@ impl Staging {
         match fs::read_to_string(&journal) {
             Ok(text) => {
                 for line in text.lines() {
-                    if let Some((tmp, fin)) = line.split_once('\t') {
-                        if is_plain_name(tmp) && is_plain_name(fin) && self.dir.join(tmp).exists() {
-                            fs::rename(self.dir.join(tmp), self.dir.join(fin))
-                                .map_err(io_err("cannot complete the interrupted commit of", &self.dir.join(fin)))?;
-                        }
+                    if let Some((tmp, fin)) = line.split_once('\t')
+                        && is_plain_name(tmp)
+                        && is_plain_name(fin)
+                        && self.dir.join(tmp).exists()
+                    {
+                        fs::rename(self.dir.join(tmp), self.dir.join(fin))
+                            .map_err(io_err("cannot complete the interrupted commit of", &self.dir.join(fin)))?;
                     }
                 }
                 fs::remove_file(&journal).map_err(io_err("cannot remove", &journal))?;

@@ -89,12 +89,12 @@ impl Progress for Lines {
         if let Ok(mut s) = self.state.lock() {
             let (total, done, last_quarter) = &mut *s;
             *done += bytes;
-            if *total > 0 {
-                let quarter = *done * 4 / *total;
-                if quarter > *last_quarter && quarter < 4 {
-                    *last_quarter = quarter;
-                    let _ = writeln!(std::io::stderr(), "{}: {}%", self.what, quarter * 25);
-                }
+            if let Some(quarter) = (*done * 4).checked_div(*total)
+                && quarter > *last_quarter
+                && quarter < 4
+            {
+                *last_quarter = quarter;
+                let _ = writeln!(std::io::stderr(), "{}: {}%", self.what, quarter * 25);
             }
         }
     }

@@ -68,14 +68,15 @@ pub fn lint(file: &str, lines: &[LayoutLine], options: &LintOptions) -> Vec<Prob
         } else {
             ids.insert(line.id, line);
         }
-        if let TsvType::BinaryCopies(n) = line.part_type {
-            if n > 1 && (!matches!(line.ip, Ip::Nand(_) | Ip::SpiNand(_)) || line.id >= 0x10 || !line.name.starts_with("fsbl")) {
-                out.push(
-                    Problem::error("layout::binary_copies", format!("{} ({:#x}): multiple binary {n} not supported", line.name, line.id))
-                        .at(at(file, line))
-                        .with_help("Binary(N) is only for an fsbl* line with Id < 0x10 on NAND or SPI-NAND"),
-                );
-            }
+        if let TsvType::BinaryCopies(n) = line.part_type
+            && n > 1
+            && (!matches!(line.ip, Ip::Nand(_) | Ip::SpiNand(_)) || line.id >= 0x10 || !line.name.starts_with("fsbl"))
+        {
+            out.push(
+                Problem::error("layout::binary_copies", format!("{} ({:#x}): multiple binary {n} not supported", line.name, line.id))
+                    .at(at(file, line))
+                    .with_help("Binary(N) is only for an fsbl* line with Id < 0x10 on NAND or SPI-NAND"),
+            );
         }
         if line.part_type == TsvType::RawImage && line.offset != TsvOffset::Addr(0) {
             out.push(
@@ -152,17 +153,18 @@ fn lint_device(file: &str, ip: &Ip, lines: &[&LayoutLine], options: &LintOptions
             );
         }
     }
-    if let Some((line, addr)) = parts.first() {
-        if *addr < first_min && matches!(ip, Ip::Mmc(_)) {
-            out.push(
-                Problem::error(
-                    "layout::below_first",
-                    format!("{} ({:#x}): invalid address {addr:#x} (min={first_min:#x}) on {kind} {ip}", line.name, line.id),
-                )
-                .at(at(file, line))
-                .with_help(format!("the first partition on {kind} starts at {first_min:#x} or later")),
-            );
-        }
+    if let Some((line, addr)) = parts.first()
+        && *addr < first_min
+        && matches!(ip, Ip::Mmc(_))
+    {
+        out.push(
+            Problem::error(
+                "layout::below_first",
+                format!("{} ({:#x}): invalid address {addr:#x} (min={first_min:#x}) on {kind} {ip}", line.name, line.id),
+            )
+            .at(at(file, line))
+            .with_help(format!("the first partition on {kind} starts at {first_min:#x} or later")),
+        );
     }
     for (line, addr) in &parts {
         if erase > 1 && addr % erase != 0 {

@@ -150,14 +150,14 @@ fn check_physical_lines(pos: &Pos, problems: &mut Vec<Problem>) {
                     .with_help("remove the trailing TAB (an empty last column cannot be written; use `none`)"),
             );
         }
-        if let Some(cr) = raw.iter().position(|&b| b == b'\r') {
-            if cr + 1 != raw.len() {
-                problems.push(
-                    Problem::warning("layout::stray_cr", "carriage return inside the line: U-Boot ends the field there")
-                        .at(pos.at(line_no, cr + 1))
-                        .with_help("remove it"),
-                );
-            }
+        if let Some(cr) = raw.iter().position(|&b| b == b'\r')
+            && cr + 1 != raw.len()
+        {
+            problems.push(
+                Problem::warning("layout::stray_cr", "carriage return inside the line: U-Boot ends the field there")
+                    .at(pos.at(line_no, cr + 1))
+                    .with_help("remove it"),
+            );
         }
         if is_data && !content.contains(&b'\t') && content.contains(&b' ') {
             problems.push(

@@ -186,7 +186,7 @@ pub fn decode(head: &[u8], tail: &[u8], disk_len: u64) -> DecodedGpt {
         out.problems.push(Problem::error("gpt::too_small", format!("{disk_len} bytes is too small to hold a GPT with a backup")));
         return out;
     }
-    if disk_len % SECTOR != 0 {
+    if !disk_len.is_multiple_of(SECTOR) {
         out.problems.push(Problem::warning("gpt::partial_sector", format!("the image is {disk_len} bytes, not a whole number of 512-byte sectors")));
     }
     let total_lba = disk_len / SECTOR;

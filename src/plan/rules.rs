@@ -260,23 +260,23 @@ pub fn ensure_alignment(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
     let mut out = Vec::new();
     let erase = plan.disk.erase_unit;
     let media = plan.media.name();
-    if let Some(a) = &board.storage.align {
-        if a.value.0 == 0 || !a.value.is_aligned(erase) {
-            out.push(
-                Problem::error("plan::misaligned", format!("`align = {}` is not a multiple of the {media} erase unit {erase}", a.value))
-                    .with_span(Some(a.span.clone()))
-                    .with_help(format!("use a multiple of {erase}, e.g. `\"1M\"`")),
-            );
-        }
+    if let Some(a) = &board.storage.align
+        && (a.value.0 == 0 || !a.value.is_aligned(erase))
+    {
+        out.push(
+            Problem::error("plan::misaligned", format!("`align = {}` is not a multiple of the {media} erase unit {erase}", a.value))
+                .with_span(Some(a.span.clone()))
+                .with_help(format!("use a multiple of {erase}, e.g. `\"1M\"`")),
+        );
     }
-    if let Some(s) = &board.storage.size {
-        if !s.value.is_aligned(ByteSize(SECTOR)) {
-            out.push(
-                Problem::error("plan::misaligned", format!("image size {} is not a whole number of 512-byte sectors", s.value))
-                    .with_span(Some(s.span.clone()))
-                    .with_help(format!("use {}", s.value.align_up(ByteSize(SECTOR)).unwrap_or(s.value))),
-            );
-        }
+    if let Some(s) = &board.storage.size
+        && !s.value.is_aligned(ByteSize(SECTOR))
+    {
+        out.push(
+            Problem::error("plan::misaligned", format!("image size {} is not a whole number of 512-byte sectors", s.value))
+                .with_span(Some(s.span.clone()))
+                .with_help(format!("use {}", s.value.align_up(ByteSize(SECTOR)).unwrap_or(s.value))),
+        );
     }
     for p in &plan.partitions {
         if !p.start.is_aligned(erase) {
@@ -451,29 +451,26 @@ pub fn ensure_image_fits_a_file(board: &BoardFile, plan: &Plan) -> Vec<Problem> 
 pub fn ensure_inputs_fit(plan: &Plan) -> Vec<Problem> {
     let mut out = Vec::new();
     for p in &plan.partitions {
-        if let Some(input) = &p.input {
-            if input.size.0 > p.size.0 {
-                let key = match p.role {
-                    Role::Fsbl1 | Role::Fsbl2 => "`fsbl_size` in [boot]",
-                    Role::Ssbl => "`ssbl_size` in [boot]",
-                    Role::Fip => "`fip_size` in [boot]",
-                    Role::User => "`size`",
-                };
-                out.push(
-                    Problem::error(
-                        "plan::input_too_large",
-                        format!(
-                            "input `{}` ({} bytes) does not fit partition `{}` ({} bytes at {})",
-                            input.name, input.size, p.name, p.size, p.start
-                        ),
-                    )
-                    .with_span(p.span.clone())
-                    .with_help(format!(
-                        "set {key} to at least {}",
-                        input.size.align_up(plan.disk.erase_unit.max(ByteSize(SECTOR))).unwrap_or(input.size)
-                    )),
-                );
-            }
+        if let Some(input) = &p.input
+            && input.size.0 > p.size.0
+        {
+            let key = match p.role {
+                Role::Fsbl1 | Role::Fsbl2 => "`fsbl_size` in [boot]",
+                Role::Ssbl => "`ssbl_size` in [boot]",
+                Role::Fip => "`fip_size` in [boot]",
+                Role::User => "`size`",
+            };
+            out.push(
+                Problem::error(
+                    "plan::input_too_large",
+                    format!("input `{}` ({} bytes) does not fit partition `{}` ({} bytes at {})", input.name, input.size, p.name, p.size, p.start),
+                )
+                .with_span(p.span.clone())
+                .with_help(format!(
+                    "set {key} to at least {}",
+                    input.size.align_up(plan.disk.erase_unit.max(ByteSize(SECTOR))).unwrap_or(input.size)
+                )),
+            );
         }
     }
     out
