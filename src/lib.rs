@@ -11,6 +11,7 @@
 
 pub mod board;
 pub mod buildroot;
+pub mod cancel;
 pub mod cli;
 pub mod diag;
 pub mod effects;

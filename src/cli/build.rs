@@ -14,7 +14,6 @@ use crate::{
         failpoint,
         image::{self, ImageError, Piece, Progress, Source},
         inputs::HashPolicy,
-        interrupt,
         output::{OutputError, Staging},
         progress,
     },
@@ -71,12 +70,12 @@ pub struct BuildSummary {
 }
 
 /// Run `build`.
-pub fn run(args: &BuildArgs) -> Result<(), Error> {
+pub fn run(args: &BuildArgs, ctx: &super::Context) -> Result<(), Error> {
     let images = images_dir(args.images.as_deref())?;
     let output = args.output.clone().unwrap_or_else(|| images.clone());
     create_output_folder(&output)?;
     let options = BuildOptions { bmap: !args.no_bmap, sync: args.sync };
-    let summary = build(&args.board, &images, &output, options, &|| {
+    let summary = build(&args.board, &images, &output, options, ctx, &|| {
         eprintln!("waiting: another build is writing into {}", output.display());
     })?;
     print_summary(&summary);
@@ -125,9 +124,15 @@ fn canonical(dir: &Path, what: &str) -> Result<PathBuf, Error> {
 }
 
 /// Plan and write everything; the pipeline `build` and `buildroot-post-image` share.
-pub fn build(board: &Path, images: &Path, output: &Path, options: BuildOptions, on_wait: &dyn Fn()) -> Result<BuildSummary, Error> {
-    interrupt::install();
-    build_prepared(prepare(board, images, HashPolicy::UpTo(BUILD_HASH_LIMIT))?, images, output, options, on_wait)
+pub fn build(
+    board: &Path,
+    images: &Path,
+    output: &Path,
+    options: BuildOptions,
+    ctx: &super::Context,
+    on_wait: &dyn Fn(),
+) -> Result<BuildSummary, Error> {
+    build_prepared(prepare(board, images, HashPolicy::UpTo(BUILD_HASH_LIMIT))?, images, output, options, ctx, on_wait)
 }
 
 /// [`build`] from a description already read and planned (Buildroot mode lints the same one first).
@@ -136,17 +141,19 @@ pub fn build_prepared(
     images: &Path,
     output: &Path,
     options: BuildOptions,
+    ctx: &super::Context,
     on_wait: &dyn Fn(),
 ) -> Result<BuildSummary, Error> {
-    interrupt::install();
     let bmap = options.bmap;
-    let (plan, prepared) = require_plan(prepared)?;
+    let (plan, prepared) = require_plan(prepared, ctx)?;
     let images_abs = canonical(images, "images")?;
     failpoint::hit("planned");
-    let mut staging = Staging::begin(output, on_wait)?;
-    // Declared after `staging`, dropped before it: Ctrl-C/SIGTERM removes this build's temporaries while it holds
-    // the folder, and only then.
-    let _held = interrupt::holding(staging.dir());
+    let cancel = &ctx.cancel;
+    cancel.check().map_err(|_| Error::Interrupted)?;
+    let mut staging = Staging::begin(output, on_wait, cancel).map_err(|e| match e {
+        OutputError::Cancelled => Error::Interrupted,
+        other => other.into(),
+    })?;
     failpoint::hit("locked");
     let output_abs = canonical(staging.dir(), "output")?;
     // Every failure before the commit leaves the folder as it was: say so, with the file being written.
@@ -173,7 +180,7 @@ pub fn build_prepared(
         let rel = pathdiff::diff_paths(images_abs.join(name), &output_abs).unwrap_or_else(|| images_abs.join(name));
         paths.inputs.insert(name.clone(), rel.to_string_lossy().into_owned());
     }
-    let tsv = super::render_layout(&plan, &paths)?;
+    let tsv = super::render_layout(&plan, &paths, ctx)?;
 
     let encoded = gpt::encode(&Table::from_plan(&plan));
     let labels: Vec<String> = plan
@@ -209,7 +216,7 @@ pub fn build_prepared(
         pieces.push(Piece { offset: offset.0, source, label });
     }
 
-    let progress = progress::for_stderr(&format!("writing {}", plan.disk.file_name));
+    let progress = progress::for_stderr(&format!("writing {}", plan.disk.file_name), ctx.style);
     let largest = pieces
         .iter()
         .filter_map(|p| match p.source {
@@ -221,12 +228,21 @@ pub fn build_prepared(
     let progress = FailpointProgress { inner: progress.as_ref(), trigger: largest, armed: Cell::new(false), fired: Cell::new(false) };
     let image_path = output_abs.join(&plan.disk.file_name);
     let image_file = staging.create(&plan.disk.file_name).map_err(|e| unchanged(&e))?;
-    let written = image::write_image(image_file, plan.disk.size.0, &pieces, bmap, &progress).map_err(|e| match e {
+    let written = image::write_image(image_file, plan.disk.size.0, &pieces, bmap, &progress, cancel).map_err(|e| match e {
         ImageError::Layout(m) => Error::Internal(m),
+        ImageError::Cancelled => Error::Interrupted,
         ImageError::Write { .. } => unchanged(&format!("writing {}: {e}", image_path.display())),
         ImageError::Changed { .. } => Error::Io(e.to_string()),
         ImageError::Read { .. } => unchanged(&e),
-    })?;
+    });
+    let written = match written {
+        Err(Error::Interrupted) => {
+            drop(staging);
+            eprintln!("interrupted: the temporaries were removed; nothing was replaced in {}", output_abs.display());
+            return Err(Error::Interrupted);
+        }
+        other => other?,
+    };
     staging.write_file(&plan.layout_name, tsv.as_bytes()).map_err(|e| unchanged(&e))?;
     if let Some(ranges) = &written.bmap {
         let zeros = "0".repeat(64);
@@ -236,7 +252,14 @@ pub fn build_prepared(
         staging.write_file(&bmap_name, text.as_bytes()).map_err(|e| unchanged(&e))?;
     }
     failpoint::hit("staged");
-    let artifacts = interrupt::committing(|| staging.commit(options.sync)).map_err(|e| match e {
+    if cancel.is_cancelled() {
+        // Dropping the staging removes every temporary of this build; the previous artifacts stay as they were.
+        drop(staging);
+        eprintln!("interrupted: the temporaries were removed; nothing was replaced in {}", output_abs.display());
+        return Err(Error::Interrupted);
+    }
+    // From here on an interruption lets the build finish: the renames are quick and all-or-nothing.
+    let artifacts = staging.commit(options.sync).map_err(|e| match e {
         OutputError::Unfinished { .. } => Error::Io(e.to_string()),
         other => unchanged(&other),
     })?;

@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::{
     build::{BUILD_HASH_LIMIT, BuildOptions, build_prepared},
-    prepare, print_problems,
+    prepare,
 };
 use crate::{
     buildroot::{self, Artifact, BuildrootEnv, EXTLINUX_CONF, RootExpectation, Target},
@@ -51,8 +51,7 @@ fn refuse(problems: &[Problem], more: usize) -> Error {
 }
 
 /// Run `buildroot-post-image`.
-pub fn run(args: &BuildrootPostImageArgs) -> Result<(), Error> {
-    super::force_plain_output();
+pub fn run(args: &BuildrootPostImageArgs, ctx: &super::Context) -> Result<(), Error> {
     let (post, mut problems) = buildroot::parse_post_args(&args.args);
     let env = BuildrootEnv::from_env(&environment(), &args.images_dir);
     let (post, env) = match (post, env) {
@@ -111,11 +110,11 @@ pub fn run(args: &BuildrootPostImageArgs) -> Result<(), Error> {
 
     if diag::has_errors(&problems) {
         // Every problem at once: the description's and the inputs' too.
-        print_problems(&prepared.problems, Some(&prepared.source));
+        ctx.print_problems(&prepared.problems, Some(&prepared.source));
         return Err(refuse(&problems, prepared.problems.iter().filter(|p| p.is_error()).count()));
     }
     print_plain(&problems);
-    let summary = build_prepared(prepared, &images, &images, BuildOptions { bmap: post.bmap, sync: false }, &|| {
+    let summary = build_prepared(prepared, &images, &images, BuildOptions { bmap: post.bmap, sync: false }, ctx, &|| {
         eprintln!("waiting: another build is writing into {}", images.display());
     })?;
     let artifacts: Vec<Artifact> = summary

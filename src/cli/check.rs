@@ -19,11 +19,11 @@ pub struct CheckArgs {
 }
 
 /// Run `check`.
-pub fn run(args: &CheckArgs) -> Result<(), Error> {
+pub fn run(args: &CheckArgs, ctx: &super::Context) -> Result<(), Error> {
     let images = images_dir(args.images.as_deref())?;
     let prepared = prepare(&args.board, &images, HashPolicy::All)?;
     let Some(plan) = prepared.plan.clone() else {
-        return super::require_plan(prepared).map(|_| ());
+        return super::require_plan(prepared, ctx).map(|_| ());
     };
     let kinds = PlanInputKinds::from_inputs(&prepared.inputs);
     print!("{}", report::plan_table(&plan, &kinds));
@@ -32,7 +32,7 @@ pub fn run(args: &CheckArgs) -> Result<(), Error> {
         let sha = facts.sha256.map_or_else(|| "-".to_string(), hex::encode);
         println!("  {name}: {} bytes ({}), {}, sha256 {sha}", facts.size.0, human_bytes(facts.size.0), facts.describe());
     }
-    let tsv = super::render_layout(&plan, &BinaryPaths::beside(&plan))?;
+    let tsv = super::render_layout(&plan, &BinaryPaths::beside(&plan), ctx)?;
     println!(
         "\n{} ({} mode, binaries relative to the output folder):",
         plan.layout_name,
@@ -41,7 +41,7 @@ pub fn run(args: &CheckArgs) -> Result<(), Error> {
     print!("{tsv}");
     println!();
     print!("{}", report::transfer_estimate(&plan));
-    super::require_plan(prepared).map(|_| ())?;
+    super::require_plan(prepared, ctx).map(|_| ())?;
     println!("\nok: nothing written");
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::flash::{find_programmer, interrupt_flag, listing};
+use super::flash::{find_programmer, listing};
 use crate::{
     effects::{
         programmer::{CliProgrammer, QUERY_TIMEOUT},
@@ -60,14 +60,14 @@ fn table(boards: &[Board]) -> String {
 }
 
 /// Run `devices`.
-pub fn run(args: &DevicesArgs) -> Result<(), Error> {
+pub fn run(args: &DevicesArgs, ctx: &super::Context) -> Result<(), Error> {
     let sysfs = usb::scan(&args.sysfs_root).unwrap_or_else(|e| {
         eprintln!("warning: cannot read USB devices from {}: {e}", args.sysfs_root.display());
         Vec::new()
     });
     let listed = match find_programmer(args.programmer.as_deref()) {
         Ok(path) => {
-            let prg = CliProgrammer::new(path, QUERY_TIMEOUT, interrupt_flag());
+            let prg = CliProgrammer::new(path, QUERY_TIMEOUT, ctx.cancel.flag());
             match listing(&prg) {
                 Ok(l) => l.devices,
                 Err(why) => {
@@ -82,7 +82,7 @@ pub fn run(args: &DevicesArgs) -> Result<(), Error> {
             Vec::new()
         }
     };
-    if interrupt_flag().load(std::sync::atomic::Ordering::SeqCst) {
+    if ctx.cancel.is_cancelled() {
         return Err(Error::Interrupted);
     }
     let boards = devices::join(&listed, &sysfs);

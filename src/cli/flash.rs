@@ -12,16 +12,12 @@
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    sync::{
-        OnceLock,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::atomic::{AtomicBool, Ordering},
     time::{Duration, SystemTime},
 };
 
 use clap::{Args, ValueEnum};
 
-use super::print_problems;
 use crate::{
     diag::{self, Problem},
     effects::{
@@ -104,19 +100,6 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
     }
 }
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-static HANDLER: OnceLock<Result<(), String>> = OnceLock::new();
-
-/// The flag Ctrl-C (SIGINT), SIGTERM and SIGHUP raise, with the handler installed on first use. Running programmers
-/// are stopped when it is raised; see `effects::programmer`.
-pub fn interrupt_flag() -> &'static AtomicBool {
-    let installed = HANDLER.get_or_init(|| ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst)).map_err(|e| e.to_string()));
-    if let Err(e) = installed {
-        eprintln!("warning: Ctrl-C handler not installed ({e}): an interrupt would leave programmer processes running");
-    }
-    &INTERRUPTED
-}
-
 fn check_interrupt(flag: &AtomicBool) -> Result<(), Error> {
     if flag.load(Ordering::SeqCst) { Err(Error::Interrupted) } else { Ok(()) }
 }
@@ -146,7 +129,7 @@ struct Layout {
     sent: Vec<plan::SentBinary>,
 }
 
-fn load_layout(path: &Path) -> Result<Layout, Error> {
+fn load_layout(path: &Path, ctx: &super::Context) -> Result<Layout, Error> {
     let shown = path.display().to_string();
     // At most MAX_LAYOUT_BYTES (a real layout is a few KiB): `flash /dev/zero` must not read until memory runs out.
     let max = super::inspect::MAX_LAYOUT_BYTES;
@@ -178,7 +161,7 @@ fn load_layout(path: &Path) -> Result<Layout, Error> {
             );
         }
     }
-    print_problems(&problems, None);
+    ctx.print_problems(&problems, None);
     let errors = problems.iter().filter(|p| p.is_error()).count();
     if diag::has_errors(&problems) {
         return Err(Error::Invalid(format!("{shown}: {errors} error{} (all listed above); nothing was flashed", if errors == 1 { "" } else { "s" })));
@@ -241,9 +224,9 @@ fn outcome_row(o: &BoardOutcome) -> Row {
 }
 
 /// Run `flash`.
-pub fn run(args: &FlashArgs) -> Result<(), Error> {
-    let cancel = interrupt_flag();
-    let layout = load_layout(&args.layout)?;
+pub fn run(args: &FlashArgs, cmd: &super::Context) -> Result<(), Error> {
+    let cancel = cmd.cancel.flag();
+    let layout = load_layout(&args.layout, cmd)?;
     let path = find_programmer(args.programmer.as_deref())?;
     let prg = CliProgrammer::new(path.clone(), Duration::from_secs(args.timeout), cancel);
     let version = check_version(&prg, args.force)?;
@@ -332,7 +315,7 @@ pub fn run(args: &FlashArgs) -> Result<(), Error> {
         if targets.len() > 1 { format!(", {} at a time, starts {} s apart", schedule.jobs, schedule.stagger.as_secs_f64()) } else { String::new() };
     eprintln!("{} board{}{pace}; logs and records in {}", targets.len(), if targets.len() == 1 { "" } else { "s" }, log_dir.display());
 
-    let renderer = flash_progress::for_stderr();
+    let renderer = flash_progress::for_stderr(cmd.style);
     let sink = |e: Event| {
         renderer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).event(&e);
     };

@@ -18,9 +18,9 @@ pub struct GenimageCfgArgs {
 }
 
 /// Run `genimage-cfg`.
-pub fn run(args: &GenimageCfgArgs) -> Result<(), Error> {
+pub fn run(args: &GenimageCfgArgs, ctx: &super::Context) -> Result<(), Error> {
     let images = images_dir(args.images.as_deref())?;
-    let (plan, _) = require_plan(prepare(&args.board, &images, HashPolicy::UpTo(0))?)?;
+    let (plan, _) = require_plan(prepare(&args.board, &images, HashPolicy::UpTo(0))?, ctx)?;
     print!("{}", render::genimage_cfg(&plan)?);
     Ok(())
 }

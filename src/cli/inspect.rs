@@ -15,7 +15,6 @@ use std::{
 
 use clap::Args;
 
-use super::print_problems;
 use crate::{
     diag::{self, Problem},
     error::Error,
@@ -68,7 +67,7 @@ pub struct InspectArgs {
 }
 
 /// Run `inspect`.
-pub fn run(args: &InspectArgs) -> Result<(), Error> {
+pub fn run(args: &InspectArgs, ctx: &super::Context) -> Result<(), Error> {
     let mut errors = 0usize;
     let mut io_errors = Vec::new();
     for (i, path) in args.files.iter().enumerate() {
@@ -77,7 +76,7 @@ pub fn run(args: &InspectArgs) -> Result<(), Error> {
         }
         match inspect_file(path) {
             Ok(problems) => {
-                print_problems(&problems, None);
+                ctx.print_problems(&problems, None);
                 errors += problems.iter().filter(|p| p.is_error()).count();
             }
             Err(e) => {

@@ -20,6 +20,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     board::{self, BoardFile},
+    cancel::Cancel,
     diag::{self, Problem, SourceFile, Style},
     effects::inputs::{HashPolicy, read_inputs},
     error::Error,
@@ -61,59 +62,68 @@ pub enum Command {
     BuildrootPostImage(buildroot_post_image::BuildrootPostImageArgs),
 }
 
+/// What every command is given besides its arguments: the one cancellation token (raised by Ctrl-C, SIGTERM,
+/// SIGHUP) and how to draw on stderr. Made once by `main`; nothing else keeps global output state.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Raised by the signal handler; long work polls it.
+    pub cancel: Cancel,
+    /// Problems and progress: underlined reports and bars on a terminal, plain lines in logs and pipes.
+    pub style: Style,
+}
+
+impl Context {
+    /// The style stderr calls for (a terminal without `NO_COLOR`: fancy), and a fresh token.
+    #[must_use]
+    pub fn detect() -> Context {
+        let fancy = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Context { cancel: Cancel::new(), style: if fancy { Style::Fancy } else { Style::Plain } }
+    }
+
+    /// The same context drawing plain lines only (Buildroot mode: `make`'s output is a log, and a bar redrawn with
+    /// carriage returns garbles it).
+    #[must_use]
+    pub fn plain(&self) -> Context {
+        Context { cancel: self.cancel.clone(), style: Style::Plain }
+    }
+
+    /// Print problems on stderr in this context's style.
+    pub fn print_problems(&self, problems: &[Problem], source: Option<&SourceFile>) {
+        if problems.is_empty() {
+            return;
+        }
+        let mut sorted = problems.to_vec();
+        diag::sort(&mut sorted);
+        eprint!("{}", diag::render(&sorted, source, self.style));
+    }
+}
+
 /// Run a parsed command line.
-pub fn run(cli: Cli) -> Result<(), Error> {
-    match cli.command {
-        Command::Check(a) => check::run(&a),
-        Command::Build(a) => build::run(&a),
-        Command::GenimageCfg(a) => genimage_cfg::run(&a),
-        Command::Inspect(a) => inspect::run(&a),
-        Command::Flash(a) => flash::run(&a),
-        Command::Devices(a) => devices::run(&a),
-        Command::UdevRules(a) => udev_rules::run(&a),
-        Command::BuildrootPostImage(a) => buildroot_post_image::run(&a),
-    }
-}
-
-static PLAIN_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Plain lines only from now on (Buildroot mode): problems as `file:line:col` lines and progress as lines, even when
-/// stderr is a terminal, because the output is read as a log.
-pub fn force_plain_output() {
-    PLAIN_ONLY.store(true, std::sync::atomic::Ordering::Relaxed);
-    crate::effects::progress::force_lines();
-}
-
-/// How problems are drawn on stderr.
-#[must_use]
-pub fn stderr_style() -> Style {
-    if !PLAIN_ONLY.load(std::sync::atomic::Ordering::Relaxed) && std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-        Style::Fancy
-    } else {
-        Style::Plain
-    }
-}
-
-/// Print problems on stderr.
-pub fn print_problems(problems: &[Problem], source: Option<&SourceFile>) {
-    if problems.is_empty() {
-        return;
-    }
-    let mut sorted = problems.to_vec();
-    diag::sort(&mut sorted);
-    eprint!("{}", diag::render(&sorted, source, stderr_style()));
+pub fn run(cli: Cli, ctx: &Context) -> Result<(), Error> {
+    let result = match cli.command {
+        Command::Check(a) => check::run(&a, ctx),
+        Command::Build(a) => build::run(&a, ctx),
+        Command::GenimageCfg(a) => genimage_cfg::run(&a, ctx),
+        Command::Inspect(a) => inspect::run(&a, ctx),
+        Command::Flash(a) => flash::run(&a, ctx),
+        Command::Devices(a) => devices::run(&a, ctx),
+        Command::UdevRules(a) => udev_rules::run(&a, ctx),
+        Command::BuildrootPostImage(a) => buildroot_post_image::run(&a, &ctx.plain()),
+    };
+    // However the work ended, a raised token means the user stopped it.
+    if ctx.cancel.is_cancelled() && result.is_err() { Err(Error::Interrupted) } else { result }
 }
 
 /// Render a plan's flash layout and check it with U-Boot's own rules before anyone sees it: a layout this tool
 /// writes that U-Boot would refuse or misread (or that draws any lint) is a bug, reported as one.
-pub fn render_layout(plan: &Plan, paths: &crate::flashlayout::BinaryPaths) -> Result<String, Error> {
+pub fn render_layout(plan: &Plan, paths: &crate::flashlayout::BinaryPaths, ctx: &Context) -> Result<String, Error> {
     use crate::flashlayout;
     let tsv = crate::render::flash_tsv(&flashlayout::from_plan(plan, paths))?;
     let parsed = flashlayout::parse(&plan.layout_name, tsv.as_bytes());
     let mut problems = parsed.problems;
     problems.extend(flashlayout::lint(&plan.layout_name, &parsed.lines, &flashlayout::LintOptions::default()));
     if let Some(first) = problems.first() {
-        print_problems(&problems, None);
+        ctx.print_problems(&problems, None);
         return Err(Error::Internal(format!("the generated layout breaks U-Boot's rules: {}", first.message)));
     }
     Ok(tsv)
@@ -178,8 +188,8 @@ pub fn prepare(board_path: &Path, images: &Path, policy: HashPolicy) -> Result<P
 }
 
 /// Print a prepared description's problems and turn errors into [`Error::Invalid`].
-pub fn require_plan(prepared: Prepared) -> Result<(Plan, Prepared), Error> {
-    print_problems(&prepared.problems, Some(&prepared.source));
+pub fn require_plan(prepared: Prepared, ctx: &Context) -> Result<(Plan, Prepared), Error> {
+    ctx.print_problems(&prepared.problems, Some(&prepared.source));
     let errors = prepared.problems.iter().filter(|p| p.is_error()).count();
     match prepared.plan.clone() {
         Some(plan) if errors == 0 => Ok((plan, prepared)),

@@ -24,7 +24,7 @@ fn valid_group(name: &str) -> bool {
 }
 
 /// Run `udev-rules`.
-pub fn run(args: &UdevRulesArgs) -> Result<(), Error> {
+pub fn run(args: &UdevRulesArgs, _ctx: &super::Context) -> Result<(), Error> {
     if let Some(g) = &args.group
         && !valid_group(g)
     {

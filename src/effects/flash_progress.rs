@@ -1,10 +1,7 @@
 //! Showing flashing [`Event`]s: one `indicatif` bar per board on a terminal, plain `[usb1] …` lines otherwise
 //! (logs, CI, pipes). Both write to stderr; the final table goes to stdout.
 
-use std::{
-    io::{IsTerminal, Write},
-    sync::Mutex,
-};
+use std::{io::Write, sync::Mutex};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -150,10 +147,13 @@ impl Renderer for Bars {
     }
 }
 
-/// The renderer for stderr: bars on a terminal, lines otherwise.
+/// The renderer for stderr in the command's style: bars on a terminal, lines otherwise.
 #[must_use]
-pub fn for_stderr() -> Mutex<Box<dyn Renderer>> {
-    if std::io::stderr().is_terminal() { Mutex::new(Box::new(Bars::new())) } else { Mutex::new(Box::new(Plain::new(std::io::stderr()))) }
+pub fn for_stderr(style: crate::diag::Style) -> Mutex<Box<dyn Renderer>> {
+    match style {
+        crate::diag::Style::Fancy => Mutex::new(Box::new(Bars::new())),
+        crate::diag::Style::Plain => Mutex::new(Box::new(Plain::new(std::io::stderr()))),
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use std::sync::mpsc;
 
 use sha2::{Digest, Sha256};
 
-use crate::render::BmapRange;
+use crate::{cancel::Cancel, render::BmapRange};
 
 /// Block size of the block map and of zero detection (bmaptool's default).
 pub const BLOCK: u64 = 4096;
@@ -111,6 +111,9 @@ pub enum ImageError {
     /// Pieces overlap or leave the image (a planner bug).
     #[error("internal error: {0}")]
     Layout(String),
+    /// The command was cancelled (Ctrl-C, SIGTERM, SIGHUP) while writing.
+    #[error("interrupted")]
+    Cancelled,
 }
 
 /// Progress of a long write; implemented by the CLI with a bar on terminals and plain lines in logs.
@@ -364,7 +367,7 @@ fn next_extent(file: &File, pos: u64, len: u64) -> io::Result<Extent> {
     Ok(Extent::Data(data, hole.max(data)))
 }
 
-fn copy_file(w: &mut Writer, piece: &Piece, path: &Path, len: u64, progress: &dyn Progress) -> Result<u64, ImageError> {
+fn copy_file(w: &mut Writer, piece: &Piece, path: &Path, len: u64, progress: &dyn Progress, cancel: &Cancel) -> Result<u64, ImageError> {
     let label = piece.label;
     let read_err = |source| ImageError::Read { label: label.to_string(), path: path.to_path_buf(), source };
     let changed = |detail: String| ImageError::Changed { label: label.to_string(), path: path.to_path_buf(), detail };
@@ -378,6 +381,7 @@ fn copy_file(w: &mut Writer, piece: &Piece, path: &Path, len: u64, progress: &dy
     while let Extent::Data(start, end) = next_extent(&file, pos, len).map_err(read_err)? {
         let mut at = start;
         while at < end {
+            cancel.check().map_err(|_| ImageError::Cancelled)?;
             let mut buf = w.buffer();
             // Chunk boundaries fall on image block boundaries so zero detection sees whole blocks.
             let image_at = piece.offset + at;
@@ -442,12 +446,21 @@ impl CopyMode {
 }
 
 /// Write `pieces` (sorted by offset, disjoint) into `out`, an empty file, making it `size` bytes long.
-pub fn write_image(out: &File, size: u64, pieces: &[Piece], bmap: bool, progress: &dyn Progress) -> Result<Written, ImageError> {
-    write_image_with(out, size, pieces, bmap, progress, CopyMode::for_output(out))
+/// The token is polled between chunks: once raised, the write stops with [`ImageError::Cancelled`].
+pub fn write_image(out: &File, size: u64, pieces: &[Piece], bmap: bool, progress: &dyn Progress, cancel: &Cancel) -> Result<Written, ImageError> {
+    write_image_with(out, size, pieces, bmap, progress, cancel, CopyMode::for_output(out))
 }
 
 /// [`write_image`] with the copy mode chosen by the caller.
-pub fn write_image_with(out: &File, size: u64, pieces: &[Piece], bmap: bool, progress: &dyn Progress, mode: CopyMode) -> Result<Written, ImageError> {
+pub fn write_image_with(
+    out: &File,
+    size: u64,
+    pieces: &[Piece],
+    bmap: bool,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+    mode: CopyMode,
+) -> Result<Written, ImageError> {
     let copy_range = mode == CopyMode::CopyFileRange;
     let mut prev_end = 0u64;
     for p in pieces {
@@ -460,7 +473,7 @@ pub fn write_image_with(out: &File, size: u64, pieces: &[Piece], bmap: bool, pro
     progress.start(pieces.iter().map(Piece::len).sum());
     if !bmap {
         let mut w = Writer { out, written: 0, copy_range_works: copy_range, hashing: None, spare: None };
-        let scanned = write_pieces(&mut w, pieces, progress)?;
+        let scanned = write_pieces(&mut w, pieces, progress, cancel)?;
         progress.finish();
         return Ok(Written { bytes_written: w.written, bytes_scanned: scanned, bmap: None });
     }
@@ -481,7 +494,7 @@ pub fn write_image_with(out: &File, size: u64, pieces: &[Piece], bmap: bool, pro
             builder.finish()
         });
         let mut w = Writer { out, written: 0, copy_range_works: copy_range, hashing: Some(HashPipe { tx, free: free_rx }), spare: None };
-        let result = write_pieces(&mut w, pieces, progress);
+        let result = write_pieces(&mut w, pieces, progress, cancel);
         let written = w.written;
         drop(w);
         let ranges = hasher.join().map_err(|_| ImageError::Layout("the block-map hasher thread panicked".to_string()))?;
@@ -491,9 +504,10 @@ pub fn write_image_with(out: &File, size: u64, pieces: &[Piece], bmap: bool, pro
     })
 }
 
-fn write_pieces(w: &mut Writer, pieces: &[Piece], progress: &dyn Progress) -> Result<u64, ImageError> {
+fn write_pieces(w: &mut Writer, pieces: &[Piece], progress: &dyn Progress, cancel: &Cancel) -> Result<u64, ImageError> {
     let mut scanned = 0u64;
     for piece in pieces {
+        cancel.check().map_err(|_| ImageError::Cancelled)?;
         match piece.source {
             Source::Bytes(bytes) => {
                 let runs = w.emit(piece.offset, bytes, None, piece.label)?;
@@ -509,7 +523,7 @@ fn write_pieces(w: &mut Writer, pieces: &[Piece], progress: &dyn Progress) -> Re
             }
             Source::File { path, len } => {
                 progress.piece(piece.label);
-                scanned += copy_file(w, piece, path, len, progress)?;
+                scanned += copy_file(w, piece, path, len, progress, cancel)?;
             }
         }
     }
@@ -546,7 +560,7 @@ mod tests {
             let out = tempfile::tempfile().unwrap();
             let pieces = [Piece { offset: 0x4400, source: Source::File { path: &input, len: data.len() as u64 }, label: "in" }];
             let size = 0x4400 + data.len() as u64 + 100;
-            let w = write_image_with(&out, size, &pieces, true, &NoProgress, mode).unwrap();
+            let w = write_image_with(&out, size, &pieces, true, &NoProgress, &Cancel::new(), mode).unwrap();
             let ranges = w.bmap.unwrap();
             assert_eq!(ranges.len(), 2);
             let mut img = vec![0u8; usize::try_from(size).unwrap()];

@@ -13,6 +13,11 @@ use std::{
 
 use tempfile::NamedTempFile;
 
+use crate::cancel::Cancel;
+
+/// How often a build waiting for another one's lock looks again (and at its cancellation token).
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Prefix of every temporary file this tool creates (so stale ones can be recognised and removed).
 pub const TEMP_PREFIX: &str = ".stm32mp-imager.";
 /// The commit journal's name.
@@ -50,6 +55,9 @@ pub enum OutputError {
         #[source]
         source: io::Error,
     },
+    /// The command was cancelled while waiting for another build's lock; nothing was touched.
+    #[error("interrupted while waiting for the output folder")]
+    Cancelled,
 }
 
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> OutputError + 'a {
@@ -67,7 +75,9 @@ pub struct Staging {
 impl Staging {
     /// Lock the output folder (waiting for another build there to finish; `on_wait` is told), finish or clean up what
     /// an interrupted earlier run left, and get ready to stage files.
-    pub fn begin(dir: &Path, on_wait: &dyn Fn()) -> Result<Staging, OutputError> {
+    ///
+    /// The wait polls `cancel`: once raised, it gives up with [`OutputError::Cancelled`] (nothing was touched).
+    pub fn begin(dir: &Path, on_wait: &dyn Fn(), cancel: &Cancel) -> Result<Staging, OutputError> {
         let meta = fs::metadata(dir).map_err(|e| OutputError::NotAFolder {
             path: dir.to_path_buf(),
             reason: if e.kind() == io::ErrorKind::NotFound { "does not exist; create it first".to_string() } else { e.to_string() },
@@ -80,7 +90,17 @@ impl Staging {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
                 on_wait();
-                lock.lock().map_err(io_err("cannot lock", dir))?;
+                loop {
+                    if cancel.is_cancelled() {
+                        return Err(OutputError::Cancelled);
+                    }
+                    match lock.try_lock() {
+                        Ok(()) => break,
+                        // The other build holds it for seconds at most; a tenth of a second's latency is unnoticed.
+                        Err(fs::TryLockError::WouldBlock) => std::thread::sleep(LOCK_POLL),
+                        Err(fs::TryLockError::Error(e)) => return Err(io_err("cannot lock", dir)(e)),
+                    }
+                }
             }
             Err(fs::TryLockError::Error(e)) => return Err(io_err("cannot lock", dir)(e)),
         }
@@ -223,7 +243,7 @@ mod tests {
     fn commit_renames_everything_and_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("a.img"), b"old").unwrap();
-        let mut s = Staging::begin(dir.path(), &|| {}).unwrap();
+        let mut s = Staging::begin(dir.path(), &|| {}, &Cancel::new()).unwrap();
         s.write_file("a.img", b"new").unwrap();
         s.write_file("a.tsv", b"tsv").unwrap();
         s.commit(false).unwrap();
@@ -237,7 +257,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("a.img"), b"old").unwrap();
         {
-            let mut s = Staging::begin(dir.path(), &|| {}).unwrap();
+            let mut s = Staging::begin(dir.path(), &|| {}, &Cancel::new()).unwrap();
             s.write_file("a.img", b"new").unwrap();
         }
         assert_eq!(fs::read(dir.path().join("a.img")).unwrap(), b"old");
@@ -252,7 +272,7 @@ mod tests {
         fs::write(d.join(".stm32mp-imager.a.img.X.tmp"), b"new").unwrap();
         fs::write(d.join(".stm32mp-imager.b.tsv.Y.tmp"), b"stale").unwrap();
         fs::write(d.join(JOURNAL), ".stm32mp-imager.a.img.X.tmp\ta.img\n").unwrap();
-        let s = Staging::begin(d, &|| {}).unwrap();
+        let s = Staging::begin(d, &|| {}, &Cancel::new()).unwrap();
         drop(s);
         assert_eq!(fs::read(d.join("a.img")).unwrap(), b"new");
         let names: Vec<_> = fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
@@ -266,10 +286,10 @@ mod tests {
         assert!(!is_plain_name(".."));
         assert!(is_plain_name("sdcard.img"));
         let dir = tempfile::tempdir().unwrap();
-        let mut s = Staging::begin(dir.path(), &|| {}).unwrap();
+        let mut s = Staging::begin(dir.path(), &|| {}, &Cancel::new()).unwrap();
         assert!(s.create("../evil").is_err());
         let f = dir.path().join("file");
         fs::write(&f, b"").unwrap();
-        assert!(matches!(Staging::begin(&f, &|| {}), Err(OutputError::NotAFolder { .. })));
+        assert!(matches!(Staging::begin(&f, &|| {}, &Cancel::new()), Err(OutputError::NotAFolder { .. })));
     }
 }

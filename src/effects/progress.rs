@@ -1,30 +1,21 @@
 //! Progress display for long writes: an `indicatif` bar on a terminal, plain lines (every 25 %) in logs such as
 //! Buildroot's.
 
-use std::{
-    io::{IsTerminal, Write},
-    sync::{
-        Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
-};
+use std::{io::Write, sync::Mutex};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::image::Progress;
+use crate::diag::Style;
 
-static LINES_ONLY: AtomicBool = AtomicBool::new(false);
-
-/// From now on, [`for_stderr`] gives plain lines even on a terminal (Buildroot mode: `make`'s output is a log, and a
-/// bar redrawn with carriage returns garbles it).
-pub fn force_lines() {
-    LINES_ONLY.store(true, Ordering::Relaxed);
-}
-
-/// Pick the display for stderr: a bar when it is a terminal (unless [`force_lines`] was called), plain lines otherwise.
+/// The display for stderr in the command's style: a bar on a terminal, plain lines in logs (Buildroot's `make`
+/// output is a log, where a bar redrawn with carriage returns garbles it).
 #[must_use]
-pub fn for_stderr(what: &str) -> Box<dyn Progress> {
-    if !LINES_ONLY.load(Ordering::Relaxed) && std::io::stderr().is_terminal() { Box::new(Bar::new(what)) } else { Box::new(Lines::new(what)) }
+pub fn for_stderr(what: &str, style: Style) -> Box<dyn Progress> {
+    match style {
+        Style::Fancy => Box::new(Bar::new(what)),
+        Style::Plain => Box::new(Lines::new(what)),
+    }
 }
 
 /// A terminal progress bar.
