@@ -1,8 +1,15 @@
-//! Board-description parser: TOML text → [`BoardFile`], every schema problem collected with its span.
+//! Board-description parser: TOML text → [`BoardFile`], every syntax and schema problem collected with its span.
+//!
+//! The `toml` crate's recoverable parser reads the text (every syntax error of the file, each with its span, and a
+//! best-effort table of what did parse); a hand-written walker then checks the schema key by key, so every problem of
+//! a description is reported at once (serde would stop at the first).
 
-use std::ops::Range;
+use std::{borrow::Cow, ops::Range};
 
-use toml_edit::{Document, Item, TableLike, Value};
+use toml::{
+    Spanned as TomlSpanned,
+    de::{DeTable, DeValue},
+};
 
 use super::{
     BoardFile, BoardSection, BootSection, Chain, FlashMode, FlashSection, Media, MmcDevice, PartType, PartitionSpec, Soc, Spanned, StorageSection,
@@ -12,6 +19,11 @@ use crate::{
     guid::{self, Guid},
     units::{ByteSize, Offset, parse_size},
 };
+
+/// A table of the parsed document.
+type Table<'a> = DeTable<'a>;
+/// A value with its span.
+type Item<'a> = TomlSpanned<DeValue<'a>>;
 
 const BOARD_KEYS: &[&str] = &["name", "soc"];
 const BOOT_KEYS: &[&str] = &["chain", "fsbl", "ssbl", "fip", "fsbl_size", "ssbl_size", "fip_size"];
@@ -24,18 +36,28 @@ const TOP_KEYS: &[&str] = &["board", "boot", "storage", "flash", "partition"];
 /// problems may still be reported), and every problem found, with byte spans into `text`.
 #[must_use]
 pub fn parse_board(text: &str) -> (Option<BoardFile>, Vec<Problem>) {
-    let doc = match Document::parse(text.to_string()) {
-        Ok(doc) => doc,
-        Err(err) => {
-            let problem = Problem::error("board::syntax", format!("TOML syntax error: {}", err.message()))
-                .with_span(err.span())
-                .with_help("fix the TOML syntax; see board/README.md for the schema");
-            return (None, vec![problem]);
+    let (doc, syntax_errors) = DeTable::parse_recoverable(text);
+    let syntax = !syntax_errors.is_empty();
+    let mut w = Walker { problems: Vec::new(), text_len: text.len(), after_syntax_error: syntax };
+    // The parser may report several errors for one mistake on a line (`image = = "x"`: an extra `=`, then an
+    // unexpected value): the first of each line is the cause.
+    let mut syntax_errors: Vec<_> = syntax_errors.into_iter().map(|e| (e.span().map_or(0, |s| s.start), e)).collect();
+    syntax_errors.sort_by_key(|(start, _)| *start);
+    let first_syntax_error = syntax_errors.first().map(|(start, _)| *start);
+    let mut last_line = None;
+    for (start, err) in syntax_errors {
+        let line = text.as_bytes()[..start.min(text.len())].iter().filter(|&&b| b == b'\n').count();
+        if last_line.replace(line) == Some(line) {
+            continue;
         }
-    };
-    let mut w = Walker { problems: Vec::new(), text_len: text.len() };
-    let root = doc.as_table();
-    w.check_keys(root, TOP_KEYS, "the top level");
+        w.push(
+            Problem::error("board::syntax", format!("TOML syntax error: {}", err.message().trim_end()))
+                .with_span(err.span())
+                .with_help("fix the TOML syntax; see board/README.md for the schema"),
+        );
+    }
+    let root = doc.get_ref();
+    w.check_top_keys(root, first_syntax_error);
 
     let board = w.section(root, "board").and_then(|t| w.board(t));
     let boot = w.section(root, "boot").and_then(|t| w.boot(t));
@@ -47,7 +69,10 @@ pub fn parse_board(text: &str) -> (Option<BoardFile>, Vec<Problem>) {
     let partitions = w.partitions(root);
 
     let file = match (board, boot, storage, flash, partitions) {
-        (Some(board), Some(boot), Some(storage), Some(flash), Some(partitions)) => Some(BoardFile { board, boot, storage, flash, partitions }),
+        // A description with a syntax error is never planned: what did parse may be missing keys or whole tables.
+        (Some(board), Some(boot), Some(storage), Some(flash), Some(partitions)) if !syntax => {
+            Some(BoardFile { board, boot, storage, flash, partitions })
+        }
         _ => None,
     };
     (file, w.problems)
@@ -56,29 +81,46 @@ pub fn parse_board(text: &str) -> (Option<BoardFile>, Vec<Problem>) {
 struct Walker {
     problems: Vec<Problem>,
     text_len: usize,
+    /// The file has a syntax error: a key or section that seems missing may be on the broken line, so "missing"
+    /// problems are not reported (one cause, one error).
+    after_syntax_error: bool,
 }
 
 fn item_span(item: &Item) -> Option<Range<usize>> {
-    match item {
-        Item::Table(t) => t.span(),
-        Item::ArrayOfTables(a) => a.span(),
-        Item::Value(v) => v.span(),
-        Item::None => None,
-    }
+    let span = item.span();
+    (span.start < span.end).then_some(span)
 }
 
 fn type_name(item: &Item) -> &'static str {
-    match item {
-        Item::None => "nothing",
-        Item::Table(_) | Item::Value(Value::InlineTable(_)) => "a table",
-        Item::ArrayOfTables(_) => "an array of tables",
-        Item::Value(Value::String(_)) => "a string",
-        Item::Value(Value::Integer(_)) => "an integer",
-        Item::Value(Value::Float(_)) => "a float",
-        Item::Value(Value::Boolean(_)) => "a boolean",
-        Item::Value(Value::Datetime(_)) => "a date",
-        Item::Value(Value::Array(_)) => "an array",
+    match item.get_ref() {
+        DeValue::Table(_) => "a table",
+        DeValue::Array(a) if !a.is_empty() && a.iter().all(|v| v.get_ref().is_table()) => "an array of tables",
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date",
+        DeValue::Array(_) => "an array",
     }
+}
+
+/// The entry for `key`: its key (with the key's span) and value.
+fn entry<'t, 'a>(table: &'t Table<'a>, key: &str) -> Option<(&'t TomlSpanned<Cow<'a, str>>, &'t Item<'a>)> {
+    table.get_key_value(key)
+}
+
+/// The value for `key`. A value the parser made up while recovering from a syntax error has an empty span: it is
+/// not there (its line has the error already reported).
+fn get<'t, 'a>(table: &'t Table<'a>, key: &str) -> Option<&'t Item<'a>> {
+    table.get(key).filter(|item| item_span(item).is_some())
+}
+
+/// The span of `key`'s name in `table`, else of its value.
+fn key_span(table: &Table, key: &str) -> Option<Range<usize>> {
+    entry(table, key).and_then(|(k, v)| {
+        let s = k.span();
+        if s.start < s.end { Some(s) } else { item_span(v) }
+    })
 }
 
 fn suggest(word: &str, candidates: &[&str]) -> Option<String> {
@@ -103,13 +145,28 @@ impl Walker {
         self.text_len..self.text_len
     }
 
+    /// Report unknown top-level keys, except after a syntax error: keys under a broken `[section` header land at the
+    /// top level, and the header's error is their cause.
+    fn check_top_keys(&mut self, root: &Table, first_syntax_error: Option<usize>) {
+        let before = self.problems.len();
+        self.check_keys(root, TOP_KEYS, "the top level");
+        if let Some(limit) = first_syntax_error {
+            let mut index = 0;
+            self.problems.retain(|p| {
+                index += 1;
+                index <= before || p.span.as_ref().is_none_or(|s| s.start < limit)
+            });
+        }
+    }
+
     /// Report keys that the schema does not know.
-    fn check_keys(&mut self, table: &dyn TableLike, allowed: &[&str], section: &str) {
-        for (key, item) in table.iter() {
+    fn check_keys(&mut self, table: &Table, allowed: &[&str], section: &str) {
+        for (key, _) in table.iter() {
+            let key: &str = key.get_ref();
             if allowed.contains(&key) {
                 continue;
             }
-            let span = table.key(key).and_then(toml_edit::Key::span).or_else(|| item_span(item));
+            let span = key_span(table, key);
             let mut problem = Problem::error("board::unknown_key", format!("unknown key `{key}` in {section}")).with_span(span);
             problem = match (key, suggest(key, allowed)) {
                 ("partition-type" | "partition_type", _) => {
@@ -127,8 +184,9 @@ impl Walker {
         }
     }
 
-    fn section<'a>(&mut self, root: &'a dyn TableLike, key: &str) -> Option<&'a dyn TableLike> {
-        match root.get(key) {
+    fn section<'t, 'a>(&mut self, root: &'t Table<'a>, key: &str) -> Option<&'t Table<'a>> {
+        match get(root, key) {
+            None if self.after_syntax_error => None,
             None => {
                 self.push(
                     Problem::error("board::missing_section", format!("missing section [{key}]"))
@@ -141,15 +199,15 @@ impl Walker {
         }
     }
 
-    fn optional_section<'a>(&mut self, root: &'a dyn TableLike, key: &str) -> Option<&'a dyn TableLike> {
-        root.get(key).and_then(|item| self.as_table(root, key, item))
+    fn optional_section<'t, 'a>(&mut self, root: &'t Table<'a>, key: &str) -> Option<&'t Table<'a>> {
+        get(root, key).and_then(|item| self.as_table(root, key, item))
     }
 
-    fn as_table<'a>(&mut self, root: &'a dyn TableLike, key: &str, item: &'a Item) -> Option<&'a dyn TableLike> {
-        match item.as_table_like() {
-            Some(t) if !matches!(item, Item::ArrayOfTables(_)) => Some(t),
+    fn as_table<'t, 'a>(&mut self, root: &'t Table<'a>, key: &str, item: &'t Item<'a>) -> Option<&'t Table<'a>> {
+        match item.get_ref() {
+            DeValue::Table(t) => Some(t),
             _ => {
-                let span = root.key(key).and_then(toml_edit::Key::span).or_else(|| item_span(item));
+                let span = key_span(root, key);
                 self.push(
                     Problem::error("board::wrong_type", format!("`{key}` must be a table, found {}", type_name(item)))
                         .with_span(span)
@@ -160,11 +218,15 @@ impl Walker {
         }
     }
 
-    fn header_span(table: &dyn TableLike) -> Option<Range<usize>> {
-        table.iter().next().and_then(|(k, _)| table.key(k).and_then(toml_edit::Key::span))
+    /// The span of the table's first key: where a missing key is reported.
+    fn header_span(table: &Table) -> Option<Range<usize>> {
+        table.iter().next().map(|(k, _)| k.span()).filter(|s| s.start < s.end)
     }
 
-    fn missing(&mut self, table: &dyn TableLike, section: &str, key: &str, example: &str) {
+    fn missing(&mut self, table: &Table, section: &str, key: &str, example: &str) {
+        if self.after_syntax_error {
+            return;
+        }
         let span = Self::header_span(table).unwrap_or(0..0);
         self.push(
             Problem::error("board::missing_key", format!("missing key `{key}` in {section}"))
@@ -181,9 +243,9 @@ impl Walker {
         );
     }
 
-    fn string(&mut self, t: &dyn TableLike, key: &str, example: &str) -> Option<Spanned<String>> {
-        let item = t.get(key)?;
-        match item.as_str() {
+    fn string(&mut self, t: &Table, key: &str, example: &str) -> Option<Spanned<String>> {
+        let item = get(t, key)?;
+        match item.get_ref().as_str() {
             Some(s) => Some(Spanned::new(s.to_string(), item_span(item).unwrap_or(0..0))),
             None => {
                 self.wrong_type(item, key, "a string", example);
@@ -192,15 +254,15 @@ impl Walker {
         }
     }
 
-    fn required_string(&mut self, t: &dyn TableLike, section: &str, key: &str, example: &str) -> Option<Spanned<String>> {
-        if t.get(key).is_none() {
+    fn required_string(&mut self, t: &Table, section: &str, key: &str, example: &str) -> Option<Spanned<String>> {
+        if get(t, key).is_none() {
             self.missing(t, section, key, example);
             return None;
         }
         self.string(t, key, example)
     }
 
-    fn choice<T: Copy>(&mut self, t: &dyn TableLike, key: &str, names: &[&str], values: &[T]) -> Option<Spanned<T>> {
+    fn choice<T: Copy>(&mut self, t: &Table, key: &str, names: &[&str], values: &[T]) -> Option<Spanned<T>> {
         let example = format!("\"{}\"", names[0]);
         let s = self.string(t, key, &example)?;
         match names.iter().position(|n| *n == s.value) {
@@ -220,8 +282,8 @@ impl Walker {
         }
     }
 
-    fn required_choice<T: Copy>(&mut self, t: &dyn TableLike, section: &str, key: &str, names: &[&str], values: &[T]) -> Option<Spanned<T>> {
-        if t.get(key).is_none() {
+    fn required_choice<T: Copy>(&mut self, t: &Table, section: &str, key: &str, names: &[&str], values: &[T]) -> Option<Spanned<T>> {
+        if get(t, key).is_none() {
             self.missing(t, section, key, &format!("\"{}\"", names[0]));
             return None;
         }
@@ -229,37 +291,41 @@ impl Walker {
     }
 
     /// A size: a non-negative integer, or a string such as `256M`, `0x40000`.
-    fn size(&mut self, t: &dyn TableLike, key: &str) -> Option<Spanned<u64>> {
-        let item = t.get(key)?;
+    fn size(&mut self, t: &Table, key: &str) -> Option<Spanned<u64>> {
+        let item = get(t, key)?;
         let span = item_span(item).unwrap_or(0..0);
         let help = "write bytes (`262144`), hex (`0x40000`) or a number with K, M or G (`\"256K\"`, `\"4M\"`)";
-        match item {
-            Item::Value(Value::Integer(i)) => match u64::try_from(*i.value()) {
+        match item.get_ref() {
+            DeValue::Integer(i) => match u64::from_str_radix(i.as_str(), i.radix()) {
                 Ok(v) => Some(Spanned::new(v, span)),
-                Err(_) => {
+                Err(_) if i.as_str().starts_with('-') => {
                     self.push(Problem::error("board::bad_size", format!("`{key}` must not be negative")).with_span(Some(span)).with_help(help));
                     None
                 }
+                Err(_) => {
+                    self.push(Problem::error("board::bad_size", format!("`{key}` is too large")).with_span(Some(span)).with_help(help));
+                    None
+                }
             },
-            Item::Value(Value::String(s)) => match parse_size(s.value()) {
+            DeValue::String(s) => match parse_size(s) {
                 Ok(v) => Some(Spanned::new(v, span)),
                 Err(e) => {
                     self.push(Problem::error("board::bad_size", format!("`{key}`: {e}")).with_span(Some(span)).with_help(help));
                     None
                 }
             },
-            other => {
-                self.wrong_type(other, key, "a size", "\"256M\"");
+            _ => {
+                self.wrong_type(item, key, "a size", "\"256M\"");
                 None
             }
         }
     }
 
-    fn bytesize(&mut self, t: &dyn TableLike, key: &str) -> Option<Spanned<ByteSize>> {
+    fn bytesize(&mut self, t: &Table, key: &str) -> Option<Spanned<ByteSize>> {
         self.size(t, key).map(|s| Spanned::new(ByteSize(s.value), s.span))
     }
 
-    fn guid(&mut self, t: &dyn TableLike, key: &str) -> Option<Spanned<Guid>> {
+    fn guid(&mut self, t: &Table, key: &str) -> Option<Spanned<Guid>> {
         let s = self.string(t, key, "\"E91C4E10-16E6-4C0E-BD0E-77BECF4A3582\"")?;
         match Guid::parse(&s.value) {
             Some(g) => Some(Spanned::new(g, s.span)),
@@ -274,9 +340,9 @@ impl Walker {
         }
     }
 
-    fn boolean(&mut self, t: &dyn TableLike, key: &str) -> Option<Spanned<bool>> {
-        let item = t.get(key)?;
-        match item.as_bool() {
+    fn boolean(&mut self, t: &Table, key: &str) -> Option<Spanned<bool>> {
+        let item = get(t, key)?;
+        match item.get_ref().as_bool() {
             Some(b) => Some(Spanned::new(b, item_span(item).unwrap_or(0..0))),
             None => {
                 self.wrong_type(item, key, "true or false", "true");
@@ -285,14 +351,14 @@ impl Walker {
         }
     }
 
-    fn board(&mut self, t: &dyn TableLike) -> Option<BoardSection> {
+    fn board(&mut self, t: &Table) -> Option<BoardSection> {
         self.check_keys(t, BOARD_KEYS, "[board]");
         let name = self.required_string(t, "[board]", "name", "\"stm32mp157c-dk2\"");
         let soc = self.required_choice(t, "[board]", "soc", Soc::NAMES, &[Soc::Stm32mp13, Soc::Stm32mp15, Soc::Stm32mp25]);
         Some(BoardSection { name: name?, soc: soc? })
     }
 
-    fn boot(&mut self, t: &dyn TableLike) -> Option<BootSection> {
+    fn boot(&mut self, t: &Table) -> Option<BootSection> {
         self.check_keys(t, BOOT_KEYS, "[boot]");
         let chain = self.required_choice(t, "[boot]", "chain", Chain::NAMES, &[Chain::Trusted, Chain::Fip]);
         let fsbl = self.required_string(t, "[boot]", "fsbl", "\"tf-a-stm32mp157c-dk2.stm32\"");
@@ -306,7 +372,7 @@ impl Walker {
         let mut ok = true;
         match chain.value {
             Chain::Trusted => {
-                if ssbl.is_none() && t.get("ssbl").is_none() {
+                if ssbl.is_none() && get(t, "ssbl").is_none() {
                     self.push(
                         Problem::error(
                             "board::missing_key",
@@ -333,7 +399,7 @@ impl Walker {
                 }
             }
             Chain::Fip => {
-                if fip.is_none() && t.get("fip").is_none() {
+                if fip.is_none() && get(t, "fip").is_none() {
                     self.push(
                         Problem::error("board::missing_key", "missing key `fip` in [boot]: the fip chain loads U-Boot from the `fip` partition")
                             .with_span(Some(chain.span.clone()))
@@ -363,7 +429,7 @@ impl Walker {
         Some(BootSection { chain, fsbl, ssbl, fip, fsbl_size, ssbl_size, fip_size })
     }
 
-    fn storage(&mut self, t: &dyn TableLike) -> Option<StorageSection> {
+    fn storage(&mut self, t: &Table) -> Option<StorageSection> {
         self.check_keys(t, STORAGE_KEYS, "[storage]");
         let media = self.required_choice(t, "[storage]", "media", Media::NAMES, &[Media::Sdcard, Media::Emmc]);
         let device = self.string(t, "device", "\"mmc0\"").and_then(|d| self.mmc_device(d));
@@ -372,8 +438,8 @@ impl Walker {
         let uuid = self.guid(t, "uuid");
         let align = self.bytesize(t, "align");
         let media = media?;
-        let device_given = t.get("device").is_some();
-        let image_given = t.get("image").is_some();
+        let device_given = get(t, "device").is_some();
+        let image_given = get(t, "image").is_some();
         if (device_given && device.is_none()) || (image_given && image.is_none()) {
             return None;
         }
@@ -403,10 +469,10 @@ impl Walker {
         Some(FlashSection { layout: Spanned::new("flash.tsv".to_string(), 0..0), mode: Spanned::new(FlashMode::Raw, 0..0) })
     }
 
-    fn flash(&mut self, t: &dyn TableLike) -> Option<FlashSection> {
+    fn flash(&mut self, t: &Table) -> Option<FlashSection> {
         self.check_keys(t, FLASH_KEYS, "[flash]");
-        let layout_given = t.get("layout").is_some();
-        let mode_given = t.get("mode").is_some();
+        let layout_given = get(t, "layout").is_some();
+        let mode_given = get(t, "mode").is_some();
         let layout = self.string(t, "layout", "\"flash.tsv\"");
         let mode = self.choice(t, "mode", FlashMode::NAMES, &[FlashMode::Raw, FlashMode::Partitions]);
         if (layout_given && layout.is_none()) || (mode_given && mode.is_none()) {
@@ -419,21 +485,20 @@ impl Walker {
         })
     }
 
-    fn partitions(&mut self, root: &dyn TableLike) -> Option<Vec<PartitionSpec>> {
-        let Some(item) = root.get("partition") else {
+    fn partitions<'t, 'a>(&mut self, root: &'t Table<'a>) -> Option<Vec<PartitionSpec>> {
+        let Some(item) = get(root, "partition") else {
             return Some(Vec::new());
         };
-        let tables: Vec<&dyn TableLike> = match item {
-            Item::ArrayOfTables(a) => a.iter().map(|t| t as &dyn TableLike).collect(),
-            Item::Value(Value::Array(a)) => {
+        let tables: Vec<&'t Table<'a>> = match item.get_ref() {
+            DeValue::Array(a) => {
                 let mut v = Vec::new();
-                for value in a {
-                    match value.as_inline_table() {
-                        Some(t) => v.push(t as &dyn TableLike),
+                for value in a.iter() {
+                    match value.get_ref().as_table() {
+                        Some(t) => v.push(t),
                         None => {
                             self.push(
                                 Problem::error("board::wrong_type", "each `partition` must be a table")
-                                    .with_span(value.span())
+                                    .with_span(item_span(value))
                                     .with_help("write each partition as a `[[partition]]` section"),
                             );
                             return None;
@@ -442,8 +507,8 @@ impl Walker {
                 }
                 v
             }
-            other => {
-                self.wrong_type(other, "partition", "an array of tables", "[[partition]]");
+            _ => {
+                self.wrong_type(item, "partition", "an array of tables", "[[partition]]");
                 return None;
             }
         };
@@ -459,7 +524,7 @@ impl Walker {
         ok.then_some(out)
     }
 
-    fn partition(&mut self, t: &dyn TableLike, section: &str) -> Option<PartitionSpec> {
+    fn partition(&mut self, t: &Table, section: &str) -> Option<PartitionSpec> {
         let name = self.required_string(t, section, "name", "\"rootfs\"");
         let section = match &name {
             Some(n) => format!("[[partition]] `{}`", n.value),
@@ -472,7 +537,7 @@ impl Walker {
         let part_type = self.part_type(t);
         let uuid = self.guid(t, "uuid");
         let bootable = self.boolean(t, "bootable");
-        let given_but_bad = |key: &str, parsed: bool| t.get(key).is_some() && !parsed;
+        let given_but_bad = |key: &str, parsed: bool| get(t, key).is_some() && !parsed;
         if given_but_bad("image", image.is_some())
             || given_but_bad("size", size.is_some())
             || given_but_bad("offset", offset.is_some())
@@ -488,7 +553,7 @@ impl Walker {
         Some(PartitionSpec { span: span_start..span_end, name, image, size, offset, part_type, uuid, bootable })
     }
 
-    fn part_type(&mut self, t: &dyn TableLike) -> Option<Spanned<PartType>> {
+    fn part_type(&mut self, t: &Table) -> Option<Spanned<PartType>> {
         let s = self.string(t, "type", "\"linux\"")?;
         if let Some(g) = guid::type_by_name(&s.value) {
             return Some(Spanned::new(PartType(g), s.span));
@@ -507,5 +572,41 @@ impl Walker {
                 .with_help(help),
         );
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line_of(text: &str, p: &Problem) -> usize {
+        let start = p.span.as_ref().map_or(usize::MAX, |s| s.start);
+        text[..start.min(text.len())].matches('\n').count() + 1
+    }
+
+    /// Every problem of a file at once: three syntax errors (an unterminated string, an unquoted size, a doubled
+    /// `=` that the parser reports twice) and two schema errors (an unknown key, a bad size) are five problems, each
+    /// on its line; the value the parser made up for the broken line draws no error of its own.
+    #[test]
+    fn syntax_and_schema_errors_are_all_reported_once() {
+        let text = "[board]\nname = \"b\"\nsoc = \"stm32mp15\"\ncolour = \"blue\"\n\n[boot]\nchain = \"trusted\"\n\
+                    fsbl = \"tf-a.stm32\"\nssbl = \"u-boot.stm32\nssbl_size = 2M\n\n[storage]\nmedia = \"sdcard\"\n\
+                    image = = \"sdcard.img\"\n\n[[partition]]\nname = \"rootfs\"\nsize = \"256Q\"\n";
+        let (board, problems) = parse_board(text);
+        assert!(board.is_none(), "a description with a syntax error is never planned");
+        let got: Vec<(&str, usize)> = problems.iter().map(|p| (p.code, line_of(text, p))).collect();
+        assert_eq!(
+            got,
+            vec![("board::syntax", 9), ("board::syntax", 10), ("board::syntax", 14), ("board::unknown_key", 4), ("board::bad_size", 18)],
+            "{problems:#?}"
+        );
+    }
+
+    /// A section on a broken line is not also reported missing.
+    #[test]
+    fn a_section_lost_to_a_syntax_error_is_not_also_missing() {
+        let (_, problems) = parse_board("[board\nname = \"b\"\n");
+        assert!(problems.iter().all(|p| p.code == "board::syntax"), "{problems:#?}");
+        assert!(!problems.is_empty());
     }
 }
