@@ -4,6 +4,8 @@
 //! collected ("all problems at once") and rendered, either as plain `file:line:col` lines (logs, pipes) or through
 //! `miette` with the offending source underlined (terminals). Pure except [`render`], which only formats text.
 
+pub mod codes;
+
 use std::{fmt, ops::Range, sync::Arc};
 
 /// How bad a problem is.
@@ -82,18 +84,21 @@ impl Problem {
     /// A new error.
     #[must_use]
     pub fn error(code: &'static str, message: impl Into<String>) -> Problem {
+        debug_assert!(codes::lookup(code).is_some(), "problem code `{code}` is not in diag::codes::CODES");
         Problem { severity: Severity::Error, code, message: message.into(), help: None, span: None, location: None }
     }
 
     /// A new warning.
     #[must_use]
     pub fn warning(code: &'static str, message: impl Into<String>) -> Problem {
+        debug_assert!(codes::lookup(code).is_some(), "problem code `{code}` is not in diag::codes::CODES");
         Problem { severity: Severity::Warning, ..Problem::error(code, message) }
     }
 
     /// A new note.
     #[must_use]
     pub fn note(code: &'static str, message: impl Into<String>) -> Problem {
+        debug_assert!(codes::lookup(code).is_some(), "problem code `{code}` is not in diag::codes::CODES");
         Problem { severity: Severity::Note, ..Problem::error(code, message) }
     }
 
@@ -274,7 +279,7 @@ mod tests {
         let p = Problem::error("board::unknown_key", "unknown key `nmae`").with_span(Some(8..12)).with_help("did you mean `name`?");
         let text = render(&[p], Some(&src), Style::Plain);
         assert_eq!(text, "error[board::unknown_key]: b.toml:2:1: unknown key `nmae`\n  help: did you mean `name`?\n");
-        let fancy = render(&[Problem::error("x::y", "bad").with_span(Some(8..12))], Some(&src), Style::Fancy);
+        let fancy = render(&[Problem::error("board::syntax", "bad").with_span(Some(8..12))], Some(&src), Style::Fancy);
         assert!(fancy.contains("nmae"), "{fancy}");
     }
 }
