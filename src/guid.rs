@@ -115,6 +115,12 @@ pub fn type_name(guid: Guid) -> Option<&'static str> {
     TYPE_NAMES.iter().find(|(_, g)| *g == guid).map(|(n, _)| *n)
 }
 
+/// The PARTUUID U-Boot `stm32prog` gives a `FIP`-type partition named `fip-a` (`FIP_A_UUID` in `stm32prog.c`); the FWU
+/// metadata names it as the bank 0 image, and TF-A finds the FIP of bank 0 by it.
+pub const FIP_A_PARTUUID: Guid = guid("4FD84C93-54EF-463F-A7EF-AE25FF887087");
+/// The PARTUUID U-Boot `stm32prog` gives a `FIP`-type partition named `fip-b` (`FIP_B_UUID`); bank 1 in the FWU metadata.
+pub const FIP_B_PARTUUID: Guid = guid("09C54952-D5BF-45AF-ACEE-335303766FB3");
+
 /// The PARTUUID U-Boot `stm32prog` gives the first partition named `rootfs` on `mmc<instance>`
 /// (`flashlayout-spec.md` §6.2), so `root=PARTUUID=…` works whichever flash mode put the partition there.
 #[must_use]

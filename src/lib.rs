@@ -18,6 +18,7 @@ pub mod effects;
 pub mod error;
 pub mod flash;
 pub mod flashlayout;
+pub mod fwu;
 pub mod gpt;
 pub mod guid;
 pub mod inputs;
