@@ -12,6 +12,7 @@
 pub mod board;
 pub mod buildroot;
 pub mod cli;
+pub mod dfu;
 pub mod diag;
 pub mod effects;
 pub mod error;
