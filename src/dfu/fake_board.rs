@@ -282,8 +282,12 @@ impl Uboot {
                 return false;
             }
             let opt = cols[0];
-            if opt != "-" && (!opt.contains('P') || !opt.chars().all(|c| "PED".contains(c))) {
-                self.err(&format!("Layout line {}: invalid option '{opt}'", i + 1));
+            if let Some(c) = opt.chars().find(|c| !"PED".contains(*c)).filter(|_| opt != "-") {
+                self.err(&format!("Layout line {}: invalid option '{c}' in {opt})", i + 1));
+                return false;
+            }
+            if opt != "-" && !opt.contains('P') {
+                self.err(&format!("Layout line {}: missing 'P' in option {opt}", i + 1));
                 return false;
             }
             let Ok(id) = u8::from_str_radix(cols[1].trim_start_matches("0x"), 16) else {

@@ -471,3 +471,57 @@ fn bad_jobs_are_refused() {
     job.ssbl = ImageId(9);
     assert!(Sequencer::new(job, timing()).is_err());
 }
+
+/// U-Boot's layout errors come back on GetPhase 0xFF (`parse_flash_layout` → `stm32prog_err`): a layout line with
+/// an option U-Boot does not know.
+#[test]
+fn uboot_rejects_the_layout() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    let (mut job, mut images) = job(Soc::Stm32mp15);
+    job.layout = LAYOUT.replace("P\t0x05", "X\t0x05").into_bytes();
+    let (result, _) = run(&mut board, job, &mut images);
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, FailureKind::DeviceSays { text: "Layout line 5: invalid option 'X' in X)".into() });
+    assert_eq!((err.at.stage, err.at.phase), (Some(Stage::Uboot), Some(PhaseId::LAYOUT)));
+}
+
+/// Why the layout gets a v1 header on every SoC: U-Boot's `parse_flash_layout` strips only a v1 header; a v2
+/// header (what MP13/MP25 images carry) stays in front of the text and the parse fails on it.
+#[test]
+fn a_v2_wrapped_layout_is_what_uboot_cannot_parse() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    let (mut job, mut images) = job(Soc::Stm32mp13);
+    job.layout = encode_header(HeaderVersion { major: 2, minor: 0 }, HeaderFields::default(), LAYOUT.as_bytes()).unwrap();
+    let (result, _) = run(&mut board, job, &mut images);
+    assert!(matches!(result.unwrap_err().kind, FailureKind::DeviceSays { text } if text.starts_with("Layout line 1")));
+}
+
+/// ST's TF-A v2.4 checks the layout's header (`stm32mp_check_header`: checksum, since `option_flags` is 1): a
+/// layout that comes already wrapped, with a wrong checksum, is refused at manifestation with TF-A's text.
+#[test]
+fn st_tfa_rejects_a_layout_with_a_bad_checksum() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::St24, UbootGen::UpTo2022_10);
+    let (mut job, mut images) = job(Soc::Stm32mp15);
+    let mut wrapped = super::stm32prog::wrap_layout(LAYOUT.as_bytes()).unwrap();
+    wrapped[0x44] ^= 1;
+    job.layout = wrapped;
+    let (result, _) = run(&mut board, job, &mut images);
+    let err = result.unwrap_err();
+    assert!(
+        matches!(&err.kind, FailureKind::Stalled { request: DfuRequest::Dnload, device_says: Some(t), .. } if t == "Header check failed for phase 0"),
+        "{err}"
+    );
+    assert_eq!((err.at.stage, err.at.phase), (Some(Stage::Tfa), Some(PhaseId::LAYOUT)));
+}
+
+/// `Finish::Detach`: DFU_DETACH at END and no USB reset (U-Boot leaves `stm32prog` and goes on booting).
+#[test]
+fn finish_with_detach_only() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    let (mut job, mut images) = job(Soc::Stm32mp13);
+    job.finish = Finish::Detach;
+    let (result, _) = run(&mut board, job, &mut images);
+    result.unwrap();
+    assert!(board.finished);
+    assert_eq!(board.resets, 0);
+}

@@ -12,3 +12,4 @@ pub mod output;
 pub mod programmer;
 pub mod progress;
 pub mod usb;
+pub mod usb_dfu;
