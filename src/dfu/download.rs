@@ -52,7 +52,7 @@ pub enum DlStep {
     Io(Io),
     /// Finished.
     Done(ManifestEnd),
-    /// Failed; the last status the device gave, if any.
+    /// Failed.
     Fail(FailureKind),
 }
 
@@ -162,22 +162,22 @@ impl Download {
         }
     }
 
-    fn poll_status(&mut self, reply: &StatusReply, waiting: Waiting) -> Option<DlStep> {
+    fn poll_status(&mut self, reply: &StatusReply, waiting: Waiting) -> DlStep {
         self.polls += 1;
         let wait = Duration::from_millis(u64::from(reply.poll_timeout_ms));
         self.waited += wait;
         if self.polls > self.limits.max_polls || self.waited > self.limits.max_wait {
-            return Some(DlStep::Fail(FailureKind::PollLimit { state: reply.state, waited: self.waited, during: self.during() }));
+            return DlStep::Fail(FailureKind::PollLimit { state: reply.state, waited: self.waited, during: self.during() });
         }
         if wait.is_zero() {
             self.phase = match waiting {
                 Waiting::Block => Phase::PollBlock,
                 Waiting::Manifest => Phase::PollManifest,
             };
-            return Some(DlStep::Io(self.status()));
+            return DlStep::Io(self.status());
         }
         self.phase = Phase::Sleeping(waiting);
-        Some(DlStep::Io(Io::Sleep(wait)))
+        DlStep::Io(Io::Sleep(wait))
     }
 
     fn check_error(&self, reply: &StatusReply) -> Option<DlStep> {
@@ -218,7 +218,7 @@ impl Download {
                         self.phase = Phase::Block;
                         self.next_block()
                     }
-                    State::DnloadSync | State::DnBusy => self.poll_status(&status, Waiting::Block).unwrap_or_else(|| self.left()),
+                    State::DnloadSync | State::DnBusy => self.poll_status(&status, Waiting::Block),
                     other => DlStep::Fail(FailureKind::UnexpectedState { state: other, during: self.during() }),
                 }
             }
@@ -260,7 +260,7 @@ impl Download {
                         self.phase = Phase::Over;
                         DlStep::Done(ManifestEnd::WaitReset)
                     }
-                    State::ManifestSync | State::Manifest => self.poll_status(&status, Waiting::Manifest).unwrap_or_else(|| self.left()),
+                    State::ManifestSync | State::Manifest => self.poll_status(&status, Waiting::Manifest),
                     other => DlStep::Fail(FailureKind::UnexpectedState { state: other, during: self.during() }),
                 }
             }

@@ -20,6 +20,10 @@ use std::{
     num::NonZeroU8,
     os::unix::fs::FileExt,
     path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     thread,
     time::{Duration, Instant},
 };
@@ -209,9 +213,22 @@ pub struct UsbDfuBoard {
     device: Option<Device>,
     interface: Option<Interface>,
     settings: UsbSettings,
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl UsbDfuBoard {
+    /// Stop waiting for a reconnection as soon as `flag` is raised (Ctrl-C); the wait then ends as timed out and
+    /// the driver, which checks its own cancel test next, reports the interruption.
+    #[must_use]
+    pub fn with_cancel(mut self, flag: Arc<AtomicBool>) -> UsbDfuBoard {
+        self.cancel = Some(flag);
+        self
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
     /// Open the ST DFU board at `path` now (with the `EACCES` retry). With `serial`, a board with another serial
     /// number there is refused.
     pub fn open(path: &UsbPath, serial: Option<&str>, settings: UsbSettings) -> Result<UsbDfuBoard, TransportError> {
@@ -234,6 +251,7 @@ impl UsbDfuBoard {
             device: Some(device),
             interface: None,
             settings,
+            cancel: None,
         })
     }
 
@@ -343,7 +361,7 @@ impl DfuTransport for UsbDfuBoard {
                 }
                 Some(_) => {}
             }
-            if Instant::now() + self.settings.poll_interval > deadline {
+            if self.cancelled() || Instant::now() + self.settings.poll_interval > deadline {
                 return Err(TransportError::TimedOut);
             }
             thread::sleep(self.settings.poll_interval);
