@@ -13,6 +13,7 @@ pub mod board;
 pub mod buildroot;
 pub mod cancel;
 pub mod cli;
+pub mod dfu;
 pub mod diag;
 pub mod effects;
 pub mod error;

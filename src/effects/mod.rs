@@ -12,3 +12,4 @@ pub mod programmer;
 pub mod progress;
 pub mod signals;
 pub mod usb;
+pub mod usb_dfu;

@@ -214,9 +214,85 @@ pub fn verify_payload(header: &Stm32Header, file_len: u64, computed_checksum: u3
     Ok(())
 }
 
+/// The fields a header builder fills besides magic, checksum, version and length (which follow from the payload).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HeaderFields {
+    /// `image_entry_point`.
+    pub entry_point: u32,
+    /// `load_address`.
+    pub load_address: u32,
+    /// `version_number` (anti-rollback).
+    pub version_number: u32,
+    /// `binary_type` (a byte at 0xFF in v1, a word at 0x6C in v2).
+    pub binary_type: u32,
+}
+
+/// Put an unsigned STM32 header in front of `payload`, as mkimage (v1) and TF-A's `stm32image` tool (v2.0, v2.2)
+/// write it (`stm32-header-spec.md`, "A minimal re-implementation"): v1 with `option_flags` 1 (no signature check)
+/// and `ecdsa_algorithm` 1; v2 with the padding extension (flags 0x80000000, length 0x180, type `ST\xFF\xFF`).
+/// Fails for a version other than v1.0, v2.0 and v2.2, or a payload of 4 GiB or more.
+pub fn encode_header(version: HeaderVersion, fields: HeaderFields, payload: &[u8]) -> Result<Vec<u8>, HeaderError> {
+    let version_word = (u32::from(version.major) << 16) | (u32::from(version.minor) << 8);
+    let header_len = match (version.major, version.minor) {
+        (1, 0) => V1_HEADER_LEN,
+        (2, 0) | (2, 2) => V2_HEADER_LEN,
+        _ => {
+            return Err(HeaderError::BadVersion {
+                expected: "0x00010000 (v1.0), 0x00020000 (v2.0) or 0x00020200 (v2.2)".to_string(),
+                actual: version_word,
+            });
+        }
+    };
+    let length = u32::try_from(payload.len()).map_err(|_| HeaderError::BadLength {
+        expected: payload.len() as u64,
+        actual: u32::MAX,
+        header_len: header_len as u32,
+    })?;
+    let mut out = vec![0u8; header_len];
+    let mut put = |offset: usize, value: u32| out[offset..offset + 4].copy_from_slice(&value.to_le_bytes());
+    put(0x44, payload_checksum(payload));
+    put(0x48, version_word);
+    put(0x4c, length);
+    put(0x50, fields.entry_point);
+    put(0x58, fields.load_address);
+    put(0x60, fields.version_number);
+    if version.major == 1 {
+        put(0x64, 1);
+        put(0x68, 1);
+    } else {
+        put(0x64, 0x8000_0000);
+        put(0x68, 0x180);
+        put(0x6c, fields.binary_type);
+        put(0x80, 0xFFFF_5453);
+        put(0x84, 0x180);
+    }
+    out[..4].copy_from_slice(&MAGIC);
+    if version.major == 1 {
+        out[0xff] = u8::try_from(fields.binary_type & 0xff).unwrap_or(0);
+    }
+    out.extend_from_slice(payload);
+    Ok(out)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// The builder writes what the test helpers below (and so mkimage / TF-A's tool, per the spec) write.
+    #[test]
+    fn encode_header_matches_mkimage_and_tfa_tool() {
+        let payload = b"Hello STM32MP1 payload!\n";
+        let v1 = encode_header(HeaderVersion { major: 1, minor: 0 }, HeaderFields::default(), payload).unwrap();
+        assert_eq!(v1, v1_image(payload));
+        for minor in [0u8, 2] {
+            let fields = HeaderFields { binary_type: 0x10, ..HeaderFields::default() };
+            let v2 = encode_header(HeaderVersion { major: 2, minor }, fields, payload).unwrap();
+            assert_eq!(v2, v2_image(payload, minor));
+            let h = parse_header(&v2).unwrap();
+            verify_payload(&h, v2.len() as u64, payload_checksum(payload)).unwrap();
+        }
+        assert!(encode_header(HeaderVersion { major: 2, minor: 3 }, HeaderFields::default(), payload).is_err());
+    }
 
     /// Build a v1 header the way mkimage does (used by tests only; real fixtures come from mkimage itself).
     pub(crate) fn v1_image(payload: &[u8]) -> Vec<u8> {

@@ -1,0 +1,527 @@
+//! The sequencer against the fake board (`fake_board.rs`), one test per rule of the module docs of `sequencer.rs`,
+//! each generation of the device side, and every device error. Each test names the device code it follows.
+
+use std::{cell::Cell, collections::BTreeMap, time::Duration};
+
+use super::{
+    descriptors::Stage,
+    error::FailureKind,
+    fake_board::{FakeBoard, MemoryImages, TfaGen, UbootGen},
+    protocol::{DfuRequest, State, Status},
+    sequencer::{BoardJob, Event, Finish, ImageId, ImageInfo, Sequencer, Summary, Timing},
+    stm32prog::PhaseId,
+    transport::{DfuTransport, drive},
+};
+use crate::{
+    board::Soc,
+    dfu::FlashError,
+    inputs::stm32::{HeaderFields, HeaderVersion, encode_header},
+};
+
+const LAYOUT: &str = "#Opt\tId\tName\tType\tIP\tOffset\tBinary\n\
+-\t0x01\tfsbl-boot\tBinary\tnone\t0x0\ttf-a-usb.stm32\n\
+-\t0x03\tfip-boot\tFIP\tnone\t0x0\tfip.bin\n\
+P\t0x04\tfsbl1\tBinary\tmmc0\t0x00004400\ttf-a.stm32\n\
+P\t0x05\tfsbl2\tBinary\tmmc0\t0x00044400\ttf-a.stm32\n\
+P\t0x06\tfip\tFIP\tmmc0\t0x00084400\tfip.bin\n\
+P\t0x10\trootfs\tSystem\tmmc0\t0x00484400\trootfs.ext4\n";
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| u8::try_from((i * 7 + usize::from(seed)) % 251).unwrap()).collect()
+}
+
+fn fip(len: usize, seed: u8) -> Vec<u8> {
+    let mut f = vec![0x01, 0x00, 0x64, 0xAA, 0x78, 0x56, 0x34, 0x12, 0, 0, 0, 0, 0, 0, 0, 0];
+    f.extend(pattern(len - 16, seed));
+    f
+}
+
+fn fsbl(soc: Soc) -> Vec<u8> {
+    let version = match soc {
+        Soc::Stm32mp15 => HeaderVersion { major: 1, minor: 0 },
+        Soc::Stm32mp13 => HeaderVersion { major: 2, minor: 0 },
+        Soc::Stm32mp25 => HeaderVersion { major: 2, minor: 2 },
+    };
+    encode_header(version, HeaderFields { binary_type: 0x10, ..HeaderFields::default() }, &pattern(5000, 1)).unwrap()
+}
+
+/// Images: 0 FSBL, 1 FIP, 2 DDR FIP, 3 rootfs.
+fn job(soc: Soc) -> (BoardJob, MemoryImages) {
+    let data = vec![fsbl(soc), fip(20_000, 2), fip(3000, 3), pattern(100_000, 4)];
+    let labels = ["tf-a.stm32", "fip.bin", "ddr-fw.fip", "rootfs.ext4"];
+    let images = labels.iter().zip(&data).map(|(l, d)| ImageInfo { label: (*l).to_string(), len: d.len() as u64 }).collect();
+    let partitions = BTreeMap::from([(0x04, ImageId(0)), (0x05, ImageId(0)), (0x06, ImageId(1)), (0x10, ImageId(3))]);
+    let job = BoardJob {
+        soc,
+        images,
+        fsbl: ImageId(0),
+        ddr_firmware: (soc == Soc::Stm32mp25).then_some(ImageId(2)),
+        ssbl: ImageId(1),
+        layout: LAYOUT.as_bytes().to_vec(),
+        partitions,
+        finish: Finish::Reset,
+    };
+    (job, MemoryImages(data))
+}
+
+fn timing() -> Timing {
+    Timing { progress_step: 32 * 1024, ..Timing::default() }
+}
+
+fn run(board: &mut FakeBoard, job: BoardJob, images: &mut MemoryImages) -> (Result<Summary, FlashError>, Vec<Event>) {
+    let mut seq = Sequencer::new(job, timing()).unwrap();
+    let mut events = Vec::new();
+    let result = drive(&mut seq, board, images, &mut |e| events.push(e), &|| false);
+    (result, events)
+}
+
+fn phases(summary: &Summary) -> Vec<(Stage, u8)> {
+    summary.phases.iter().map(|p| (p.stage, p.phase.0)).collect()
+}
+
+fn stage_addresses(events: &[Event]) -> Vec<(Stage, u8)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Stage { stage, connection, .. } => Some((*stage, connection.unwrap().address)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn assert_flashed(board: &FakeBoard, images: &MemoryImages) {
+    assert_eq!(board.flashed.get(&0x04), Some(&images.0[0]), "fsbl1");
+    assert_eq!(board.flashed.get(&0x05), Some(&images.0[0]), "fsbl2");
+    assert_eq!(board.flashed.get(&0x06), Some(&images.0[1]), "fip");
+    assert_eq!(board.flashed.get(&0x10), Some(&images.0[3]), "rootfs");
+    assert!(board.finished, "U-Boot saw DETACH at END");
+    assert!(board.violations.is_empty(), "{:#?}", board.violations);
+}
+
+/// MP15 with ST's TF-A v2.4-stm32mp and U-Boot up to 2022.10: the ROM hands over to TF-A on the same connection
+/// (`stm32mp1_usb_dfu.c` `usb_dfu_plat_init`), TF-A takes the layout on 0x00 then the FIP on 0x03
+/// (`stm32cubeprog_usb_load` with a layout length), U-Boot finds the layout TF-A left in DDR (`do_stm32prog`) and
+/// starts with the partitions.
+#[test]
+fn mp15_st_tfa_v2_4_and_uboot_2022_10() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::St24, UbootGen::UpTo2022_10);
+    let (job, mut images) = job(Soc::Stm32mp15);
+    let (result, events) = run(&mut board, job, &mut images);
+    let summary = result.unwrap();
+    use Stage::{Rom, Tfa, Uboot};
+    assert_eq!(phases(&summary), vec![(Rom, 0x01), (Tfa, 0x00), (Tfa, 0x03), (Uboot, 0x04), (Uboot, 0x05), (Uboot, 0x06), (Uboot, 0x10)]);
+    assert_eq!(stage_addresses(&events), vec![(Rom, 5), (Tfa, 5), (Uboot, 6)], "TF-A keeps the ROM's connection");
+    let layout = board.ddr_layout.clone().unwrap();
+    assert_eq!(&layout[256..], LAYOUT.as_bytes(), "TF-A got the layout behind a 256-byte v1 header");
+    assert_flashed(&board, &images);
+    assert_eq!(board.resets, 1, "Finish::Reset: a USB reset after the final DETACH");
+    assert_eq!(summary.serial.as_deref(), Some("004200343338510534383330"));
+    assert_eq!(summary.stages, vec![Rom, Tfa, Uboot]);
+}
+
+/// MP15 with upstream TF-A (v2.6+: `usb_dfu_get_phase` maps only alternates 3 and 5, the FIP goes on 0x03) and
+/// U-Boot 2023.01+, which asks for the layout on `@FlashLayout/0x00` (phase 0x00, 10th byte 0), takes DETACH after
+/// it (10th byte 1) and re-enumerates with one alternate per partition (`stm32prog_usb_loop`).
+#[test]
+fn mp15_upstream_tfa_and_new_uboot() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    let (job, mut images) = job(Soc::Stm32mp15);
+    let (result, events) = run(&mut board, job, &mut images);
+    let summary = result.unwrap();
+    use Stage::{Rom, Tfa, Uboot};
+    assert_eq!(phases(&summary), vec![(Rom, 0x01), (Tfa, 0x03), (Uboot, 0x00), (Uboot, 0x04), (Uboot, 0x05), (Uboot, 0x06), (Uboot, 0x10)]);
+    assert_eq!(stage_addresses(&events), vec![(Rom, 5), (Tfa, 5), (Uboot, 6), (Uboot, 7)]);
+    assert_flashed(&board, &images);
+    assert!(events.iter().any(|e| matches!(e, Event::Detached { stage: Uboot })));
+}
+
+/// MP13: the ROM answers GetPhase with a detach request and leaves on DETACH (snagboot's MP13 path), TF-A
+/// re-enumerates (no "keep the configuration" outside MP15) with `@SSBL /0x03` and virtual only.
+#[test]
+fn mp13_rom_detach_then_tfa_reenumerates() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    let (job, mut images) = job(Soc::Stm32mp13);
+    let (result, events) = run(&mut board, job, &mut images);
+    let summary = result.unwrap();
+    use Stage::{Rom, Tfa, Uboot};
+    assert_eq!(phases(&summary)[..3], [(Rom, 0x01), (Tfa, 0x03), (Uboot, 0x00)]);
+    assert_eq!(stage_addresses(&events), vec![(Rom, 5), (Tfa, 6), (Uboot, 7), (Uboot, 8)]);
+    assert_flashed(&board, &images);
+}
+
+/// MP25: TF-A takes the DDR firmware FIP on `@DDR FIP /0x02`, asks for DETACH, stops its USB core
+/// (`usb_dwc3_stop_device` clears RUN_STOP) and enumerates again for the FIP on `@FIP /0x03`
+/// (`bl2_io_storage.c`: one `stm32cubeprogrammer_usb` call per image).
+#[test]
+fn mp25_ddr_firmware_then_fip_with_reenumeration() {
+    let mut board = FakeBoard::new(Soc::Stm32mp25, TfaGen::Mp25, UbootGen::Later);
+    let (job, mut images) = job(Soc::Stm32mp25);
+    let (result, events) = run(&mut board, job, &mut images);
+    let summary = result.unwrap();
+    use Stage::{Rom, Tfa, Uboot};
+    assert_eq!(phases(&summary)[..4], [(Rom, 0x01), (Tfa, 0x02), (Tfa, 0x03), (Uboot, 0x00)]);
+    assert_eq!(stage_addresses(&events)[..3], [(Rom, 5), (Tfa, 6), (Tfa, 7)]);
+    assert_eq!(board.tfa_received.iter().find(|(p, _)| *p == 2).unwrap().1, images.0[2]);
+    assert_flashed(&board, &images);
+}
+
+/// The sequencer starts from whatever stage answers (by product string): a board already in U-Boot gets the
+/// layout and the partitions, nothing is sent to stages that are not there.
+#[test]
+fn starts_at_the_stage_that_answers() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    board.next.pop_front();
+    board.model = board.next_model().unwrap();
+    let (job, mut images) = job(Soc::Stm32mp13);
+    let (result, _) = run(&mut board, job, &mut images);
+    let summary = result.unwrap();
+    assert_eq!(summary.stages, vec![Stage::Uboot]);
+    assert_eq!(summary.phases[0].phase, PhaseId::LAYOUT);
+    assert_flashed(&board, &images);
+}
+
+/// U-Boot answers GetPhase 0xFF after a partition (`stm32prog_err` → `stm32prog_cmd_read`): the error names the
+/// stage, the partition just sent and U-Boot's text.
+#[test]
+fn uboot_reports_an_error_on_get_phase() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    board.faults.uboot_error_after = Some((0x06, "fip (0x6): MMC write failed".into()));
+    let (job, mut images) = job(Soc::Stm32mp15);
+    let (result, _) = run(&mut board, job, &mut images);
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, FailureKind::DeviceSays { text: "fip (0x6): MMC write failed".into() });
+    assert_eq!((err.at.stage, err.at.phase, err.at.image.as_deref()), (Some(Stage::Uboot), Some(PhaseId(0x06)), Some("fip.bin")));
+    assert_eq!(
+        err.to_string(),
+        "stage U-Boot, phase 0x06 (partition), alternate `@fip/0x06/1*1Me`, image fip.bin: the device reports an error \
+         (GetPhase 0xff): \"fip (0x6): MMC write failed\""
+    );
+    assert!(!board.flashed.contains_key(&0x10));
+}
+
+/// The board vanishes in the middle of a partition: "left the USB bus" with the block and offsets, in bounded time.
+#[test]
+fn board_vanishes_mid_partition() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    board.faults.vanish_at = Some((0x10, 20));
+    let (job, mut images) = job(Soc::Stm32mp15);
+    let (result, _) = run(&mut board, job, &mut images);
+    let err = result.unwrap_err();
+    match &err.kind {
+        FailureKind::DeviceLeft { during } => assert_eq!(during, "at DNLOAD block 20 (bytes 0x14000..0x15000 of 0x186a0)"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!((err.at.phase, err.at.image.as_deref()), (Some(PhaseId(0x10)), Some("rootfs.ext4")));
+    assert!(board.clock < Duration::from_secs(5), "{:?}", board.clock);
+}
+
+/// The ROM refuses the FSBL and keeps asking for 0x01: after `rom_handover` the sequencer says so, without a
+/// DETACH to the ROM.
+#[test]
+fn rom_rejects_the_fsbl() {
+    for soc in [Soc::Stm32mp15, Soc::Stm32mp13] {
+        let mut board = FakeBoard::new(soc, TfaGen::Upstream, UbootGen::Later);
+        board.faults.rom_rejects = true;
+        let (job, mut images) = job(soc);
+        let (result, _) = run(&mut board, job, &mut images);
+        let err = result.unwrap_err();
+        assert!(matches!(err.kind, FailureKind::RomRejected { .. }), "{err}");
+        assert_eq!(err.at.stage, Some(Stage::Rom));
+        assert!(board.violations.is_empty(), "{:?}", board.violations);
+        assert!(board.clock <= Duration::from_secs(4), "{:?}", board.clock);
+        assert!(err.to_string().contains("it rejected the image"), "{err}");
+    }
+}
+
+/// TF-A's FIP check fails at manifestation (`dfu_callback_manifestation` → `DFU_ERROR("FIP Header check failed for
+/// phase %d")`, the zero-length DNLOAD stalled): the error carries TF-A's text, read with GetPhase after the
+/// device was brought back to dfuIDLE (GETSTATUS through dfuMANIFEST; no CLRSTATUS outside dfuERROR).
+#[test]
+fn tfa_rejects_the_fip() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    let (job, mut images) = job(Soc::Stm32mp15);
+    images.0[1][0] = 0x00;
+    let (result, _) = run(&mut board, job, &mut images);
+    let err = result.unwrap_err();
+    match &err.kind {
+        FailureKind::Stalled { request: DfuRequest::Dnload, during, device_says } => {
+            assert!(during.starts_with("after the zero-length DNLOAD"), "{during}");
+            assert_eq!(device_says.as_deref(), Some("FIP Header check failed for phase 3"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!((err.at.stage, err.at.phase), (Some(Stage::Tfa), Some(PhaseId(0x03))));
+    assert!(board.violations.is_empty(), "{:?}", board.violations);
+}
+
+/// U-Boot's write fails (`dnload_request_complete` → dfuERROR/errUNKNOWN, `dfu_error_callback` → "DFU write
+/// error"): the error has the status code, its meaning and U-Boot's text.
+#[test]
+fn uboot_write_error_has_status_and_text() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    board.faults.write_error_at = Some((0x10, 3));
+    let (job, mut images) = job(Soc::Stm32mp15);
+    let (result, _) = run(&mut board, job, &mut images);
+    let err = result.unwrap_err();
+    assert_eq!(
+        err.kind,
+        FailureKind::DeviceStatus {
+            status: Status::Unknown,
+            state: State::Error,
+            during: "at DNLOAD block 3 (bytes 0x3000..0x4000 of 0x186a0)".into(),
+            device_says: Some("DFU write error".into()),
+        }
+    );
+    assert!(err.to_string().contains("errUNKNOWN (0x0e: unknown error) in state dfuERROR (10)"), "{err}");
+    assert!(board.violations.is_empty(), "{:?}", board.violations);
+}
+
+/// TF-A left in dfuERROR (an UPLOAD on an alternate that is not the command one: `usb_dfu_upload` →
+/// dfuERROR/errSTALLEDPKT, `dfu_callback_upload` → `DFU_ERROR`): before GetPhase the sequencer sends CLRSTATUS
+/// (`usb_dfu_clear_status`), and only from dfuERROR; GetPhase then carries TF-A's text.
+#[test]
+fn clrstatus_only_from_dfu_error() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    board.model = board.next.pop_front().unwrap();
+    board.select_alt(0).unwrap();
+    assert_eq!(board.control_in(2, 0, 512, Duration::from_secs(1)), Err(super::transport::TransportError::Stall));
+    let (job, mut images) = job(Soc::Stm32mp13);
+    let (result, _) = run(&mut board, job, &mut images);
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, FailureKind::DeviceSays { text: "phase ID :3, alternate 0 for phase 3".into() });
+    assert_eq!(err.at.stage, Some(Stage::Tfa));
+    assert!(board.log.iter().any(|l| l == "TF-A DFU_CLRSTATUS 0 len 0"), "{:?}", board.log);
+    assert!(board.violations.is_empty(), "{:?}", board.violations);
+    // The fake does punish a CLRSTATUS outside dfuERROR, so the guard above can fail.
+    let mut other = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    other.control_out(4, 0, &[], Duration::from_secs(1)).unwrap();
+    assert_eq!(other.violations.len(), 1);
+}
+
+/// DETACH only when GetPhase asks: the fake TF-A records an early DETACH as BL2's panic, and no run above
+/// triggered it. Here the check itself is shown to fire.
+#[test]
+fn early_detach_is_what_makes_tfa_panic() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    board.model = board.next.pop_front().unwrap();
+    assert_eq!(board.control_out(0, 255, &[], Duration::from_secs(1)), Err(super::transport::TransportError::Gone));
+    assert!(board.violations[0].contains("BL2 panics"), "{:?}", board.violations);
+}
+
+/// `bwPollTimeout` is honoured: U-Boot's manifest poll timeout (`dfu_get_manifest_timeout`) of 20 ms is waited
+/// before every next GETSTATUS (the fake records any early one), and the fake does catch an early poll.
+#[test]
+fn poll_timeout_is_waited() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    board.uboot_manifest_poll_ms = 20;
+    let (job, mut images) = job(Soc::Stm32mp15);
+    let (result, _) = run(&mut board, job, &mut images);
+    result.unwrap();
+    assert!(board.violations.is_empty(), "{:?}", board.violations);
+    let mut eager = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    eager.uboot_manifest_poll_ms = 20;
+    eager.next.pop_front();
+    eager.model = eager.next_model().unwrap();
+    eager.force_state(State::ManifestSync);
+    let first = eager.control_in(3, 0, 6, Duration::from_secs(1)).unwrap();
+    assert_eq!((first[1], first[4]), (20, State::Manifest.code()));
+    let _ = eager.control_in(3, 0, 6, Duration::from_secs(1));
+    assert_eq!(eager.violations.len(), 1, "{:?}", eager.violations);
+}
+
+/// The board does not come back after the ROM's DETACH: a bounded wait, then an error naming the stage.
+#[test]
+fn reconnect_times_out() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    board.faults.stop_after_connections = Some(0);
+    let (job, mut images) = job(Soc::Stm32mp13);
+    let (result, events) = run(&mut board, job, &mut images);
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, FailureKind::ReconnectTimeout { waited: Timing::default().after_rom, after: "the ROM loaded the FSBL".into() });
+    assert!(events.iter().any(|e| matches!(e, Event::Waiting { after: Stage::Rom, .. })));
+    assert!(board.clock <= Duration::from_secs(20));
+}
+
+/// A board of another SoC is refused before anything is sent.
+#[test]
+fn soc_mismatch_is_refused_before_sending() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    let (job, mut images) = job(Soc::Stm32mp13);
+    let (result, _) = run(&mut board, job, &mut images);
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, FailureKind::SocMismatch { expected: "STM32MP13", found: "STM32MP15", device_id: 0x500 });
+    assert!(!board.log.iter().any(|l| l.contains("DNLOAD")));
+}
+
+/// U-Boot's alternates miss a partition of the job: refused as soon as the partitions enumerate, before any is
+/// written.
+#[test]
+fn missing_alternate_is_refused_before_writing() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    board.faults.missing_alternate = Some(0x10);
+    let (job, mut images) = job(Soc::Stm32mp15);
+    let (result, _) = run(&mut board, job, &mut images);
+    let err = result.unwrap_err();
+    assert!(
+        matches!(&err.kind, FailureKind::NoAlternate { phase: PhaseId(0x10), offered } if offered.contains(&"@virtual/0xf1/1*512Be".to_string()))
+    );
+    assert!(board.flashed.is_empty());
+}
+
+/// U-Boot asks for a partition the job has no image for.
+#[test]
+fn partition_without_an_image() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    let (mut job, mut images) = job(Soc::Stm32mp15);
+    job.partitions.remove(&0x05);
+    let (result, _) = run(&mut board, job, &mut images);
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, FailureKind::NoImage { phase: PhaseId(0x05), what: "alternate `@fsbl2/0x05/1*1Me`".into() });
+}
+
+/// U-Boot reaches END without asking for a partition of the job (not selected in the layout it used).
+#[test]
+fn end_without_every_partition() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    let (mut job, mut images) = job(Soc::Stm32mp15);
+    job.layout.extend_from_slice(b"-\t0x11\tdata\tFileSystem\tmmc0\t0x08484400\tdata.img\n");
+    job.partitions.insert(0x11, ImageId(3));
+    let (result, _) = run(&mut board, job, &mut images);
+    assert_eq!(result.unwrap_err().kind, FailureKind::MissedPartitions { missing: vec![PhaseId(0x11)] });
+}
+
+/// A ROM that is not manifestation tolerant ends in dfuMANIFEST-WAIT-RESET: the host resets the port and waits
+/// for TF-A (DFU 1.1 §7); a TF-A without `bitWillDetach` is reset after DETACH (DFU 1.1 §5.1).
+#[test]
+fn manifestation_intolerant_and_no_will_detach() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    board.rom_wait_reset = true;
+    board.attributes = 0x03;
+    let (job, mut images) = job(Soc::Stm32mp13);
+    let (result, _) = run(&mut board, job, &mut images);
+    let summary = result.unwrap();
+    assert_eq!(summary.stages, vec![Stage::Rom, Stage::Tfa, Stage::Uboot]);
+    assert_eq!(board.resets, 3, "after WAIT-RESET, after TF-A's DETACH, at the end: {:?}", board.log);
+    assert!(board.violations.is_empty(), "{:?}", board.violations);
+}
+
+/// TF-A's download buffer is too small for the FIP (`dfu_callback_download`: `address - base > len` → -EIO): the
+/// DNLOAD is stalled, and the error says where.
+#[test]
+fn tfa_buffer_overflow_is_a_stall() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    board.faults.tfa_buffer = Some(8 * 1024);
+    let (job, mut images) = job(Soc::Stm32mp13);
+    let (result, _) = run(&mut board, job, &mut images);
+    let err = result.unwrap_err();
+    assert!(matches!(&err.kind, FailureKind::Stalled { request: DfuRequest::Dnload, during, .. } if during.contains("block 8 ")), "{err}");
+    assert_eq!(err.at.phase, Some(PhaseId(0x03)));
+}
+
+/// Progress events: monotonic, at least every `progress_step` bytes, the last one equal to the total, between
+/// PhaseStarted and PhaseDone.
+#[test]
+fn progress_events_are_ordered() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    let (job, mut images) = job(Soc::Stm32mp13);
+    let (result, events) = run(&mut board, job, &mut images);
+    result.unwrap();
+    let start = events.iter().position(|e| matches!(e, Event::PhaseStarted { phase: PhaseId(0x10), .. })).unwrap();
+    let done = events.iter().position(|e| matches!(e, Event::PhaseDone { phase: PhaseId(0x10), .. })).unwrap();
+    let sent: Vec<u64> = events[start..done]
+        .iter()
+        .filter_map(|e| match e {
+            Event::PhaseProgress { sent, .. } => Some(sent.0),
+            _ => None,
+        })
+        .collect();
+    assert!(sent.windows(2).all(|w| w[0] < w[1]), "{sent:?}");
+    assert!(sent.windows(2).all(|w| w[1] - w[0] <= 32 * 1024 + 4096), "{sent:?}");
+    assert_eq!(*sent.last().unwrap(), 100_000);
+    assert!(sent.len() >= 3);
+}
+
+/// Interrupting ends the run with an error naming where it was.
+#[test]
+fn interrupt_stops_the_run() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    let (job, mut images) = job(Soc::Stm32mp15);
+    let mut seq = Sequencer::new(job, timing()).unwrap();
+    let calls = Cell::new(0);
+    let result = drive(&mut seq, &mut board, &mut images, &mut |_| {}, &|| {
+        calls.set(calls.get() + 1);
+        calls.get() > 40
+    });
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, FailureKind::Interrupted);
+    assert!(err.at.stage.is_some());
+}
+
+/// A job with an empty image or an id out of range is refused up front.
+#[test]
+fn bad_jobs_are_refused() {
+    let (mut job, _) = job(Soc::Stm32mp15);
+    job.images[3].len = 0;
+    let err = Sequencer::new(job.clone(), timing()).err().unwrap();
+    assert!(err.to_string().contains("rootfs.ext4 is empty"), "{err}");
+    job.images[3].len = 1;
+    job.partitions.insert(0xF1, ImageId(3));
+    assert!(Sequencer::new(job.clone(), timing()).is_err());
+    job.partitions.remove(&0xF1);
+    job.ssbl = ImageId(9);
+    assert!(Sequencer::new(job, timing()).is_err());
+}
+
+/// U-Boot's layout errors come back on GetPhase 0xFF (`parse_flash_layout` → `stm32prog_err`): a layout line with
+/// an option U-Boot does not know.
+#[test]
+fn uboot_rejects_the_layout() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    let (mut job, mut images) = job(Soc::Stm32mp15);
+    job.layout = LAYOUT.replace("P\t0x05", "X\t0x05").into_bytes();
+    let (result, _) = run(&mut board, job, &mut images);
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, FailureKind::DeviceSays { text: "Layout line 5: invalid option 'X' in X)".into() });
+    assert_eq!((err.at.stage, err.at.phase), (Some(Stage::Uboot), Some(PhaseId::LAYOUT)));
+}
+
+/// Why the layout gets a v1 header on every SoC: U-Boot's `parse_flash_layout` strips only a v1 header; a v2
+/// header (what MP13/MP25 images carry) stays in front of the text and the parse fails on it.
+#[test]
+fn a_v2_wrapped_layout_is_what_uboot_cannot_parse() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    let (mut job, mut images) = job(Soc::Stm32mp13);
+    job.layout = encode_header(HeaderVersion { major: 2, minor: 0 }, HeaderFields::default(), LAYOUT.as_bytes()).unwrap();
+    let (result, _) = run(&mut board, job, &mut images);
+    assert!(matches!(result.unwrap_err().kind, FailureKind::DeviceSays { text } if text.starts_with("Layout line 1")));
+}
+
+/// ST's TF-A v2.4 checks the layout's header (`stm32mp_check_header`: checksum, since `option_flags` is 1): a
+/// layout that comes already wrapped, with a wrong checksum, is refused at manifestation with TF-A's text.
+#[test]
+fn st_tfa_rejects_a_layout_with_a_bad_checksum() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::St24, UbootGen::UpTo2022_10);
+    let (mut job, mut images) = job(Soc::Stm32mp15);
+    let mut wrapped = super::stm32prog::wrap_layout(LAYOUT.as_bytes()).unwrap();
+    wrapped[0x44] ^= 1;
+    job.layout = wrapped;
+    let (result, _) = run(&mut board, job, &mut images);
+    let err = result.unwrap_err();
+    assert!(
+        matches!(&err.kind, FailureKind::Stalled { request: DfuRequest::Dnload, device_says: Some(t), .. } if t == "Header check failed for phase 0"),
+        "{err}"
+    );
+    assert_eq!((err.at.stage, err.at.phase), (Some(Stage::Tfa), Some(PhaseId::LAYOUT)));
+}
+
+/// `Finish::Detach`: DFU_DETACH at END and no USB reset (U-Boot leaves `stm32prog` and goes on booting).
+#[test]
+fn finish_with_detach_only() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    let (mut job, mut images) = job(Soc::Stm32mp13);
+    job.finish = Finish::Detach;
+    let (result, _) = run(&mut board, job, &mut images);
+    result.unwrap();
+    assert!(board.finished);
+    assert_eq!(board.resets, 0);
+}

@@ -1,0 +1,433 @@
+//! The built-in flasher's USB transport: ST DFU boards (`0483:df11`) on `nusb` (pure Rust, usbfs), implementing
+//! [`DfuTransport`] for one board followed by its USB path, plus the scan behind `stm32mp-imager devices` and the
+//! file-backed [`ImageSource`].
+//!
+//! Thin on purpose: every decision is in the pure `crate::dfu` (which request, what a reply means, what to do when
+//! the device leaves); this module only moves bytes and maps OS errors to [`TransportError`]. Every wait is bounded:
+//! control transfers carry the sequencer's timeouts, opening retries `EACCES` for [`UsbSettings::access_window`]
+//! (udev may apply the `uaccess`/group permissions after the device appears), and [`DfuTransport::await_reconnect`]
+//! polls the bus every [`UsbSettings::poll_interval`] until its deadline.
+//!
+//! Descriptors are read from the device, not from the kernel's copy made at enumeration time: on STM32MP15 TF-A
+//! answers on the ROM's connection with its own strings and alternates (`stm32mp1_usb_dfu.c`, "keep the
+//! configuration from ROM code"), which sysfs never sees.
+//!
+//! Not exercised by the unit tests (no USB here): it is to be tested end to end in a QEMU guest with an emulated
+//! board on `vhci_hcd`.
+
+use std::{
+    fs::File,
+    num::NonZeroU8,
+    os::unix::fs::FileExt,
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use nusb::{
+    Device, DeviceInfo, ErrorKind, GetDescriptorError, Interface, MaybeFuture,
+    transfer::{ControlIn, ControlOut, ControlType, Recipient, TransferError},
+};
+
+use crate::dfu::{
+    RawDevice, UsbPath,
+    descriptors::{Connection, DFU_PRODUCT, DeviceDescriptor, LANGUAGE_EN_US, ST_VENDOR, parse_configuration},
+    listing::Scanned,
+    sequencer::ImageId,
+    transport::{DfuTransport, ImageSource, TransportError},
+};
+
+const DESCRIPTOR_DEVICE: u8 = 0x01;
+const DESCRIPTOR_CONFIGURATION: u8 = 0x02;
+
+/// Bounds of the transport's own waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsbSettings {
+    /// How long to retry opening a device that says "permission denied".
+    pub access_window: Duration,
+    /// Between two looks at the bus while waiting for a board.
+    pub poll_interval: Duration,
+    /// Each descriptor read.
+    pub descriptor_timeout: Duration,
+}
+
+impl Default for UsbSettings {
+    fn default() -> UsbSettings {
+        UsbSettings { access_window: Duration::from_secs(3), poll_interval: Duration::from_millis(100), descriptor_timeout: Duration::from_secs(2) }
+    }
+}
+
+fn is_st_dfu(info: &DeviceInfo) -> bool {
+    info.vendor_id() == ST_VENDOR && info.product_id() == DFU_PRODUCT
+}
+
+fn path_of(info: &DeviceInfo) -> UsbPath {
+    UsbPath::from_ports(info.busnum(), info.port_chain())
+}
+
+fn connection_of(info: &DeviceInfo) -> Connection {
+    Connection { bus: info.busnum(), address: info.device_address() }
+}
+
+fn transfer_error(e: TransferError) -> TransportError {
+    match e {
+        TransferError::Stall => TransportError::Stall,
+        TransferError::Disconnected => TransportError::Gone,
+        TransferError::Cancelled => TransportError::TimedOut,
+        TransferError::Fault => TransportError::Other("USB protocol error (EPROTO/EILSEQ: the device stopped answering mid-transfer)".into()),
+        TransferError::InvalidArgument => TransportError::Other("the kernel refused the request (EINVAL)".into()),
+        TransferError::Unknown(19 | 108) => TransportError::Gone,
+        TransferError::Unknown(5) => TransportError::Other("I/O error (EIO)".into()),
+        TransferError::Unknown(code) => TransportError::Other(format!("USB transfer failed (errno {code})")),
+    }
+}
+
+fn open_error(e: &nusb::Error, path: &UsbPath) -> TransportError {
+    match e.kind() {
+        ErrorKind::Disconnected | ErrorKind::NotFound => TransportError::Gone,
+        ErrorKind::PermissionDenied => TransportError::Other(format!(
+            "permission denied opening the board at USB path {path}: install the udev rules (`stm32mp-imager udev-rules`) or run as root"
+        )),
+        ErrorKind::Busy => {
+            TransportError::Other(format!("the board at USB path {path} is in use by another program (STM32_Programmer_CLI, dfu-util?)"))
+        }
+        _ => TransportError::Other(format!("opening the board at USB path {path}: {e}")),
+    }
+}
+
+fn descriptor_error(e: GetDescriptorError) -> TransportError {
+    match e {
+        GetDescriptorError::Transfer(t) => transfer_error(t),
+        GetDescriptorError::InvalidDescriptor => TransportError::Other("the device sent an invalid string descriptor".into()),
+    }
+}
+
+/// Every `0483:df11` device on the bus now.
+fn st_devices() -> Result<Vec<DeviceInfo>, TransportError> {
+    let list = nusb::list_devices().wait().map_err(|e| TransportError::Other(format!("listing USB devices: {e}")))?;
+    Ok(list.filter(is_st_dfu).collect())
+}
+
+/// Open a device, retrying "permission denied" until `until` (udev may still be applying permissions).
+fn open_retrying(info: &DeviceInfo, until: Instant, settings: &UsbSettings) -> Result<Device, TransportError> {
+    let path = path_of(info);
+    loop {
+        match info.open().wait() {
+            Ok(d) => return Ok(d),
+            Err(e) if e.kind() == ErrorKind::PermissionDenied && Instant::now() + settings.poll_interval < until => {
+                thread::sleep(settings.poll_interval)
+            }
+            Err(e) => return Err(open_error(&e, &path)),
+        }
+    }
+}
+
+/// What enumeration alone says about a device (sysfs on Linux): no I/O to the device.
+fn facts(info: &DeviceInfo) -> RawDevice {
+    RawDevice {
+        path: Some(path_of(info)),
+        connection: Some(connection_of(info)),
+        serial: info.serial_number().map(str::to_string),
+        product: info.product_string().map(str::to_string),
+        ..RawDevice::default()
+    }
+}
+
+/// Read a device's descriptors and strings from the device itself.
+fn read_device(device: &Device, info_facts: &RawDevice, settings: &UsbSettings) -> Result<RawDevice, TransportError> {
+    let t = settings.descriptor_timeout;
+    let device_descriptor = match device.get_descriptor(DESCRIPTOR_DEVICE, 0, 0, t).wait() {
+        Ok(d) if d.len() >= 18 => d[..18].to_vec(),
+        Ok(_) | Err(GetDescriptorError::InvalidDescriptor) => device.device_descriptor().as_bytes().to_vec(),
+        Err(e) => return Err(descriptor_error(e)),
+    };
+    let configuration = match device.get_descriptor(DESCRIPTOR_CONFIGURATION, 0, 0, t).wait() {
+        Ok(c) if c.len() >= 4 => {
+            let total = usize::from(u16::from_le_bytes([c[2], c[3]]));
+            c[..total.min(c.len())].to_vec()
+        }
+        Ok(_) | Err(GetDescriptorError::InvalidDescriptor) => {
+            device.active_configuration().map(|c| c.as_bytes().to_vec()).map_err(|e| TransportError::Other(e.to_string()))?
+        }
+        Err(e) => return Err(descriptor_error(e)),
+    };
+    let string = |index: u8| -> Result<Option<String>, TransportError> {
+        let Some(i) = NonZeroU8::new(index) else { return Ok(None) };
+        match device.get_string_descriptor(i, LANGUAGE_EN_US, t).wait() {
+            Ok(s) => Ok(Some(s)),
+            Err(GetDescriptorError::Transfer(TransferError::Stall) | GetDescriptorError::InvalidDescriptor) => Ok(None),
+            Err(e) => Err(descriptor_error(e)),
+        }
+    };
+    let mut raw = RawDevice { device_descriptor, configuration, ..info_facts.clone() };
+    if let Ok(d) = DeviceDescriptor::parse(&raw.device_descriptor) {
+        raw.product = string(d.product_index)?.or(raw.product);
+        raw.serial = string(d.serial_index)?.or(raw.serial);
+    }
+    if let Ok(iface) = parse_configuration(&raw.configuration) {
+        for (_, index) in iface.settings {
+            if index != 0
+                && !raw.strings.contains_key(&index)
+                && let Some(s) = string(index)?
+            {
+                raw.strings.insert(index, s);
+            }
+        }
+    }
+    Ok(raw)
+}
+
+/// The ST DFU devices on the bus, each read (or the reason it could not be), for `stm32mp-imager devices`.
+/// Devices are opened but not claimed, so a board another program is flashing is still listed.
+pub fn scan(settings: &UsbSettings) -> Result<Vec<Scanned>, TransportError> {
+    let mut out = Vec::new();
+    for info in st_devices()? {
+        let f = facts(&info);
+        let read = info.open().wait().map_err(|e| open_error(&e, &path_of(&info))).and_then(|d| read_device(&d, &f, settings));
+        out.push(match read {
+            Ok(raw) => Scanned::Read(raw),
+            Err(e) => Scanned::Unreadable { facts: f, problem: e.to_string() },
+        });
+    }
+    Ok(out)
+}
+
+/// The ST DFU devices on the bus as enumeration shows them (path, bus/address, serial, product), without opening
+/// them: for choosing boards by `--usb-path`, `--serial` or `--all`.
+pub fn present() -> Result<Vec<RawDevice>, TransportError> {
+    let mut out: Vec<RawDevice> = st_devices()?.iter().map(facts).collect();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// One board, followed by its USB path across re-enumerations.
+pub struct UsbDfuBoard {
+    path: UsbPath,
+    serial: Option<String>,
+    connection: Option<Connection>,
+    facts: RawDevice,
+    device: Option<Device>,
+    interface: Option<Interface>,
+    settings: UsbSettings,
+    cancel: Option<Arc<AtomicBool>>,
+}
+
+impl UsbDfuBoard {
+    /// Stop waiting for a reconnection as soon as `flag` is raised (Ctrl-C); the wait then ends as timed out and
+    /// the driver, which checks its own cancel test next, reports the interruption.
+    #[must_use]
+    pub fn with_cancel(mut self, flag: Arc<AtomicBool>) -> UsbDfuBoard {
+        self.cancel = Some(flag);
+        self
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
+    /// Open the ST DFU board at `path` now (with the `EACCES` retry). With `serial`, a board with another serial
+    /// number there is refused.
+    pub fn open(path: &UsbPath, serial: Option<&str>, settings: UsbSettings) -> Result<UsbDfuBoard, TransportError> {
+        let info = st_devices()?
+            .into_iter()
+            .find(|i| &path_of(i) == path)
+            .ok_or_else(|| TransportError::Other(format!("no ST DFU device (0483:df11) at USB path {path}")))?;
+        let found = info.serial_number().map(str::to_string);
+        if let (Some(want), Some(have)) = (serial, found.as_deref())
+            && want != have
+        {
+            return Err(TransportError::Other(format!("the board at USB path {path} has serial number {have}, not {want}")));
+        }
+        let device = open_retrying(&info, Instant::now() + settings.access_window, &settings)?;
+        Ok(UsbDfuBoard {
+            path: path.clone(),
+            serial: serial.map(str::to_string).or(found),
+            connection: Some(connection_of(&info)),
+            facts: facts(&info),
+            device: Some(device),
+            interface: None,
+            settings,
+            cancel: None,
+        })
+    }
+
+    /// The board's USB path.
+    #[must_use]
+    pub fn path(&self) -> &UsbPath {
+        &self.path
+    }
+
+    fn device(&self) -> Result<&Device, TransportError> {
+        self.device.as_ref().ok_or(TransportError::Gone)
+    }
+
+    /// The claimed DFU interface (claimed on first use, after reading which interface is the DFU one).
+    fn interface(&mut self) -> Result<&Interface, TransportError> {
+        if self.interface.is_none() {
+            let device = self.device()?;
+            let config = device
+                .get_descriptor(DESCRIPTOR_CONFIGURATION, 0, 0, self.settings.descriptor_timeout)
+                .wait()
+                .map_err(descriptor_error)
+                .or_else(|_| device.active_configuration().map(|c| c.as_bytes().to_vec()).map_err(|e| TransportError::Other(e.to_string())))?;
+            let number = parse_configuration(&config).map_err(|e| TransportError::Other(e.to_string()))?.number;
+            let interface = match device.claim_interface(number).wait() {
+                Ok(i) => i,
+                Err(e) if e.kind() == ErrorKind::Busy => device.detach_and_claim_interface(number).wait().map_err(|e| open_error(&e, &self.path))?,
+                Err(e) => return Err(open_error(&e, &self.path)),
+            };
+            self.interface = Some(interface);
+        }
+        self.interface.as_ref().ok_or(TransportError::Gone)
+    }
+
+    fn drop_handles(&mut self) {
+        self.interface = None;
+        self.device = None;
+    }
+}
+
+impl DfuTransport for UsbDfuBoard {
+    fn describe(&mut self) -> Result<RawDevice, TransportError> {
+        let settings = self.settings;
+        read_device(self.device()?, &self.facts, &settings)
+    }
+
+    fn select_alt(&mut self, alt: u8) -> Result<(), TransportError> {
+        self.interface()?.set_alt_setting(alt).wait().map_err(|e| match e.kind() {
+            ErrorKind::Disconnected => TransportError::Gone,
+            _ => TransportError::Other(format!("SET_INTERFACE {alt}: {e}")),
+        })
+    }
+
+    fn control_out(&mut self, request: u8, value: u16, data: &[u8], timeout: Duration) -> Result<(), TransportError> {
+        let interface = self.interface()?;
+        let index = u16::from(interface.interface_number());
+        interface
+            .control_out(ControlOut { control_type: ControlType::Class, recipient: Recipient::Interface, request, value, index, data }, timeout)
+            .wait()
+            .map_err(transfer_error)
+    }
+
+    fn control_in(&mut self, request: u8, value: u16, length: u16, timeout: Duration) -> Result<Vec<u8>, TransportError> {
+        let interface = self.interface()?;
+        let index = u16::from(interface.interface_number());
+        interface
+            .control_in(ControlIn { control_type: ControlType::Class, recipient: Recipient::Interface, request, value, index, length }, timeout)
+            .wait()
+            .map_err(transfer_error)
+    }
+
+    fn await_reconnect(&mut self, timeout: Duration) -> Result<RawDevice, TransportError> {
+        self.drop_handles();
+        let deadline = Instant::now() + timeout;
+        let mut seen_empty = false;
+        loop {
+            let here = st_devices()?.into_iter().find(|i| path_of(i) == self.path);
+            match here {
+                None => seen_empty = true,
+                Some(info) if seen_empty || Some(connection_of(&info)) != self.connection => {
+                    if let (Some(want), Some(have)) = (self.serial.as_deref(), info.serial_number())
+                        && want != have
+                    {
+                        return Err(TransportError::Other(format!(
+                            "another board (serial number {have}) came up at USB path {} where {want} was expected",
+                            self.path
+                        )));
+                    }
+                    let until = deadline.min(Instant::now() + self.settings.access_window).max(Instant::now() + self.settings.poll_interval);
+                    match open_retrying(&info, until, &self.settings) {
+                        Ok(device) => {
+                            self.connection = Some(connection_of(&info));
+                            self.facts = facts(&info);
+                            if self.serial.is_none() {
+                                self.serial = info.serial_number().map(str::to_string);
+                            }
+                            self.device = Some(device);
+                            match self.describe() {
+                                Ok(raw) => return Ok(raw),
+                                // It went again before it could be read (a stage that re-enumerates twice): keep waiting.
+                                Err(TransportError::Gone | TransportError::TimedOut) => self.drop_handles(),
+                                Err(e) => return Err(e),
+                            }
+                        }
+                        Err(TransportError::Gone) => seen_empty = true,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Some(_) => {}
+            }
+            if self.cancelled() || Instant::now() + self.settings.poll_interval > deadline {
+                return Err(TransportError::TimedOut);
+            }
+            thread::sleep(self.settings.poll_interval);
+        }
+    }
+
+    fn reset_port(&mut self) -> Result<(), TransportError> {
+        let result = self.device()?.reset().wait();
+        self.drop_handles();
+        result.map_err(|e| match e.kind() {
+            ErrorKind::Disconnected | ErrorKind::NotFound => TransportError::Gone,
+            _ => TransportError::Other(format!("USB reset: {e}")),
+        })
+    }
+
+    fn sleep(&mut self, duration: Duration) {
+        thread::sleep(duration);
+    }
+}
+
+/// The job's images read from files, by [`ImageId`] = index in the list.
+pub struct FileImages {
+    files: Vec<(PathBuf, File)>,
+}
+
+impl FileImages {
+    /// Open every file (read only).
+    pub fn open(paths: &[&Path]) -> std::io::Result<FileImages> {
+        let files = paths.iter().map(|p| File::open(p).map(|f| (p.to_path_buf(), f))).collect::<std::io::Result<Vec<_>>>()?;
+        Ok(FileImages { files })
+    }
+}
+
+impl ImageSource for FileImages {
+    fn read_at(&mut self, image: ImageId, offset: u64, buf: &mut [u8]) -> Result<(), String> {
+        let (path, file) = self.files.get(image.0).ok_or_else(|| format!("no image #{}", image.0))?;
+        file.read_exact_at(buf, offset).map_err(|e| format!("{}: reading {:#x} bytes at offset {offset:#x}: {e}", path.display(), buf.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The OS errors a leaving device produces map to "gone" or "other", never to a stall; a stall stays a stall
+    /// (the sequencer decides what each means for the request it made).
+    #[test]
+    fn transfer_errors_map_to_what_the_sequencer_decides_on() {
+        assert_eq!(transfer_error(TransferError::Stall), TransportError::Stall);
+        assert_eq!(transfer_error(TransferError::Disconnected), TransportError::Gone);
+        assert_eq!(transfer_error(TransferError::Unknown(19)), TransportError::Gone);
+        assert_eq!(transfer_error(TransferError::Cancelled), TransportError::TimedOut);
+        assert!(matches!(transfer_error(TransferError::Unknown(5)), TransportError::Other(m) if m.contains("EIO")));
+    }
+
+    #[test]
+    fn file_images_read_at_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.bin");
+        std::fs::write(&a, (0u8..=255).collect::<Vec<_>>()).unwrap();
+        let mut images = FileImages::open(&[a.as_path()]).unwrap();
+        let mut buf = [0u8; 4];
+        images.read_at(ImageId(0), 0x10, &mut buf).unwrap();
+        assert_eq!(buf, [0x10, 0x11, 0x12, 0x13]);
+        let err = images.read_at(ImageId(0), 254, &mut buf).unwrap_err();
+        assert!(err.contains("a.bin: reading 0x4 bytes at offset 0xfe"), "{err}");
+        assert!(images.read_at(ImageId(1), 0, &mut buf).is_err());
+    }
+}
