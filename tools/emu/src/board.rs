@@ -1164,6 +1164,11 @@ impl Board {
                             r.detach();
                         }
                     }
+                    StdEvent::SetConfiguration(v) if v != 0 => {
+                        // the host's enumeration is complete: a marker tests can wait for
+                        let name = self.stage_name();
+                        self.log.push(format!("configured stage={name}"));
+                    }
                     StdEvent::SetConfiguration(_) | StdEvent::None => {}
                 }
                 reply
