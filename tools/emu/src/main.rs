@@ -362,6 +362,63 @@ mod tests {
         s.split_whitespace().map(String::from).collect()
     }
 
+    fn submit(seq: u32, dir_in: bool, setup: [u8; 8], len: u32) -> Vec<u8> {
+        let mut h = vec![0u8; usbip::HEADER_LEN];
+        h[0..4].copy_from_slice(&usbip::CMD_SUBMIT.to_be_bytes());
+        h[4..8].copy_from_slice(&seq.to_be_bytes());
+        h[12..16].copy_from_slice(&(dir_in as u32).to_be_bytes());
+        h[24..28].copy_from_slice(&len.to_be_bytes());
+        h[40..48].copy_from_slice(&setup);
+        h
+    }
+
+    /// The whole USB/IP loop over a socket pair, as vhci_hcd would drive it, without the kernel.
+    #[test]
+    fn serve_answers_submits_unlinks_and_stalls_over_a_socket() {
+        let dir = std::env::temp_dir().join(format!("stm32mp-emu-serve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let o = parse_args(&args(&format!("--storage {}/sd.img --size 1M", dir.display()))).unwrap();
+        let mmc = storage::Mmc::sd(0, &o.storage, o.size, 1).unwrap();
+        let mut board = Board::new(o.cfg, mmc);
+        let (mut mine, mut kernel) = UnixStream::pair().unwrap();
+        let t = std::thread::spawn(move || {
+            let mut msgs = Vec::new();
+            // GET_DESCRIPTOR(device, 64): 18 bytes back
+            msgs.extend(submit(1, true, [0x80, 6, 0, 1, 0, 0, 64, 0], 64));
+            // an unknown standard request: stalled
+            msgs.extend(submit(2, true, [0x80, 0x33, 0, 0, 0, 0, 2, 0], 2));
+            // UNLINK of the first: already completed, status 0
+            let mut u = vec![0u8; usbip::HEADER_LEN];
+            u[0..4].copy_from_slice(&usbip::CMD_UNLINK.to_be_bytes());
+            u[4..8].copy_from_slice(&3u32.to_be_bytes());
+            u[20..24].copy_from_slice(&1u32.to_be_bytes());
+            msgs.extend(u);
+            // SET_INTERFACE 1 then a DNLOAD of 4 bytes (OUT data follows the header)
+            msgs.extend(submit(4, false, [0x01, 11, 1, 0, 0, 0, 0, 0], 0));
+            msgs.extend(submit(5, false, [0x21, 1, 0, 0, 0, 0, 4, 0], 4));
+            msgs.extend([1, 2, 3, 4]);
+            kernel.write_all(&msgs).unwrap();
+            let mut replies = vec![0u8; 48 + 18 + 48 * 4];
+            kernel.read_exact(&mut replies).unwrap();
+            replies
+        });
+        let outcome = serve(&mut mine, &mut board, None);
+        let r = t.join().unwrap();
+        assert!(matches!(outcome, Ok(Outcome::Eof)));
+        assert_eq!(&r[0..8], &[0, 0, 0, 3, 0, 0, 0, 1]);
+        assert_eq!(&r[24..28], &18u32.to_be_bytes());
+        assert_eq!(&r[48..52], &[18, 1, 0, 2]);
+        let r2 = &r[66..];
+        assert_eq!(&r2[4..8], &2u32.to_be_bytes());
+        assert_eq!(&r2[20..24], &(-32i32).to_be_bytes());
+        assert_eq!(&r2[48..56], &[0, 0, 0, 4, 0, 0, 0, 3]);
+        assert_eq!(&r2[68..72], &[0, 0, 0, 0]);
+        assert_eq!(&r2[96 + 20..96 + 24], &[0, 0, 0, 0]);
+        assert_eq!(&r2[144 + 4..144 + 8], &5u32.to_be_bytes());
+        assert_eq!(&r2[144 + 24..144 + 28], &4u32.to_be_bytes());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn options_and_their_checks() {
         let o = parse_args(&args("--storage sd.img --soc mp13 --fault vanish:rootfs:1M --size 0x1000")).unwrap();
