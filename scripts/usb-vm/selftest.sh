@@ -179,5 +179,33 @@ rc=$?
 check "emulator exit status 3 (dead board)" test "$rc" = 3
 check "the board is gone from the bus" sh -c "! dfu-util -l 2> /dev/null | grep -q 0483:df11"
 
+# ================= MP25: TF-A keeps the ROM's connection; dfu-util -R (DETACH + USB reset) makes the kernel
+# re-read the descriptors, find TF-A's and re-enumerate; DDR FIP then FIP, each ended by a DETACH
+# An FSBL with a v2.2 header (mkimage makes v1 only): 4096 zero bytes, so the checksum is 0.
+{
+	printf 'STM2'
+	head -c 64 /dev/zero
+	printf '\000\000\000\000\000\002\002\000\000\020\000\000'
+	head -c $((256 - 80)) /dev/zero
+	head -c 4096 /dev/zero
+} > fsbl-mp25.stm32
+head -c 8000 /dev/urandom > ddr.bin
+fiptool create --tos-fw ddr.bin fip-ddr.bin > /dev/null
+start_emu "$logs/emu-mp25.log" --storage "$work/sd4.img" --size 8M --soc mp25 --timeout 90
+check "MP25 ROM enumerates with @FSBL /0x01/1*256Ke at alt 0" enumerated 'alt=0, name="@FSBL /0x01/1\*256Ke"'
+dfu-util -a 0 -D fsbl-mp25.stm32 -R > mp25-rom.log 2>&1
+check "MP25 ROM accepted the v2.2 FSBL" wait_marker "rom: fsbl accepted" 10
+check "MP25 TF-A after DETACH, on the ROM's connection" wait_marker "emu: stage=tfa" 10
+check "the USB reset re-enumerates TF-A (same vhci attachment)" enumerated 'name="@DDR FIP /0x02/1\*32Ke"'
+check "MP25 TF-A product string" sh -c "lsusb -v -d 0483:df11 2> /dev/null | grep -q 'iProduct.*DFU @Device ID /0x505, @Revision ID /0x0011, @Name /STM32MP255CAK Rev.Y,'"
+check "MP25 TF-A GetPhase asks for the DDR FIP at 0x0E000000" test "$(get_phase)" = "02 00 00 00 0e 00 00 00 00"
+dfu-util -a 0 -D fip-ddr.bin -R > mp25-ddr.log 2>&1
+check "MP25 TF-A took the DDR FIP and re-enumerated" wait_marker "emu: configured stage=tfa" 20
+check "MP25 TF-A GetPhase asks for the FIP at 0x88000000" test "$(get_phase)" = "03 00 00 00 88 00 00 00 00"
+dfu-util -a 1 -D fip.bin -R > mp25-fip.log 2>&1
+check "MP25 U-Boot enumerates for the layout" wait_marker "emu: configured stage=uboot-layout" 20
+check "MP25 U-Boot GetPhase: layout at 0x84000000" test "$(get_phase)" = "00 00 00 00 84 00 00 00 00 00"
+stop_emu
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
