@@ -6,7 +6,7 @@
 //! flashlog, flash_progress}`; the commands in `cli::{flash, devices, udev_rules}`.
 //!
 //! A reader's map:
-//! * [`select`]: which boards (`--port`, `--serial`, `--usb-path`, `--all` or the only one) and how each is addressed;
+//! * [`select`]: which boards (by index, serial number, USB path, all, or the only one) and how each is addressed;
 //! * [`job`]: the [`job::FlashJob`]: layout, partitions, files, bytes, digests, boards, steps, schedule, logs, records;
 //! * [`backend`]: the [`backend::Backend`] trait and what a back end reports ([`FlashEvent`], [`backend::BoardEnd`]);
 //! * [`cubeprog`]: ST's `STM32_Programmer_CLI`: its arguments, and its output read (lines, parser, transcript, verdict,
