@@ -190,7 +190,7 @@ fn thousands_of_problems_are_located_and_rendered_in_linear_time() {
 #[test]
 fn a_huge_printed_size_does_not_overflow_the_bytes_sent() {
     use std::collections::BTreeMap;
-    let mut t = stm32mp_imager::flash::output::Transcript::new(BTreeMap::new());
+    let mut t = stm32mp_imager::flash::cubeprog::transcript::Transcript::new(BTreeMap::new());
     let text = "Opening and parsing file: x.img\n  File          : x.img\n  Size          : 000006466216889233083249\n  Partition ID  : 0x10\n\nDownload in Progress:\n[=====                    ] 20%\n";
     let _ = t.feed_text(text);
     let _ = t.bytes_sent();

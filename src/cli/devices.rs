@@ -6,17 +6,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::flash::{find_programmer, listing};
+use super::flash::find_programmer;
 use crate::{
-    effects::{
-        programmer::{CliProgrammer, QUERY_TIMEOUT},
-        usb,
-    },
+    effects::{flash_job, programmer::CubeProgrammer, usb},
     error::Error,
-    flash::{
-        devices::{self, Board},
-        hints,
-    },
+    flash::{backend::Backend, hints, report},
 };
 
 /// Arguments of `devices`.
@@ -33,59 +27,23 @@ pub struct DevicesArgs {
     pub sysfs_root: PathBuf,
 }
 
-fn table(boards: &[Board]) -> String {
-    let dash = || "-".to_string();
-    let mut rows = vec![["index", "serial", "usb path", "bus", "address", "answering", "soc"].map(String::from).to_vec()];
-    for b in boards {
-        let product = b.listed.as_ref().map(|d| d.product.clone()).or_else(|| b.sysfs.as_ref().and_then(|s| s.product.clone()));
-        let device_id = b.listed.as_ref().map(|d| d.device_id.clone()).unwrap_or_default();
-        rows.push(vec![
-            b.listed.as_ref().map_or_else(dash, |d| d.port()),
-            b.serial().map_or_else(|| if b.listed.is_some() { "(none)".to_string() } else { dash() }, str::to_string),
-            b.usb.as_ref().and_then(|u| u.path.clone()).unwrap_or_else(dash),
-            b.usb.as_ref().map_or_else(dash, |u| format!("{:03}", u.bus)),
-            b.usb.as_ref().map_or_else(dash, |u| format!("{:03}", u.address)),
-            product.as_deref().map_or_else(dash, |p| devices::stage_name(p).to_string()),
-            product.as_deref().and_then(|p| devices::soc_name(&device_id, p)).map_or_else(dash, str::to_string),
-        ]);
-    }
-    let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
-    let mut out = String::new();
-    for r in &rows {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 /// Run `devices`.
 pub fn run(args: &DevicesArgs, ctx: &super::Context) -> Result<(), Error> {
-    let sysfs = usb::scan(&args.sysfs_root).unwrap_or_else(|e| {
-        eprintln!("warning: cannot read USB devices from {}: {e}", args.sysfs_root.display());
-        Vec::new()
-    });
-    let listed = match find_programmer(args.programmer.as_deref()) {
-        Ok(path) => {
-            let prg = CliProgrammer::new(path, QUERY_TIMEOUT, ctx.cancel.flag());
-            match listing(&prg) {
-                Ok(l) => l.devices,
-                Err(why) => {
-                    eprintln!("warning: {why}; showing what sysfs sees only");
-                    Vec::new()
-                }
-            }
-        }
+    let prg = match find_programmer(args.programmer.as_deref()) {
+        Ok(path) => Some(CubeProgrammer::new(path, ctx.cancel.clone())),
         Err(e) => {
-            eprintln!("note: {e}");
+            eprintln!("note: {}", e.to_string().lines().next().unwrap_or_default());
             eprintln!("note: showing the USB devices sysfs sees only (no programmer index, no flashing stage)");
-            Vec::new()
+            None
         }
     };
+    let (boards, warnings) = flash_job::device_list(prg.as_ref().map(|p| p as &dyn Backend), &args.sysfs_root);
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     if ctx.cancel.is_cancelled() {
         return Err(Error::Interrupted);
     }
-    let boards = devices::join(&listed, &sysfs);
     if args.json {
         let text = serde_json::to_string_pretty(&boards).map_err(|e| Error::Internal(e.to_string()))?;
         println!("{text}");
@@ -96,7 +54,7 @@ pub fn run(args: &DevicesArgs, ctx: &super::Context) -> Result<(), Error> {
         eprintln!("hint: {}", hints::NO_DEVICE);
         return Ok(());
     }
-    print!("{}", table(&boards));
+    print!("{}", report::devices_table(&boards));
     for b in &boards {
         if let Some(d) = b.listed.as_ref().filter(|d| d.serial().is_none()) {
             eprintln!("{}: no serial number: {}", d.port(), hints::NO_SERIAL);

@@ -1,42 +1,39 @@
-//! `stm32mp-imager flash LAYOUT.tsv [--port usbN … | --serial SN … | --all] [--programmer PATH] [--timeout SECONDS]
-//! [--log-dir DIR] [--jobs N] [--stagger SECONDS] [--select-by serial|index] [--force]`: hand a flash layout to
-//! `STM32_Programmer_CLI` for one board or a line of boards.
+//! `stm32mp-imager flash LAYOUT.tsv [--port usbN … | --serial SN … | --usb-path BUS-PORT … | --all] [--dry-run]
+//! [--programmer PATH] [--timeout SECONDS] [--log-dir DIR] [--jobs N] [--stagger SECONDS] [--select-by
+//! auto|serial|index] [--force]`: flash a layout on one board or a line of boards, through `STM32_Programmer_CLI`.
 //!
-//! Before anything is sent: the layout is linted with `inspect`'s rules and every binary it sends must exist; the
-//! programmer is found and its version checked; the layout and binaries are hashed for the records. Then each board
-//! gets its programmer process, log file and JSON Lines record; the run ends with a table. Exit status: 0 all boards
-//! flashed, 1 layout or binaries wrong, 3 I/O, 4 a board (or the programmer) failed, 130 interrupted.
-//!
-//! The programmer's behaviour is known from published transcripts only (see `crate::flash`).
+//! Arguments → the job (the library checks the layout, finds and queries the programmer, hashes, lists and selects
+//! the boards, and builds the [`FlashJob`](crate::flash::job::FlashJob)) → with `--dry-run`, the job printed and
+//! nothing run; else the job run by `effects::fleet` → the table. Exit status: 0 all boards flashed, 1 layout or
+//! binaries wrong, 3 I/O, 4 a board (or the programmer) failed, 130 interrupted.
 
 use std::{
-    collections::BTreeMap,
     path::{Path, PathBuf},
-    sync::atomic::{AtomicBool, Ordering},
     time::{Duration, SystemTime},
 };
 
 use clap::{Args, ValueEnum};
 
 use crate::{
-    diag::{self, Problem},
+    diag,
     effects::{
+        flash_job::{self, LayoutFileError},
         flash_progress,
         flashlog::file_stamp,
-        fleet::{self, BoardOutcome, RunContext},
-        inputs::{HashPolicy, read_input},
-        programmer::{self, CliProgrammer, PROGRAMMER_ENV, Programmer},
+        fleet::{self, BoardOutcome},
+        programmer::{CubeProgrammer, DOWNLOAD_URL, PROGRAMMER_ENV, ProgrammerError},
         usb,
     },
     error::Error,
     flash::{
-        Event, ResultKind, devices, hints,
-        plan::{self, SelectBy, SelectError, Selection},
-        records::{FileDigest, ProgrammerInfo, RECORDS_FILE},
+        Event, ResultKind,
+        cubeprog::version,
+        devices::parse_usb_path,
+        hints,
+        job::{self, JobOptions},
         report::{self, Row},
-        version,
+        select::{self, SelectBy, SelectError, Selection},
     },
-    flashlayout::{self, LintOptions},
     units::human_bytes,
 };
 
@@ -58,19 +55,29 @@ pub struct FlashArgs {
     /// The flash layout (.tsv); the binaries it names are found relative to its folder.
     pub layout: PathBuf,
     /// A board by the programmer's index (`usb1`, as `stm32mp-imager devices` lists them); repeat for several.
-    #[arg(long, value_name = "usbN", value_parser = plan::parse_port, conflicts_with_all = ["all", "serial"])]
+    #[arg(long, value_name = "usbN", value_parser = parse_port, conflicts_with_all = ["all", "serial", "usb_path"])]
     pub port: Vec<u32>,
     /// A board by serial number; repeat for several.
-    #[arg(long, value_name = "SN", conflicts_with = "all")]
+    #[arg(long, value_name = "SN", conflicts_with_all = ["all", "usb_path"])]
     pub serial: Vec<String>,
-    /// Every board in USB DFU mode. Without --port, --serial or --all, the only board present is flashed.
+    /// A board by the USB port its cable is in, as sysfs names it (`3-1`, `1-4.2`; `stm32mp-imager devices` shows
+    /// it): the same across the board's re-enumerations. Repeat for several.
+    #[arg(long, value_name = "BUS-PORT[.PORT…]", value_parser = parse_usb_path, conflicts_with = "all")]
+    pub usb_path: Vec<String>,
+    /// Every board in USB DFU mode. Without --port, --serial, --usb-path or --all, the only board present is flashed.
     #[arg(long)]
     pub all: bool,
+    /// Print the job (boards, files with sizes and SHA-256, the command for each board, log and record paths) and
+    /// flash nothing. The programmer is still asked its version and its board list (`-l usb`): queries that leave
+    /// the boards as they are. Nothing is written.
+    #[arg(long)]
+    pub dry_run: bool,
     /// The programmer [default: $STM32_PROGRAMMER_CLI, then PATH, then ~/STMicroelectronics/STM32Cube/STM32CubeProgrammer/bin
     /// and ~/stm32cube/bin].
     #[arg(long, value_name = "PATH")]
     pub programmer: Option<PathBuf>,
-    /// Seconds a stage may go without progress before the board is stopped and reported as timed out.
+    /// Seconds a stage may go without progress before the board is stopped and reported as timed out (the
+    /// programmer's `--version` and `-l usb` have their own bound).
     #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
     /// Where the per-board logs and flash-records.jsonl go [default: flash-logs/ beside the layout].
@@ -100,92 +107,48 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
     }
 }
 
-fn check_interrupt(flag: &AtomicBool) -> Result<(), Error> {
-    if flag.load(Ordering::SeqCst) { Err(Error::Interrupted) } else { Ok(()) }
-}
-
-/// A layout binary's path: absolute as written, else relative to the layout's folder.
-fn binary_path(layout_dir: &Path, binary: &str) -> PathBuf {
-    let p = Path::new(binary);
-    if p.is_absolute() { p.to_path_buf() } else { layout_dir.join(p) }
-}
-
-fn digest(name: &str, path: &Path) -> Result<FileDigest, Error> {
-    let facts = read_input(name, path, HashPolicy::All).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
-    Ok(FileDigest {
-        name: name.to_string(),
-        path: path.display().to_string(),
-        size: facts.size.0,
-        sha256: facts.sha256.map(hex::encode).unwrap_or_default(),
-    })
-}
-
-/// A checked layout: where it is, what it sends.
-struct Layout {
-    shown: String,
-    dir: PathBuf,
-    file: String,
-    path: PathBuf,
-    sent: Vec<plan::SentBinary>,
-}
-
-fn load_layout(path: &Path, ctx: &super::Context) -> Result<Layout, Error> {
-    let shown = path.display().to_string();
-    // At most MAX_LAYOUT_BYTES (a real layout is a few KiB): `flash /dev/zero` must not read until memory runs out.
-    let max = super::inspect::MAX_LAYOUT_BYTES;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, max + 1), &mut bytes))
-        .map_err(|e| Error::Io(format!("cannot read flash layout {shown}: {e}")))?;
-    if bytes.len() as u64 > max {
-        return Err(Error::Invalid(format!("{shown}: more than {max} bytes; a flash layout has at most 240 lines (is this the right file?)")));
+/// Parse a `--port` value: `usb1`, `USB1` or `1`.
+pub fn parse_port(text: &str) -> Result<u32, String> {
+    let t = text.trim();
+    let digits = t.strip_prefix("usb").or_else(|| t.strip_prefix("USB")).unwrap_or(t);
+    match digits.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{text}` is not a programmer port: write usb1, usb2, … (see `stm32mp-imager devices`)")),
     }
-    let abs = std::fs::canonicalize(path).map_err(|e| Error::Io(format!("cannot resolve {shown}: {e}")))?;
-    let (Some(dir), Some(file)) = (abs.parent(), abs.file_name()) else {
-        return Err(Error::Invalid(format!("{shown}: not a file")));
-    };
-    let parsed = flashlayout::parse(&shown, &bytes);
-    let mut problems = parsed.problems;
-    problems.extend(flashlayout::lint(&shown, &parsed.lines, &LintOptions::default()));
-    let sent = plan::sent_binaries(&parsed.lines);
-    for b in &sent {
-        let p = binary_path(dir, &b.binary);
-        if !p.is_file() {
-            problems.push(
-                Problem::error(
-                    "flash::missing_binary",
-                    format!("`{}` (partition {} {:#04x}) not found: {}", b.binary, b.partition, b.id, p.display()),
-                )
-                .at(format!("{shown}:{}", b.line))
-                .with_help("a layout's binaries are relative to the layout's folder; build them or fix the name"),
-            );
-        }
-    }
-    ctx.print_problems(&problems, None);
-    let errors = problems.iter().filter(|p| p.is_error()).count();
-    if diag::has_errors(&problems) {
-        return Err(Error::Invalid(format!("{shown}: {errors} error{} (all listed above); nothing was flashed", if errors == 1 { "" } else { "s" })));
-    }
-    Ok(Layout { shown, dir: dir.to_path_buf(), file: file.to_string_lossy().into_owned(), path: abs.clone(), sent })
 }
 
-/// Find the programmer as the command line and environment say.
+fn check_interrupt(ctx: &super::Context) -> Result<(), Error> {
+    if ctx.cancel.is_cancelled() { Err(Error::Interrupted) } else { Ok(()) }
+}
+
+/// What to do when the programmer is not found: install it, or point at it.
+const INSTALL_HELP: &str = "install STM32CubeProgrammer 2.2.0 or later, not 2.2.1 (free account)";
+
+/// Find the programmer as the command line and environment say; the not-found message says where it looked and
+/// what to do, in three short lines.
 pub fn find_programmer(option: Option<&Path>) -> Result<PathBuf, Error> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
-    programmer::find(option, std::env::var_os(PROGRAMMER_ENV).as_deref(), std::env::var_os("PATH").as_deref(), home.as_deref())
-        .map_err(|e| Error::Flash(e.to_string()))
+    crate::effects::programmer::find(option, std::env::var_os(PROGRAMMER_ENV).as_deref(), std::env::var_os("PATH").as_deref(), home.as_deref())
+        .map_err(|e| Error::Flash(not_found_text(&e)))
 }
 
-fn first_line(text: &str) -> &str {
-    text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("nothing")
+fn not_found_text(e: &ProgrammerError) -> String {
+    match e {
+        ProgrammerError::NotFound { .. } => {
+            format!("{e}\n  {INSTALL_HELP}: {DOWNLOAD_URL}\n  then put its bin folder on PATH, set ${PROGRAMMER_ENV}, or pass --programmer PATH")
+        }
+        ProgrammerError::NotExecutable { .. } => e.to_string(),
+    }
 }
 
 /// Read and judge the programmer's version; `Err` when it is known bad and `force` is off.
-fn check_version(prg: &dyn Programmer, force: bool) -> Result<Option<version::Version>, Error> {
-    let out = prg.version();
-    let Some(v) = version::parse_output(&out.text) else {
-        eprintln!("warning: cannot read the version of {} (`--version` {}: {}); going on", prg.path().display(), out.end, first_line(&out.text));
-        return Ok(None);
+fn check_version(prg: &CubeProgrammer, force: bool) -> Result<Option<version::Version>, Error> {
+    let v = match prg.read_version() {
+        Ok(v) => v,
+        Err(said) => {
+            eprintln!("warning: cannot read the version of {} ({said}); going on", prg.path().display());
+            return Ok(None);
+        }
     };
     if let Some(bad) = version::known_bad(v) {
         if !force {
@@ -196,150 +159,159 @@ fn check_version(prg: &dyn Programmer, force: bool) -> Result<Option<version::Ve
     Ok(Some(v))
 }
 
-/// The programmer's board list, or why it is unavailable.
-pub fn listing(prg: &dyn Programmer) -> Result<devices::Listing, String> {
-    let out = prg.list_usb();
-    let parsed = devices::parse_list(&out.text);
-    if out.ok() || !parsed.devices.is_empty() {
-        if let Some(n) = parsed.announced.filter(|&n| n as usize != parsed.devices.len()) {
-            eprintln!("warning: the programmer announced {n} boards and listed {}", parsed.devices.len());
-        }
-        return Ok(parsed);
-    }
-    let said = if parsed.errors.is_empty() { first_line(&out.text).to_string() } else { parsed.errors.join(" / ") };
-    Err(format!("`{} -l usb` {}: {said}", prg.path().display(), out.end))
-}
-
-fn outcome_row(o: &BoardOutcome) -> Row {
-    Row {
-        serial: o.serial.clone(),
-        port: o.target.port(),
-        usb_path: o.target.usb.as_ref().and_then(|u| u.path.clone()),
-        verdict: o.verdict.clone(),
-        duration: o.duration,
-        bytes_sent: o.bytes_sent,
-        log: o.log.as_ref().map(|p| p.display().to_string()),
-        label: o.target.label(),
-    }
-}
-
-/// Run `flash`.
-pub fn run(args: &FlashArgs, cmd: &super::Context) -> Result<(), Error> {
-    let cancel = cmd.cancel.flag();
-    let layout = load_layout(&args.layout, cmd)?;
-    let path = find_programmer(args.programmer.as_deref())?;
-    let prg = CliProgrammer::new(path.clone(), Duration::from_secs(args.timeout), cancel);
-    let version = check_version(&prg, args.force)?;
-    check_interrupt(cancel)?;
-
-    let layout_digest = digest(&layout.shown, &layout.path)?;
-    let mut binaries: Vec<FileDigest> = Vec::new();
-    let mut sizes = BTreeMap::new();
-    let mut total_bytes = 0;
-    for b in &layout.sent {
-        let digest = match binaries.iter().find(|d| d.name == b.binary) {
-            Some(d) => d.clone(),
-            None => {
-                let d = digest(&b.binary, &binary_path(&layout.dir, &b.binary))?;
-                binaries.push(d.clone());
-                d
-            }
-        };
-        sizes.insert(b.binary.clone(), digest.size);
-        total_bytes += digest.size;
-    }
-    check_interrupt(cancel)?;
-
-    let by = match args.select_by {
-        SelectByArg::Auto => SelectBy::Auto,
-        SelectByArg::Serial => SelectBy::Serial,
-        SelectByArg::Index => SelectBy::Index,
-    };
-    let selection = if args.all {
+fn selection(args: &FlashArgs) -> Selection {
+    if args.all {
         Selection::All
     } else if !args.port.is_empty() {
         Selection::Ports(args.port.clone())
     } else if !args.serial.is_empty() {
         Selection::Serials(args.serial.clone())
+    } else if !args.usb_path.is_empty() {
+        Selection::UsbPaths(args.usb_path.clone())
     } else {
         Selection::Only
-    };
-    let listed = listing(&prg);
-    check_interrupt(cancel)?;
-    let sysfs = usb::scan(&args.sysfs_root).unwrap_or_else(|e| {
-        eprintln!("warning: cannot read USB devices from {}: {e}", args.sysfs_root.display());
-        Vec::new()
-    });
-    if let Err(why) = &listed
+    }
+}
+
+/// A selection error, with the options that fix it.
+fn select_error(e: &SelectError, selection: &Selection, listing_error: Option<&str>) -> Error {
+    match e {
+        SelectError::Ambiguous { .. } => {
+            Error::Invalid(format!("{e}; choose with --port usbN, --serial SN or --usb-path BUS-PORT, or flash them all with --all"))
+        }
+        SelectError::NeedListing(_) => {
+            let how = match selection {
+                Selection::All => "with --all",
+                Selection::Serials(_) => "with --serial",
+                Selection::UsbPaths(_) => "with --usb-path",
+                Selection::Ports(_) | Selection::Only => "without --port",
+            };
+            Error::Flash(format!("the programmer's board list (`-l usb`) is needed to select boards {how}: {}", listing_error.unwrap_or("")))
+        }
+        SelectError::NoBoards | SelectError::NotListed { .. } => Error::Flash(format!("{e}\n  hint: {}", hints::NO_DEVICE)),
+    }
+}
+
+fn outcome_row(o: &BoardOutcome) -> Row {
+    Row {
+        serial: o.serial.clone(),
+        port: o.board.target.port(),
+        usb_path: o.board.target.usb.as_ref().and_then(|u| u.path.clone()),
+        verdict: o.verdict.clone(),
+        duration: o.duration,
+        bytes_sent: o.bytes_sent,
+        log: o.log.as_ref().map(|p| p.display().to_string()),
+        label: o.board.label.clone(),
+    }
+}
+
+/// Run `flash`.
+pub fn run(args: &FlashArgs, ctx: &super::Context) -> Result<(), Error> {
+    let checked = flash_job::check_layout(&args.layout).map_err(
+        |e: LayoutFileError| {
+            if e.is_io() { Error::Io(e.to_string()) } else { Error::Invalid(e.to_string()) }
+        },
+    )?;
+    ctx.print_problems(&checked.problems, None);
+    if diag::has_errors(&checked.problems) {
+        let errors = checked.problems.iter().filter(|p| p.is_error()).count();
+        return Err(Error::Invalid(format!(
+            "{}: {errors} error{} (all listed above); nothing was flashed",
+            checked.shown,
+            if errors == 1 { "" } else { "s" }
+        )));
+    }
+    let mut prg = CubeProgrammer::new(find_programmer(args.programmer.as_deref())?, ctx.cancel.clone());
+    let version = check_version(&prg, args.force)?;
+    prg.set_version(version);
+    check_interrupt(ctx)?;
+    let layout = flash_job::hash_layout(&checked).map_err(|e| Error::Io(e.to_string()))?;
+    check_interrupt(ctx)?;
+
+    let selection = selection(args);
+    let boards = flash_job::boards(&prg, &args.sysfs_root);
+    for w in &boards.warnings {
+        eprintln!("warning: {w}");
+    }
+    check_interrupt(ctx)?;
+    if let Err(why) = &boards.listed
         && matches!(selection, Selection::Ports(_))
     {
         eprintln!("warning: {why}; boards are selected by index and their serial numbers taken from the programmer's output");
     }
-    let targets = plan::select(&selection, listed.as_ref().ok().map(|l| l.devices.as_slice()), &sysfs, by).map_err(|e| match e {
-        SelectError::Ambiguous { .. } => Error::Invalid(e.to_string()),
-        SelectError::NeedListing(_) => Error::Flash(format!("{e}: {}", listed.as_ref().err().map_or("", String::as_str))),
-        SelectError::NoBoards | SelectError::NotListed { .. } => Error::Flash(format!("{e}\n  hint: {}", hints::NO_DEVICE)),
-    })?;
-    let (schedule, notes) = plan::schedule(&targets, usize::from(args.jobs), args.stagger);
-    for n in notes {
-        eprintln!("note: {n}");
-    }
+    let by = match args.select_by {
+        SelectByArg::Auto => SelectBy::Auto,
+        SelectByArg::Serial => SelectBy::Serial,
+        SelectByArg::Index => SelectBy::Index,
+    };
+    let targets = select::select(&selection, boards.listed.as_ref().ok().map(Vec::as_slice), &boards.sysfs, by)
+        .map_err(|e| select_error(&e, &selection, boards.listed.as_ref().err().map(String::as_str)))?;
 
-    let log_dir = args.log_dir.clone().unwrap_or_else(|| fleet::default_log_dir(&layout.dir));
-    std::fs::create_dir_all(&log_dir).map_err(|e| Error::Io(format!("cannot create log folder {}: {e}", log_dir.display())))?;
-    let log_dir = std::fs::canonicalize(&log_dir).unwrap_or(log_dir);
-
+    let log_dir = args.log_dir.clone().unwrap_or_else(|| flash_job::default_log_dir(&layout.dir));
+    let log_dir = if args.dry_run {
+        std::path::absolute(&log_dir).unwrap_or(log_dir)
+    } else {
+        std::fs::create_dir_all(&log_dir).map_err(|e| Error::Io(format!("cannot create log folder {}: {e}", log_dir.display())))?;
+        std::fs::canonicalize(&log_dir).unwrap_or(log_dir)
+    };
     let now = SystemTime::now();
-    let ctx = RunContext {
-        layout_dir: layout.dir.clone(),
-        layout_file: layout.file.clone(),
-        log_dir: log_dir.clone(),
+    let options = JobOptions {
+        jobs: usize::from(args.jobs),
+        stagger: args.stagger,
+        stage_timeout: Duration::from_secs(args.timeout),
+        log_dir,
         run_id: format!("{}-{}", file_stamp(now), std::process::id()),
         run_stamp: file_stamp(now),
-        sizes,
-        total_bytes,
-        layout: layout_digest,
-        binaries,
-        programmer: ProgrammerInfo { path: path.display().to_string(), version: version.map(|v| v.to_string()) },
-        schedule,
     };
+    let job = job::build(layout, targets, &prg, &options);
+    if args.dry_run {
+        print!("{}", report::job(&job));
+        return Ok(());
+    }
+    for n in &job.notes {
+        eprintln!("note: {n}");
+    }
+    let sent = job.layout.partitions.len();
     eprintln!(
-        "layout {}: lint clean, {} binar{} ({} per board)",
-        layout.shown,
-        layout.sent.len(),
-        if layout.sent.len() == 1 { "y" } else { "ies" },
-        human_bytes(total_bytes)
+        "layout {}: lint clean, {sent} binar{} ({} per board)",
+        job.layout.shown,
+        if sent == 1 { "y" } else { "ies" },
+        human_bytes(job.bytes_per_board())
     );
-    eprintln!("programmer {} (version {})", path.display(), version.map_or_else(|| "unknown".to_string(), |v| v.to_string()));
+    eprintln!("programmer {} (version {})", prg.path().display(), version.map_or_else(|| "unknown".to_string(), |v| v.to_string()));
+    let n = job.boards.len();
     let pace =
-        if targets.len() > 1 { format!(", {} at a time, starts {} s apart", schedule.jobs, schedule.stagger.as_secs_f64()) } else { String::new() };
-    eprintln!("{} board{}{pace}; logs and records in {}", targets.len(), if targets.len() == 1 { "" } else { "s" }, log_dir.display());
+        if n > 1 { format!(", {} at a time, starts {} s apart", job.schedule.jobs, job.schedule.stagger.as_secs_f64()) } else { String::new() };
+    eprintln!("{n} board{}{pace}; logs and records in {}", if n == 1 { "" } else { "s" }, job.log_dir.display());
 
-    let renderer = flash_progress::for_stderr(cmd.style);
+    let renderer = flash_progress::for_stderr(ctx.style);
     let sink = |e: Event| {
         renderer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).event(&e);
     };
-    let outcomes = fleet::run(&prg, &targets, &ctx, cancel, &sink);
+    let outcomes = fleet::run(&job, &prg, &ctx.cancel, &sink);
     drop(renderer);
 
     let rows: Vec<Row> = outcomes.iter().map(outcome_row).collect();
     print!("{}", report::table(&rows));
     eprint!("{}", report::failures(&rows));
+    if rows.iter().any(|r| r.verdict.result == ResultKind::Timeout) {
+        eprintln!("hint: the stage timeout is {} s; --timeout SECONDS changes it", args.timeout);
+    }
     let mut record_errors = Vec::new();
     for o in &outcomes {
         for n in &o.notes {
             eprintln!("warning: {n}");
         }
         if let Err(e) = &o.record {
-            eprintln!("error: {}: record not written: {e}", o.target.label());
+            eprintln!("error: {}: record not written: {e}", o.board.label);
             record_errors.push(e.clone());
         }
     }
-    println!("{}; records appended to {}", report::summary(&rows), log_dir.join(RECORDS_FILE).display());
+    println!("{}; records appended to {}", report::summary(&rows), job.records.display());
 
-    let interrupted = cancel.load(Ordering::SeqCst) || outcomes.iter().any(|o| o.verdict.result == ResultKind::Interrupted);
+    let interrupted = ctx.cancel.is_cancelled() || outcomes.iter().any(|o| o.verdict.result == ResultKind::Interrupted);
     let failed: Vec<String> =
-        outcomes.iter().filter(|o| !o.verdict.is_success()).map(|o| format!("{} ({})", o.target.label(), o.verdict.result)).collect();
+        outcomes.iter().filter(|o| !o.verdict.is_success()).map(|o| format!("{} ({})", o.board.label, o.verdict.result)).collect();
     if interrupted {
         return Err(Error::Interrupted);
     }
@@ -354,6 +326,8 @@ pub fn run(args: &FlashArgs, cmd: &super::Context) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsStr;
+
     use super::*;
 
     #[test]
@@ -362,5 +336,36 @@ mod tests {
         assert_eq!(parse_seconds("0.25"), Ok(Duration::from_millis(250)));
         assert!(parse_seconds("-1").is_err());
         assert!(parse_seconds("NaN").is_err());
+    }
+
+    #[test]
+    fn port_values() {
+        assert_eq!(parse_port("usb3"), Ok(3));
+        assert_eq!(parse_port("USB1"), Ok(1));
+        assert_eq!(parse_port("2"), Ok(2));
+        assert!(parse_port("usb0").is_err());
+        assert!(parse_port("/dev/ttyACM0").is_err());
+    }
+
+    #[test]
+    fn not_found_says_where_and_how_in_three_short_lines() {
+        let e = crate::effects::programmer::find(None, None, Some(OsStr::new("/nonexistent-a:/nonexistent-b")), Some(Path::new("/h"))).unwrap_err();
+        let m = not_found_text(&e);
+        assert!(m.starts_with("STM32_Programmer_CLI not found; looked in: every PATH folder (/nonexistent-a/STM32_Programmer_CLI, "), "{m}");
+        assert!(m.contains(DOWNLOAD_URL) && m.contains("--programmer PATH") && m.contains("$STM32_PROGRAMMER_CLI"), "{m}");
+        assert_eq!(m.lines().count(), 3, "{m}");
+    }
+
+    #[test]
+    fn several_boards_name_the_options_that_choose() {
+        let e = SelectError::Ambiguous {
+            count: 3,
+            listed: "usb1 004200343338510534383330, usb2 0019002C3431511733353431, usb3 (no serial number)".into(),
+        };
+        assert_eq!(
+            select_error(&e, &Selection::Only, None).to_string(),
+            "3 boards are in USB DFU mode (usb1 004200343338510534383330, usb2 0019002C3431511733353431, usb3 (no serial number)); \
+choose with --port usbN, --serial SN or --usb-path BUS-PORT, or flash them all with --all"
+        );
     }
 }

@@ -6,8 +6,7 @@ use std::{io::Write, sync::Mutex};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::flash::{
-    Event, EventKind, FlashEvent, ResultKind,
-    output::partition_hex,
+    Event, EventKind, FlashEvent, ResultKind, partition_hex,
     report::{self, plain_line, plain_progress},
 };
 
@@ -46,13 +45,13 @@ impl<W: Write + Send> Renderer for Plain<W> {
             self.labels[i].clone_from(label);
         }
         let line = match &e.kind {
-            EventKind::Programmer(FlashEvent::Sending { .. }) => {
+            EventKind::Flash(FlashEvent::Sending { .. }) => {
                 if let Some(q) = self.quarter.get_mut(i) {
                     *q = 0;
                 }
                 plain_line(&e.kind)
             }
-            EventKind::Programmer(FlashEvent::Progress { partition, percent, bytes_sent }) => {
+            EventKind::Flash(FlashEvent::Progress { partition, percent, bytes_sent }) => {
                 let q = percent / 25;
                 match self.quarter.get_mut(i) {
                     Some(last) if q > *last => {
@@ -117,7 +116,7 @@ impl Renderer for Bars {
         match &e.kind {
             EventKind::Queued { .. } => {}
             EventKind::Started { .. } => bar.set_message("connecting"),
-            EventKind::Programmer(p) => match p {
+            EventKind::Flash(p) => match p {
                 FlashEvent::Progress { partition, percent, bytes_sent } => {
                     bar.set_position(*bytes_sent);
                     bar.set_message(format!("{} {percent}%", partition.map_or_else(|| "?".into(), partition_hex)));
@@ -126,7 +125,7 @@ impl Renderer for Bars {
                     let _ = self.multi.println(format!("[{}] programmer: {text}", self.labels[i]));
                 }
                 other => {
-                    if let Some(line) = plain_line(&EventKind::Programmer(other.clone())) {
+                    if let Some(line) = plain_line(&EventKind::Flash(other.clone())) {
                         bar.set_message(line);
                     }
                 }
@@ -168,9 +167,9 @@ mod tests {
             let mut r = Plain::new(&mut buf);
             let ev = |kind| Event { board: BoardId(0), kind };
             r.event(&ev(EventKind::Queued { label: "usb1".into(), serial: Some("0042".into()), usb: Some("3-1".into()), total_bytes: 1000 }));
-            r.event(&ev(EventKind::Programmer(FlashEvent::Sending { partition: Some(0x10), file: "sdcard.img".into(), size: Some(1000) })));
+            r.event(&ev(EventKind::Flash(FlashEvent::Sending { partition: Some(0x10), file: "sdcard.img".into(), size: Some(1000) })));
             for p in [10, 26, 30, 51, 76, 100] {
-                r.event(&ev(EventKind::Programmer(FlashEvent::Progress { partition: Some(0x10), percent: p, bytes_sent: u64::from(p) * 10 })));
+                r.event(&ev(EventKind::Flash(FlashEvent::Progress { partition: Some(0x10), percent: p, bytes_sent: u64::from(p) * 10 })));
             }
             r.event(&ev(EventKind::Finished {
                 verdict: Verdict::not_run(ResultKind::Timeout, "no progress for 2s", None),

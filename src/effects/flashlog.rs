@@ -1,6 +1,6 @@
 //! Per-board log files and the traceability records file.
 //!
-//! A board's log holds the programmer's raw output, each line (and each redrawn progress bar) with our RFC 3339
+//! A board's log holds the back end's raw output (the programmer's lines), each line (and each redrawn progress bar) with our RFC 3339
 //! timestamp and its stream, framed by `#` lines saying what was run and how it ended. Records are appended to
 //! `flash-records.jsonl` one whole line per `write` on a file opened with `O_APPEND`, then synced, so boards
 //! finishing at the same time (or two runs sharing a folder) never interleave inside a line.
@@ -12,9 +12,8 @@ use std::{
     time::SystemTime,
 };
 
-use super::programmer::Stream;
 use crate::flash::{
-    output::Segment,
+    job::file_safe,
     records::{FlashRecord, RECORDS_FILE},
 };
 
@@ -34,12 +33,6 @@ pub fn rfc3339(t: SystemTime) -> String {
 #[must_use]
 pub fn file_stamp(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string().replace(['-', ':'], "")
-}
-
-/// Keep letters, digits, `-`, `_` and `.`.
-#[must_use]
-pub fn file_safe(text: &str) -> String {
-    text.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect()
 }
 
 /// One board's log file. Write errors are remembered, not fatal: the board is flashed all the same.
@@ -86,15 +79,11 @@ impl BoardLog {
         }
     }
 
-    /// A segment of programmer output: `<time> out| text` (`out\r|` for a redrawn bar).
-    pub fn output(&mut self, stream: Stream, segment: &Segment) {
-        let tag = match (stream, segment.redraw) {
-            (Stream::Stdout, false) => "out|",
-            (Stream::Stdout, true) => "out\\r|",
-            (Stream::Stderr, false) => "err|",
-            (Stream::Stderr, true) => "err\\r|",
-        };
-        self.write(&format!("{} {tag} {}\n", now_rfc3339(), segment.text));
+    /// A line of the back end's output: `<time> out| text` (`out\r|` for a redrawn bar); `source` is `out`, `err`,
+    /// or what the back end calls its trace.
+    pub fn output(&mut self, source: &str, text: &str, redraw: bool) {
+        let redrawn = if redraw { "\\r" } else { "" };
+        self.write(&format!("{} {source}{redrawn}| {text}\n", now_rfc3339()));
     }
 
     /// Flush to disk; the first write error, if any.
@@ -135,7 +124,7 @@ mod tests {
         assert!(b.path().ends_with("20250101T120000Z-usb1-2.log"));
         let mut c = BoardLog::create(tmp.path(), "a/b c").unwrap();
         assert!(c.path().ends_with("a_b_c.log"));
-        c.output(Stream::Stdout, &Segment { text: "[==] 42%".into(), redraw: true });
+        c.output("out", "[==] 42%", true);
         c.note("finished");
         let path = c.path().to_path_buf();
         assert!(c.close().is_none());

@@ -1,73 +1,50 @@
-//! Flashing a set of boards: one programmer process per board, at most `jobs` at once, starts at least `stagger`
-//! apart, each board with its own log file and its own record appended to `flash-records.jsonl` as soon as its
-//! result is known. Progress is reported as [`Event`]s in the order documented in `crate::flash`.
+//! Running a [`FlashJob`] with a [`Backend`], the same for every back end: at most `jobs` boards at once, starts at
+//! least `stagger` apart, each board with its own log file and its own record appended to `flash-records.jsonl` as
+//! soon as its result is known, each partition's bytes and time kept for the record. Progress is reported as
+//! [`Event`]s in the order documented in `crate::flash`.
 //!
-//! Boards that cannot be handed to the programmer (listed without a serial number, duplicate serials) fail without
-//! being run. When the cancel flag is raised, running programmers are stopped (see `effects::programmer`) and
-//! boards not yet started are recorded as interrupted without being started.
+//! Boards that cannot be handed to the back end (listed without a serial number, duplicate serials) fail without
+//! being run. When the cancel token is raised, the back end stops the boards it is flashing, and boards not yet
+//! started are recorded as interrupted without being started.
 
 use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::{
         Mutex,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicUsize, Ordering},
     },
     thread,
     time::{Duration, Instant, SystemTime},
 };
 
-use super::{
-    flashlog::{self, BoardLog},
-    programmer::Programmer,
+use super::flashlog::{self, BoardLog};
+use crate::{
+    cancel::Cancel,
+    flash::{
+        BoardId, Event, EventKind, FlashEvent, ResultKind, Verdict,
+        backend::{Backend, BoardEnd, BoardReport, Step},
+        hints,
+        job::{FlashJob, JobBoard},
+        partition_hex,
+        records::{FlashRecord, PartitionRecord, SCHEMA},
+    },
 };
-use crate::flash::{
-    BoardId, Event, EventKind, ResultKind, Verdict, hints,
-    output::{Transcript, partition_hex},
-    plan::{Schedule, Target},
-    records::{FileDigest, FlashRecord, ProgrammerInfo, SCHEMA},
-};
-
-/// Everything the boards of one run share.
-#[derive(Debug, Clone)]
-pub struct RunContext {
-    /// The layout's folder (the programmer runs there).
-    pub layout_dir: PathBuf,
-    /// The layout's file name (passed to `-w`).
-    pub layout_file: String,
-    /// Where logs and records go.
-    pub log_dir: PathBuf,
-    /// The run's id (in every record).
-    pub run_id: String,
-    /// The run's stamp, for log file names.
-    pub run_stamp: String,
-    /// The layout's binaries' sizes, by the name the layout gives them.
-    pub sizes: BTreeMap<String, u64>,
-    /// The bytes each board is sent.
-    pub total_bytes: u64,
-    /// The layout's digest.
-    pub layout: FileDigest,
-    /// The binaries' digests.
-    pub binaries: Vec<FileDigest>,
-    /// The programmer.
-    pub programmer: ProgrammerInfo,
-    /// Jobs and stagger.
-    pub schedule: Schedule,
-}
 
 /// What happened to one board.
 #[derive(Debug, Clone)]
 pub struct BoardOutcome {
-    /// The board.
-    pub target: Target,
+    /// The board, as the job has it.
+    pub board: JobBoard,
     /// The judgement.
     pub verdict: Verdict,
-    /// The serial number (as the programmer reported it, else as listed).
+    /// The serial number (as the device reported it, else as listed).
     pub serial: Option<String>,
     /// Time from start to end.
     pub duration: Duration,
     /// Bytes sent.
     pub bytes_sent: u64,
+    /// Each partition sent, with its bytes and time.
+    pub partitions: Vec<PartitionRecord>,
     /// Its log file.
     pub log: Option<PathBuf>,
     /// The records file it was appended to, or why it could not be.
@@ -77,136 +54,214 @@ pub struct BoardOutcome {
 }
 
 struct Finish {
-    verdict: Verdict,
-    serial: Option<String>,
+    end: BoardEnd,
     started: Option<SystemTime>,
     duration: Duration,
-    bytes_sent: u64,
+    partitions: Vec<PartitionRecord>,
     log: Option<PathBuf>,
-    args: Vec<String>,
     notes: Vec<String>,
 }
 
-fn record(ctx: &RunContext, target: &Target, f: &Finish) -> FlashRecord {
+fn not_run(board: &JobBoard, verdict: Verdict) -> Finish {
+    Finish {
+        end: BoardEnd { verdict, serial: board.target.serial.clone(), bytes_sent: 0, end: String::new() },
+        started: None,
+        duration: Duration::ZERO,
+        partitions: Vec::new(),
+        log: None,
+        notes: Vec::new(),
+    }
+}
+
+fn record(job: &FlashJob, board: &JobBoard, f: &Finish) -> FlashRecord {
+    let v = &f.end.verdict;
     FlashRecord {
         schema: SCHEMA,
         time: flashlog::now_rfc3339(),
         started: f.started.map(flashlog::rfc3339),
         duration_s: (f.duration.as_secs_f64() * 1000.0).round() / 1000.0,
-        run: ctx.run_id.clone(),
-        board_serial: f.serial.clone(),
-        port: target.port(),
-        usb: target.usb.clone(),
-        layout: ctx.layout.clone(),
-        binaries: ctx.binaries.clone(),
-        programmer: ctx.programmer.clone(),
-        args: f.args.clone(),
-        result: f.verdict.result,
-        partition: f.verdict.partition.map(partition_hex),
-        error: f.verdict.error.clone(),
-        programmer_errors: f.verdict.programmer_errors.clone(),
-        hint: f.verdict.hint.clone(),
-        exit_status: f.verdict.exit_status,
-        bytes_sent: f.bytes_sent,
+        run: job.run_id.clone(),
+        board_serial: f.end.serial.clone(),
+        port: board.target.port(),
+        usb: board.target.usb.clone(),
+        layout: job.layout.digest.clone(),
+        binaries: job.layout.binaries(),
+        via: job.backend.via,
+        programmer: job.backend.programmer.clone(),
+        // The arguments the programmer was run with (none for a board never started).
+        args: if f.started.is_some() { board.steps.iter().flat_map(step_args).collect() } else { Vec::new() },
+        result: v.result,
+        partition: v.partition.map(partition_hex),
+        error: v.error.clone(),
+        programmer_errors: v.programmer_errors.clone(),
+        hint: v.hint.clone(),
+        exit_status: v.exit_status,
+        bytes_sent: f.end.bytes_sent,
+        partitions: f.partitions.clone(),
         log: f.log.as_ref().map(|p| p.display().to_string()),
         notes: f.notes.clone(),
         tool: concat!("stm32mp-imager ", env!("CARGO_PKG_VERSION")).to_string(),
     }
 }
 
+fn step_args(step: &Step) -> Vec<String> {
+    match step {
+        Step::Run { args, .. } => args.clone(),
+    }
+}
+
 /// Record the result, tell the sink, and build the outcome.
-fn conclude(ctx: &RunContext, id: BoardId, target: &Target, f: Finish, sink: &(dyn Fn(Event) + Sync)) -> BoardOutcome {
-    let rec = record(ctx, target, &f);
-    let written = flashlog::append_record(&ctx.log_dir, &rec)
-        .map_err(|e| format!("cannot append to {}: {e}", ctx.log_dir.join(crate::flash::records::RECORDS_FILE).display()));
-    sink(Event { board: id, kind: EventKind::Finished { verdict: f.verdict.clone(), duration: f.duration, bytes_sent: f.bytes_sent } });
+fn conclude(job: &FlashJob, board: &JobBoard, f: Finish, sink: &(dyn Fn(Event) + Sync)) -> BoardOutcome {
+    let rec = record(job, board, &f);
+    let written = flashlog::append_record(&job.log_dir, &rec).map_err(|e| format!("cannot append to {}: {e}", job.records.display()));
+    sink(Event { board: board.id, kind: EventKind::Finished { verdict: f.end.verdict.clone(), duration: f.duration, bytes_sent: f.end.bytes_sent } });
     BoardOutcome {
-        target: target.clone(),
-        verdict: f.verdict,
-        serial: f.serial,
+        board: board.clone(),
+        verdict: f.end.verdict,
+        serial: f.end.serial,
         duration: f.duration,
-        bytes_sent: f.bytes_sent,
+        bytes_sent: f.end.bytes_sent,
+        partitions: f.partitions,
         log: f.log,
         record: written,
         notes: f.notes,
     }
 }
 
-fn not_run(target: &Target, verdict: Verdict) -> Finish {
-    Finish {
-        verdict,
-        serial: target.serial.clone(),
-        started: None,
-        duration: Duration::ZERO,
-        bytes_sent: 0,
-        log: None,
-        args: Vec::new(),
-        notes: Vec::new(),
+/// A partition being sent, as the runner follows it from the back end's events.
+struct Sending {
+    record: PartitionRecord,
+    size: Option<u64>,
+    since: Instant,
+}
+
+/// The runner's side of [`BoardReport`]: events to the sink, raw lines to the log, partitions to the record.
+struct Reporter<'a> {
+    id: BoardId,
+    job: &'a FlashJob,
+    sink: &'a (dyn Fn(Event) + Sync),
+    log: Option<&'a mut BoardLog>,
+    partitions: Vec<PartitionRecord>,
+    current: Option<Sending>,
+}
+
+impl Reporter<'_> {
+    fn close_current(&mut self, complete: bool) {
+        if let Some(mut s) = self.current.take() {
+            s.record.seconds = (s.since.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+            s.record.complete = complete;
+            self.partitions.push(s.record);
+        }
     }
 }
 
-fn flash_one(programmer: &dyn Programmer, target: &Target, id: BoardId, ctx: &RunContext, sink: &(dyn Fn(Event) + Sync)) -> Finish {
-    let args = target.programmer_args(&ctx.layout_file);
-    let command = format!("{} {}", programmer.path().display(), args.join(" "));
-    let mut notes = Vec::new();
-    let name = match &target.serial {
-        Some(sn) if target.port().is_some() => format!("{}-{}-{sn}", ctx.run_stamp, target.label()),
-        _ => format!("{}-{}", ctx.run_stamp, target.label()),
-    };
-    let mut log = match BoardLog::create(&ctx.log_dir, &name) {
-        Ok(l) => Some(l),
-        Err(e) => {
-            notes.push(format!("no log file: cannot create {}/{name}.log: {e}", ctx.log_dir.display()));
-            None
+impl BoardReport for Reporter<'_> {
+    fn event(&mut self, event: FlashEvent) {
+        match &event {
+            FlashEvent::Sending { partition, file, size } => {
+                self.close_current(false);
+                let name = partition.and_then(|p| self.job.layout.partition(u32::from(p))).map(|p| p.name.clone());
+                let record = PartitionRecord {
+                    id: partition.map_or_else(|| "?".to_string(), partition_hex),
+                    name,
+                    file: file.clone(),
+                    bytes_sent: 0,
+                    seconds: 0.0,
+                    complete: false,
+                };
+                self.current = Some(Sending { record, size: *size, since: Instant::now() });
+            }
+            FlashEvent::Progress { percent, .. } => {
+                if let Some(s) = self.current.as_mut() {
+                    let size = u128::from(s.size.unwrap_or(0));
+                    s.record.bytes_sent = u64::try_from(size * u128::from(*percent) / 100).unwrap_or(u64::MAX);
+                }
+            }
+            FlashEvent::Sent { bytes, .. } => {
+                if let Some(s) = self.current.as_mut() {
+                    s.record.bytes_sent = *bytes;
+                }
+                self.close_current(true);
+            }
+            _ => {}
         }
+        (self.sink)(Event { board: self.id, kind: EventKind::Flash(event) });
+    }
+
+    fn output(&mut self, source: &str, text: &str, redraw: bool) {
+        if let Some(l) = self.log.as_deref_mut() {
+            l.output(source, text, redraw);
+        }
+    }
+}
+
+fn flash_one(job: &FlashJob, board: &JobBoard, backend: &dyn Backend, cancel: &Cancel, sink: &(dyn Fn(Event) + Sync)) -> Finish {
+    let command = board.steps.iter().map(Step::command_line).collect::<Vec<_>>().join("; ");
+    let mut notes = Vec::new();
+    let mut log = match &board.log_name {
+        Some(name) => match BoardLog::create(&job.log_dir, name) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                notes.push(format!("no log file: cannot create {}/{name}.log: {e}", job.log_dir.display()));
+                None
+            }
+        },
+        None => None,
     };
     let started = SystemTime::now();
     let t0 = Instant::now();
+    let t = &board.target;
     if let Some(l) = log.as_mut() {
-        l.note(&format!("stm32mp-imager {} flash log, run {}", env!("CARGO_PKG_VERSION"), ctx.run_id));
+        l.note(&format!("stm32mp-imager {} flash log, run {}", env!("CARGO_PKG_VERSION"), job.run_id));
         l.note(&format!(
             "board: {}, serial {}, USB {}",
-            target.label(),
-            target.serial.as_deref().unwrap_or("unknown"),
-            target.usb.as_ref().map_or_else(|| "unknown".to_string(), ToString::to_string)
+            board.label,
+            t.serial.as_deref().unwrap_or("unknown"),
+            t.usb.as_ref().map_or_else(|| "unknown".to_string(), ToString::to_string)
         ));
-        l.note(&format!("programmer: {} (version {})", ctx.programmer.path, ctx.programmer.version.as_deref().unwrap_or("unknown")));
+        l.note(&format!("programmer: {} (version {})", job.backend.programmer.path, job.backend.programmer.version.as_deref().unwrap_or("unknown")));
         l.note(&format!("command: {command}"));
-        l.note(&format!("folder: {}", ctx.layout_dir.display()));
-        l.note(&format!("layout: {} sha256 {}", ctx.layout.path, ctx.layout.sha256));
-        for b in &ctx.binaries {
+        for s in &board.steps {
+            match s {
+                Step::Run { cwd, .. } => l.note(&format!("folder: {}", cwd.display())),
+            }
+        }
+        l.note(&format!("layout: {} sha256 {}", job.layout.digest.path, job.layout.digest.sha256));
+        for b in job.layout.binaries() {
             l.note(&format!("binary: {} ({} bytes) sha256 {}", b.name, b.size, b.sha256));
         }
         l.note(&format!("started: {}", flashlog::rfc3339(started)));
     }
-    sink(Event { board: id, kind: EventKind::Started { command } });
-    let mut transcript = Transcript::new(ctx.sizes.clone());
-    let end = programmer.flash(&args, &ctx.layout_dir, &mut |stream, seg| {
-        if let Some(l) = log.as_mut() {
-            l.output(stream, seg);
-        }
-        let fed = transcript.feed(seg);
-        for e in fed.events {
-            sink(Event { board: id, kind: EventKind::Programmer(e) });
-        }
-        fed.advanced
-    });
+    sink(Event { board: board.id, kind: EventKind::Started { command } });
+    let mut reporter = Reporter { id: board.id, job, sink, log: log.as_mut(), partitions: Vec::new(), current: None };
+    let end = backend.flash(job, board, cancel, &mut reporter);
+    reporter.close_current(false);
+    let partitions = reporter.partitions;
     let duration = t0.elapsed();
-    let verdict = transcript.verdict(&end);
-    let seen = transcript.serial().map(str::to_string);
-    if let (Some(expected), Some(seen)) = (&target.serial, &seen)
+    if let (Some(expected), Some(seen)) = (&t.serial, &end.serial)
         && !expected.eq_ignore_ascii_case(seen)
     {
-        notes.push(format!("{} was selected as serial {expected} but the programmer reported serial {seen}", target.label()));
+        notes.push(format!("{} was selected as serial {expected} but the programmer reported serial {seen}", board.label));
     }
     let log_path = log.as_ref().map(|l| l.path().to_path_buf());
     if let Some(mut l) = log {
-        l.note(&format!("finished: {}, {} after {:.3} s", flashlog::now_rfc3339(), verdict.result, duration.as_secs_f64()));
-        l.note(&format!("programmer: {end}"));
-        if let Some(e) = &verdict.error {
+        let v = &end.verdict;
+        l.note(&format!("finished: {}, {} after {:.3} s", flashlog::now_rfc3339(), v.result, duration.as_secs_f64()));
+        l.note(&end.end);
+        for p in &partitions {
+            l.note(&format!(
+                "partition {} ({}): {} bytes in {:.3} s{}",
+                p.id,
+                p.file,
+                p.bytes_sent,
+                p.seconds,
+                if p.complete { "" } else { ", not complete" }
+            ));
+        }
+        if let Some(e) = &v.error {
             l.note(&format!("error: {e}"));
         }
-        if let Some(h) = &verdict.hint {
+        if let Some(h) = &v.hint {
             l.note(&format!("hint: {h}"));
         }
         for n in &notes {
@@ -216,95 +271,75 @@ fn flash_one(programmer: &dyn Programmer, target: &Target, id: BoardId, ctx: &Ru
             notes.push(format!("log file incomplete: {e}"));
         }
     }
-    Finish {
-        bytes_sent: transcript.bytes_sent(),
-        serial: seen.or_else(|| target.serial.clone()),
-        verdict,
-        started: Some(started),
-        duration,
-        log: log_path,
-        args,
-        notes,
-    }
+    let serial = end.serial.clone().or_else(|| t.serial.clone());
+    Finish { end: BoardEnd { serial, ..end }, started: Some(started), duration, partitions, log: log_path, notes }
 }
 
 /// Wait for this board's turn to start: at least `stagger` after the previous start. False if cancelled meanwhile.
-fn wait_turn(last_start: &Mutex<Option<Instant>>, stagger: Duration, cancel: &AtomicBool) -> bool {
+fn wait_turn(last_start: &Mutex<Option<Instant>>, stagger: Duration, cancel: &Cancel) -> bool {
     let mut last = last_start.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(prev) = *last {
         while Instant::now() < prev + stagger {
-            if cancel.load(Ordering::SeqCst) {
+            if cancel.is_cancelled() {
                 return false;
             }
             thread::sleep(Duration::from_millis(20).min((prev + stagger).saturating_duration_since(Instant::now())));
         }
     }
-    if cancel.load(Ordering::SeqCst) {
+    if cancel.is_cancelled() {
         return false;
     }
     *last = Some(Instant::now());
     true
 }
 
-/// Flash `targets` (in parallel as the schedule allows); outcomes come back in target order.
-pub fn run(
-    programmer: &dyn Programmer,
-    targets: &[Target],
-    ctx: &RunContext,
-    cancel: &AtomicBool,
-    sink: &(dyn Fn(Event) + Sync),
-) -> Vec<BoardOutcome> {
-    for (i, t) in targets.iter().enumerate() {
+/// Run `job` with `backend` (boards in parallel as its schedule allows); outcomes come back in board order.
+pub fn run(job: &FlashJob, backend: &dyn Backend, cancel: &Cancel, sink: &(dyn Fn(Event) + Sync)) -> Vec<BoardOutcome> {
+    for b in &job.boards {
         sink(Event {
-            board: BoardId(i),
+            board: b.id,
             kind: EventKind::Queued {
-                label: t.label(),
-                serial: t.serial.clone(),
-                usb: t.usb.as_ref().map(ToString::to_string),
-                total_bytes: ctx.total_bytes,
+                label: b.label.clone(),
+                serial: b.target.serial.clone(),
+                usb: b.target.usb.as_ref().map(ToString::to_string),
+                total_bytes: job.bytes_per_board(),
             },
         });
     }
-    let results: Mutex<Vec<Option<BoardOutcome>>> = Mutex::new(vec![None; targets.len()]);
+    let results: Mutex<Vec<Option<BoardOutcome>>> = Mutex::new(vec![None; job.boards.len()]);
     let store = |i: usize, o: BoardOutcome| {
         results.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(o);
     };
     let mut runnable = Vec::new();
-    for (i, t) in targets.iter().enumerate() {
-        match &t.blocked {
+    for (i, b) in job.boards.iter().enumerate() {
+        match &b.target.blocked {
             Some(why) => {
                 let hint = if why.contains("without a serial number") { Some(hints::NO_SERIAL.to_string()) } else { None };
-                let f = not_run(t, Verdict::not_run(ResultKind::Failed, why.clone(), hint));
-                store(i, conclude(ctx, BoardId(i), t, f, sink));
+                let f = not_run(b, Verdict::not_run(ResultKind::Failed, why.clone(), hint));
+                store(i, conclude(job, b, f, sink));
             }
             None => runnable.push(i),
         }
     }
     let next = AtomicUsize::new(0);
     let last_start = Mutex::new(None);
-    let workers = ctx.schedule.jobs.clamp(1, runnable.len().max(1));
+    let workers = job.schedule.jobs.clamp(1, runnable.len().max(1));
     thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
                 loop {
                     let k = next.fetch_add(1, Ordering::SeqCst);
                     let Some(&i) = runnable.get(k) else { break };
-                    let t = &targets[i];
-                    let f = if wait_turn(&last_start, ctx.schedule.stagger, cancel) {
-                        flash_one(programmer, t, BoardId(i), ctx, sink)
+                    let b = &job.boards[i];
+                    let f = if wait_turn(&last_start, job.schedule.stagger, cancel) {
+                        flash_one(job, b, backend, cancel, sink)
                     } else {
-                        not_run(t, Verdict::not_run(ResultKind::Interrupted, "not started: interrupted before its turn", None))
+                        not_run(b, Verdict::not_run(ResultKind::Interrupted, "not started: interrupted before its turn", None))
                     };
-                    store(i, conclude(ctx, BoardId(i), t, f, sink));
+                    store(i, conclude(job, b, f, sink));
                 }
             });
         }
     });
     results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner).into_iter().flatten().collect()
-}
-
-/// The log folder a layout gets by default: `flash-logs/` beside it.
-#[must_use]
-pub fn default_log_dir(layout_dir: &Path) -> PathBuf {
-    layout_dir.join("flash-logs")
 }

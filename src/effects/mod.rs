@@ -2,12 +2,14 @@
 //! so the pure layers above never do I/O and tests can swap these out.
 
 pub mod failpoint;
+pub mod flash_job;
 pub mod flash_progress;
 pub mod flashlog;
 pub mod fleet;
 pub mod image;
 pub mod inputs;
 pub mod output;
+pub mod process;
 pub mod programmer;
 pub mod progress;
 pub mod signals;

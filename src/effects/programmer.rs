@@ -1,31 +1,32 @@
-//! Running `STM32_Programmer_CLI`: finding it, asking its version, listing boards, and flashing one board with its
-//! output streamed line by line (`\r`-redrawn progress bars included) to a callback.
+//! ST's `STM32_Programmer_CLI` as a flashing back end ([`CubeProgrammer`]): finding it, its queries (`--version`,
+//! `-l usb`, each with its own time bound, whatever the stage timeout of a flash), and flashing one board: one
+//! process per board, run from the layout's folder as the job's step says, its output read by `flash::cubeprog` into
+//! events and a verdict, under the job's per-stage timeout (see `effects::process` for how a process is run and
+//! ended).
 //!
-//! The process is started without a shell (`Command` + `.arg()`), in its own process group, from the layout's
-//! folder. A per-stage timeout is enforced here: the clock restarts whenever the callback says the programmer showed
-//! progress or a new stage; on expiry, or when the cancel flag is raised (Ctrl-C), **only our own child's process
-//! group** is ended: SIGTERM, then SIGKILL after a grace period. The group id is signalled only while the child is
-//! not yet reaped, so it cannot have been reused by an unrelated process.
-//!
-//! Verified against the test double `tests/doubles/fake_stm32_programmer_cli.py` only (see `crate::flash`): how the
-//! real programmer reacts to SIGTERM, and how long its stages really take, is not known.
+//! Verified against the test double `tests/doubles/fake_stm32_programmer_cli.py` only (see `crate::flash::cubeprog`):
+//! how the real programmer reacts to SIGTERM, and how long its stages really take, is not known.
 
 use std::{
     ffi::OsStr,
     fmt,
-    io::Read,
-    os::unix::{fs::PermissionsExt, process::CommandExt, process::ExitStatusExt},
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        mpsc,
-    },
-    thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use crate::flash::output::{LineSplitter, RunEnd, Segment};
+use super::process::{KILL_GRACE, Run, run_streaming};
+use crate::{
+    cancel::Cancel,
+    flash::{
+        backend::{Backend, BackendInfo, BoardEnd, BoardReport, Discovery, Step, Via},
+        cubeprog::{self, judge::RunEnd, listing, transcript::Transcript, version::Version},
+        job::{FlashJob, JobBoard, JobLayout},
+        records::ProgrammerInfo,
+        select::Target,
+        verdict::{ResultKind, Verdict},
+    },
+};
 
 /// The programmer's executable name.
 pub const PROGRAMMER_EXE: &str = "STM32_Programmer_CLI";
@@ -36,14 +37,8 @@ pub const INSTALL_FOLDERS: &[&str] = &["STMicroelectronics/STM32Cube/STM32CubePr
 /// Where STM32CubeProgrammer is downloaded from.
 pub const DOWNLOAD_URL: &str = "https://www.st.com/en/development-tools/stm32cubeprog.html";
 
-/// How long a process gets between SIGTERM and SIGKILL.
-pub const KILL_GRACE: Duration = Duration::from_secs(2);
-/// How long `--version` and `-l usb` may take at most.
+/// How long `--version` and `-l usb` may go without output: their own bound, not a flash's stage timeout.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long the output of a process that has exited is still read (a helper may hold its pipes).
-const LINGER: Duration = Duration::from_secs(1);
-/// How often the cancel flag and the deadline are checked.
-const TICK: Duration = Duration::from_millis(50);
 
 /// Where a candidate path came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +101,8 @@ pub fn candidates(option: Option<&Path>, env: Option<&OsStr>, path_var: Option<&
 /// Why the programmer cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ProgrammerError {
-    /// No candidate exists.
+    /// No candidate exists. The message says where it looked; how to install it or point at it is the caller's
+    /// (it knows its own options): see [`DOWNLOAD_URL`].
     #[error("{}", not_found_message(.looked))]
     NotFound {
         /// Where it looked.
@@ -124,20 +120,18 @@ pub enum ProgrammerError {
     },
 }
 
+/// Where it looked, in one line: every `PATH` folder (named when there are at most three), then the other places.
 fn not_found_message(looked: &[Candidate]) -> String {
-    let mut where_ = Vec::new();
     let paths: Vec<String> = looked.iter().filter(|c| c.origin == Origin::Path).map(|c| c.path.display().to_string()).collect();
-    for c in looked.iter().filter(|c| c.origin != Origin::Path) {
-        where_.push(format!("{} ({})", c.path.display(), c.origin));
+    let mut places = Vec::new();
+    match paths.len() {
+        0 => {}
+        1..=3 => places.push(format!("every PATH folder ({})", paths.join(", "))),
+        n => places.push(format!("every PATH folder ({n} folders)")),
     }
-    if !paths.is_empty() {
-        where_.insert(0, format!("every PATH folder ({})", paths.join(", ")));
-    }
-    format!(
-        "{PROGRAMMER_EXE} not found; looked in: {}. Install STM32CubeProgrammer ({DOWNLOAD_URL}, free registration; \
-2.2.0 or later, not 2.2.1), then put its bin folder on PATH, set {PROGRAMMER_ENV}, or pass --programmer PATH",
-        if where_.is_empty() { "nowhere (no PATH, no HOME)".to_string() } else { where_.join("; ") }
-    )
+    places.extend(looked.iter().filter(|c| c.origin != Origin::Path).map(|c| format!("{} ({})", c.path.display(), c.origin)));
+    let places = if places.is_empty() { "nowhere (no PATH, no HOME)".to_string() } else { places.join("; ") };
+    format!("{PROGRAMMER_EXE} not found; looked in: {places}")
 }
 
 /// Find the programmer among the [`candidates`].
@@ -156,16 +150,7 @@ pub fn find(option: Option<&Path>, env: Option<&OsStr>, path_var: Option<&OsStr>
     Err(ProgrammerError::NotFound { looked })
 }
 
-/// Which output stream a segment came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    /// Standard output.
-    Stdout,
-    /// Standard error.
-    Stderr,
-}
-
-/// The whole output of a short command.
+/// The whole output of a short query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Captured {
     /// stdout and stderr lines, in arrival order.
@@ -180,214 +165,121 @@ impl Captured {
     pub fn ok(&self) -> bool {
         self.end == RunEnd::Exited { code: Some(0), signal: None }
     }
-}
 
-/// Called for each segment of output; returns whether it showed progress (restarts the stage timeout).
-pub type OnSegment<'a> = dyn FnMut(Stream, &Segment) -> bool + 'a;
-
-/// What the flashing code needs from a programmer (the real one, or a fake in tests).
-pub trait Programmer: Sync {
-    /// The executable.
-    fn path(&self) -> &Path;
-    /// `--version`.
-    fn version(&self) -> Captured;
-    /// `-l usb`.
-    fn list_usb(&self) -> Captured;
-    /// Run with `args` from `cwd`, streaming output to `on_segment`, under the per-stage timeout and cancel flag.
-    fn flash(&self, args: &[String], cwd: &Path, on_segment: &mut OnSegment<'_>) -> RunEnd;
-}
-
-/// `STM32_Programmer_CLI` as a child process.
-#[derive(Debug)]
-pub struct CliProgrammer<'a> {
-    path: PathBuf,
-    stage_timeout: Duration,
-    grace: Duration,
-    cancel: &'a AtomicBool,
-}
-
-impl<'a> CliProgrammer<'a> {
-    /// A programmer at `path`; `stage_timeout` bounds each stage of a flash; `cancel` stops everything.
+    /// Its first non-empty line, for messages.
     #[must_use]
-    pub fn new(path: PathBuf, stage_timeout: Duration, cancel: &'a AtomicBool) -> CliProgrammer<'a> {
-        CliProgrammer { path, stage_timeout, grace: KILL_GRACE, cancel }
+    pub fn first_line(&self) -> &str {
+        self.text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("nothing")
+    }
+}
+
+/// `STM32_Programmer_CLI` at a path: its queries, and a [`Backend`] that runs one process per board.
+#[derive(Debug, Clone)]
+pub struct CubeProgrammer {
+    path: PathBuf,
+    version: Option<Version>,
+    query_timeout: Duration,
+    grace: Duration,
+    cancel: Cancel,
+}
+
+impl CubeProgrammer {
+    /// The programmer at `path` (found by [`find`]); `cancel` stops its queries (a flash gets the runner's token).
+    #[must_use]
+    pub fn new(path: PathBuf, cancel: Cancel) -> CubeProgrammer {
+        CubeProgrammer { path, version: None, query_timeout: QUERY_TIMEOUT, grace: KILL_GRACE, cancel }
+    }
+
+    /// The executable.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Its version, once read (in the job and the records).
+    #[must_use]
+    pub fn version(&self) -> Option<Version> {
+        self.version
+    }
+
+    /// Set the version read by [`CubeProgrammer::read_version`] (the caller decides what to do with a bad one).
+    pub fn set_version(&mut self, version: Option<Version>) {
+        self.version = version;
     }
 
     fn capture(&self, args: &[&str]) -> Captured {
         let args: Vec<String> = args.iter().map(|a| (*a).to_string()).collect();
         let mut text = String::new();
-        let end = run_streaming(&self.path, &args, None, self.stage_timeout.min(QUERY_TIMEOUT), self.grace, self.cancel, &mut |_, seg| {
+        let run = Run { program: &self.path, args: &args, cwd: None, timeout: self.query_timeout, grace: self.grace };
+        let end = run_streaming(&run, &self.cancel, &mut |_, seg| {
             text.push_str(&seg.text);
             text.push('\n');
             true
         });
         Captured { text, end }
     }
-}
 
-impl Programmer for CliProgrammer<'_> {
-    fn path(&self) -> &Path {
-        &self.path
+    /// `--version`, parsed (`Err` says what it printed instead, for a warning).
+    pub fn read_version(&self) -> Result<Version, String> {
+        let out = self.capture(&["--version"]);
+        cubeprog::version::parse_output(&out.text).ok_or_else(|| format!("`--version` {}: {}", out.end, out.first_line()))
     }
-    fn version(&self) -> Captured {
-        self.capture(&["--version"])
-    }
-    fn list_usb(&self) -> Captured {
+
+    /// `-l usb`, raw.
+    #[must_use]
+    pub fn list_usb(&self) -> Captured {
         self.capture(&["-l", "usb"])
     }
-    fn flash(&self, args: &[String], cwd: &Path, on_segment: &mut OnSegment<'_>) -> RunEnd {
-        run_streaming(&self.path, args, Some(cwd), self.stage_timeout, self.grace, self.cancel, on_segment)
+}
+
+impl Backend for CubeProgrammer {
+    fn info(&self) -> BackendInfo {
+        let version = self.version.map(|v| v.to_string());
+        BackendInfo {
+            via: Via::Stm32CubeProgrammer,
+            name: format!("STM32CubeProgrammer {}", version.as_deref().unwrap_or("(version unknown)")),
+            programmer: ProgrammerInfo { path: self.path.display().to_string(), version },
+        }
     }
-}
 
-enum Msg {
-    Segment(Stream, Segment),
-    Eof,
-}
-
-fn spawn_reader(mut pipe: impl Read + Send + 'static, stream: Stream, tx: mpsc::Sender<Msg>) {
-    thread::spawn(move || {
-        let mut splitter = LineSplitter::new();
-        let mut buf = [0u8; 8192];
-        loop {
-            match pipe.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    for seg in splitter.push(&buf[..n]) {
-                        if tx.send(Msg::Segment(stream, seg)).is_err() {
-                            return;
-                        }
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => break,
+    fn discover(&self) -> Discovery {
+        let out = self.list_usb();
+        let parsed = listing::parse_list(&out.text);
+        let mut warnings = Vec::new();
+        if out.ok() || !parsed.devices.is_empty() {
+            if let Some(n) = parsed.announced.filter(|&n| n as usize != parsed.devices.len()) {
+                warnings.push(format!("the programmer announced {n} boards and listed {}", parsed.devices.len()));
             }
+            return Discovery { boards: Ok(parsed.devices), warnings };
         }
-        if let Some(seg) = splitter.finish() {
-            let _ = tx.send(Msg::Segment(stream, seg));
-        }
-        let _ = tx.send(Msg::Eof);
-    });
-}
+        let said = if parsed.errors.is_empty() { out.first_line().to_string() } else { parsed.errors.join(" / ") };
+        Discovery { boards: Err(format!("`{} -l usb` {}: {said}", self.path.display(), out.end)), warnings }
+    }
 
-/// Whether the child has exited, without reaping it (so its pid, and our process group id, stay reserved).
-fn has_exited(pid: libc::pid_t) -> bool {
-    let Ok(id) = libc::id_t::try_from(pid) else { return true };
-    // SAFETY: siginfo_t is plain data; waitid only writes into it. WNOWAIT leaves the child waitable.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::waitid(libc::P_PID, id, &raw mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
-    // SAFETY: si_pid is valid to read for a waitid result (zero when nothing has exited).
-    r != 0 || unsafe { info.si_pid() } != 0
-}
+    fn steps(&self, layout: &JobLayout, target: &Target) -> Vec<Step> {
+        vec![Step::Run { program: self.path.clone(), args: cubeprog::flash_args(target, &layout.file_name), cwd: layout.dir.clone() }]
+    }
 
-/// Signal our child's process group. Only called while the child is unreaped, and only with its own pid (> 0).
-fn signal_group(pid: libc::pid_t, signal: libc::c_int) {
-    if pid > 0 {
-        // SAFETY: kill(2) with a negative pid signals exactly the process group `pid`, which our child leads.
-        unsafe {
-            libc::kill(-pid, signal);
-        }
-    }
-}
-
-/// End our child's process group: SIGTERM, up to `grace` for the child to exit, then SIGKILL for whatever is left of
-/// the group; then reap the child.
-fn terminate(child: &mut Child, pid: libc::pid_t, grace: Duration) {
-    signal_group(pid, libc::SIGTERM);
-    let until = Instant::now() + grace;
-    while Instant::now() < until && !has_exited(pid) {
-        thread::sleep(Duration::from_millis(20));
-    }
-    signal_group(pid, libc::SIGKILL);
-    let _ = child.wait();
-}
-
-fn exit_of(status: std::process::ExitStatus) -> RunEnd {
-    RunEnd::Exited { code: status.code(), signal: status.signal() }
-}
-
-/// Run `program args` (from `cwd`, when given) in a new process group, streaming segments of stdout and stderr to `on_segment`.
-/// `timeout` bounds the time between two segments that `on_segment` calls progress; `cancel` ends the run.
-pub fn run_streaming(
-    program: &Path,
-    args: &[String],
-    cwd: Option<&Path>,
-    timeout: Duration,
-    grace: Duration,
-    cancel: &AtomicBool,
-    on_segment: &mut OnSegment<'_>,
-) -> RunEnd {
-    if cancel.load(Ordering::SeqCst) {
-        return RunEnd::Interrupted;
-    }
-    let mut cmd = Command::new(program);
-    if let Some(cwd) = cwd {
-        cmd.current_dir(cwd);
-    }
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => return RunEnd::SpawnFailed(format!("{}: {e}", program.display())),
-    };
-    let Ok(pid) = libc::pid_t::try_from(child.id()) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        return RunEnd::SpawnFailed("process id out of range".to_string());
-    };
-    let (tx, rx) = mpsc::channel();
-    if let Some(out) = child.stdout.take() {
-        spawn_reader(out, Stream::Stdout, tx.clone());
-    }
-    if let Some(err) = child.stderr.take() {
-        spawn_reader(err, Stream::Stderr, tx.clone());
-    }
-    drop(tx);
-    let mut open_streams = 2;
-    let mut deadline = Instant::now() + timeout;
-    let mut exited_at: Option<Instant> = None;
-    loop {
-        if cancel.load(Ordering::SeqCst) {
-            terminate(&mut child, pid, grace);
-            return RunEnd::Interrupted;
-        }
-        let now = Instant::now();
-        if exited_at.is_none() && now >= deadline {
-            terminate(&mut child, pid, grace);
-            return RunEnd::TimedOut { after: timeout };
-        }
-        let wait = if open_streams == 0 { TICK } else { TICK.min(deadline.saturating_duration_since(now)).max(Duration::from_millis(1)) };
-        if open_streams > 0 {
-            match rx.recv_timeout(wait) {
-                Ok(Msg::Segment(stream, seg)) => {
-                    if on_segment(stream, &seg) {
-                        deadline = Instant::now() + timeout;
-                    }
-                }
-                Ok(Msg::Eof) => open_streams -= 1,
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => open_streams = 0,
+    fn flash(&self, job: &FlashJob, board: &JobBoard, cancel: &Cancel, report: &mut dyn BoardReport) -> BoardEnd {
+        let Some(Step::Run { program, args, cwd }) = board.steps.first() else {
+            let verdict = Verdict::not_run(ResultKind::Failed, "the job has no programmer command for this board", None);
+            return BoardEnd { verdict, serial: None, bytes_sent: 0, end: "programmer: not run".to_string() };
+        };
+        let mut transcript = Transcript::new(job.layout.sizes());
+        let run = Run { program, args, cwd: Some(cwd), timeout: job.stage_timeout, grace: self.grace };
+        let end = run_streaming(&run, cancel, &mut |stream, seg| {
+            report.output(stream.tag(), &seg.text, seg.redraw);
+            let fed = transcript.feed(seg);
+            for e in fed.events {
+                report.event(e);
             }
-        } else {
-            thread::sleep(wait);
-        }
-        if exited_at.is_none() && has_exited(pid) {
-            exited_at = Some(Instant::now());
-        }
-        if let Some(at) = exited_at
-            && (open_streams == 0 || at.elapsed() >= LINGER)
-        {
-            // Anything left in our group (a helper holding the pipes) goes with it; the child is still unreaped.
-            signal_group(pid, libc::SIGKILL);
-            let end = match child.wait() {
-                Ok(status) => exit_of(status),
-                Err(e) => RunEnd::SpawnFailed(format!("cannot read the exit status: {e}")),
-            };
-            while let Ok(msg) = rx.try_recv() {
-                if let Msg::Segment(stream, seg) = msg {
-                    on_segment(stream, &seg);
-                }
-            }
-            return end;
+            fed.advanced
+        });
+        BoardEnd {
+            verdict: transcript.verdict(&end),
+            serial: transcript.serial().map(str::to_string),
+            bytes_sent: transcript.bytes_sent(),
+            end: format!("programmer: {end}"),
         }
     }
 }
@@ -428,53 +320,33 @@ mod tests {
             "{m}"
         );
         assert!(m.contains("/nonexistent-home/stm32cube/bin/STM32_Programmer_CLI (install folder)"), "{m}");
-        assert!(m.contains(DOWNLOAD_URL) && m.contains("--programmer PATH"), "{m}");
+        assert!(!m.contains('\n') && !m.contains("--"), "one line, no option names (the command line adds those): {m}");
+        let many = find(None, None, Some(OsStr::new("/n1:/n2:/n3:/n4")), None).unwrap_err().to_string();
+        assert_eq!(many, "STM32_Programmer_CLI not found; looked in: every PATH folder (4 folders)");
+    }
+
+    /// A stand-in programmer: a shell script in a temporary folder.
+    fn script(body: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("STM32_Programmer_CLI");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (dir, path)
     }
 
     #[test]
-    fn streams_redraws_and_exit_status() {
-        let cancel = AtomicBool::new(false);
-        let mut segs = Vec::new();
-        let end = run_streaming(
-            Path::new("/bin/sh"),
-            &["-c".into(), "printf 'a\\n[==  ] 40%%\\r[====] 100%%\\nerr\\n' ; printf 'oops\\n' >&2; exit 3".into()],
-            Some(Path::new("/")),
-            Duration::from_secs(10),
-            KILL_GRACE,
-            &cancel,
-            &mut |s, seg| {
-                segs.push((s, seg.text.clone(), seg.redraw));
-                true
-            },
-        );
-        assert_eq!(end, RunEnd::Exited { code: Some(3), signal: None });
-        let stdout: Vec<&str> = segs.iter().filter(|s| s.0 == Stream::Stdout).map(|s| s.1.as_str()).collect();
-        assert_eq!(stdout, ["a", "[==  ] 40%", "[====] 100%", "err"]);
-        assert!(segs.iter().any(|s| s.0 == Stream::Stderr && s.1 == "oops"));
+    fn queries_have_their_own_bound_not_the_stage_timeout() {
+        // Regression: `flash --timeout 1` used to give `--version` and `-l usb` one second too. Queries no longer
+        // know the stage timeout at all; this one is slower than a 1 s stage timeout would allow and still answers.
+        let (_dir, path) = script("sleep 1.5; echo 'STM32CubeProgrammer version: 2.11.0'");
+        let prg = CubeProgrammer::new(path, Cancel::new());
+        assert_eq!(prg.read_version(), Ok(Version::new(2, 11, 0)));
     }
 
     #[test]
-    fn a_silent_child_times_out_and_its_group_is_ended() {
-        let cancel = AtomicBool::new(false);
-        let started = Instant::now();
-        let end = run_streaming(
-            Path::new("/bin/sh"),
-            &["-c".into(), "sleep 30 & echo started; wait".into()],
-            Some(Path::new("/")),
-            Duration::from_millis(300),
-            Duration::from_millis(500),
-            &cancel,
-            &mut |_, _| true,
-        );
-        assert_eq!(end, RunEnd::TimedOut { after: Duration::from_millis(300) });
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
-    }
-
-    #[test]
-    fn a_missing_program_does_not_start() {
-        let cancel = AtomicBool::new(false);
-        let end =
-            run_streaming(Path::new("/nonexistent/prg"), &[], Some(Path::new("/")), Duration::from_secs(1), KILL_GRACE, &cancel, &mut |_, _| true);
-        assert!(matches!(end, RunEnd::SpawnFailed(_)), "{end:?}");
+    fn a_failing_listing_says_what_the_programmer_said() {
+        let (_dir, path) = script("echo 'Error: No DFU device found'; exit 1");
+        let d = CubeProgrammer::new(path.clone(), Cancel::new()).discover();
+        assert_eq!(d.boards, Err(format!("`{} -l usb` exited with status 1: Error: No DFU device found", path.display())));
     }
 }

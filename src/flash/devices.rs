@@ -1,19 +1,21 @@
-//! Boards in USB DFU mode: the blocks `STM32_Programmer_CLI -l usb` prints, the USB devices sysfs shows for
-//! `0483:df11`, and the two joined on USB bus and address.
+//! Boards in USB DFU mode as any back end sees them: the USB devices sysfs shows for `0483:df11`, where a board sits
+//! on the USB tree ([`UsbLocation`], with the sysfs port path that stays the same across re-enumerations), which stage
+//! answers, and the programmer's listing joined with sysfs on bus and address.
 //!
-//! Pure. The `-l usb` block layout is the guide's (v2.2.0); the 0- and 3-board shapes are extrapolated from it (see
-//! `tests/fixtures/programmer/`).
+//! Pure.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use super::cubeprog::listing::parse_u16;
 
 /// ST's USB vendor id.
 pub const ST_VENDOR: u16 = 0x0483;
 /// The DFU product id used by the ROM, TF-A and U-Boot `stm32prog` alike.
 pub const DFU_PRODUCT: u16 = 0xdf11;
 
-/// One `Device Index` block of `-l usb`.
+/// A board listed in USB DFU mode by the back end's discovery (ST's programmer: one `Device Index` block of `-l usb`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct DfuDevice {
     /// The index the programmer gives it (`USB1` → 1): enumeration order, not a physical port.
@@ -44,79 +46,6 @@ impl DfuDevice {
     pub fn serial(&self) -> Option<&str> {
         if self.serial.is_empty() { None } else { Some(&self.serial) }
     }
-}
-
-/// What `-l usb` printed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Listing {
-    /// The device blocks, in the programmer's order.
-    pub devices: Vec<DfuDevice>,
-    /// `Total number of available STM32 device in DFU mode: N`, when printed.
-    pub announced: Option<u32>,
-    /// `Error:` lines.
-    pub errors: Vec<String>,
-}
-
-fn parse_u16(text: &str) -> Option<u16> {
-    let t = text.trim();
-    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        Some(hex) => u16::from_str_radix(hex, 16).ok(),
-        None => t.parse::<u16>().ok(),
-    }
-}
-
-/// Parse the output of `STM32_Programmer_CLI -l usb`. Only the DFU section is read.
-#[must_use]
-pub fn parse_list(text: &str) -> Listing {
-    let mut out = Listing::default();
-    let mut in_dfu = true;
-    let mut current: Option<DfuDevice> = None;
-    for raw in text.lines() {
-        let line = raw.trim();
-        if line.starts_with("=====") {
-            in_dfu = line.to_ascii_lowercase().contains("dfu");
-            if let Some(d) = current.take() {
-                out.devices.push(d);
-            }
-            continue;
-        }
-        if line.to_ascii_lowercase().starts_with("error:") {
-            out.errors.push(line.to_string());
-            continue;
-        }
-        if !in_dfu {
-            continue;
-        }
-        let Some((key, value)) = line.split_once(':') else { continue };
-        let key = key.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase();
-        let value = value.trim().to_string();
-        if key.starts_with("total number of available") {
-            out.announced = value.parse().ok();
-            continue;
-        }
-        if key == "device index" {
-            if let Some(d) = current.take() {
-                out.devices.push(d);
-            }
-            let digits: String = value.chars().filter(char::is_ascii_digit).collect();
-            current = Some(DfuDevice { index: digits.parse().unwrap_or(0), ..DfuDevice::default() });
-            continue;
-        }
-        let Some(d) = current.as_mut() else { continue };
-        match key.as_str() {
-            "usb bus number" => d.bus = parse_u16(&value),
-            "usb address number" => d.address = parse_u16(&value),
-            "product id" => d.product = value,
-            "serial number" => d.serial = value,
-            "firmware version" => d.firmware = value,
-            "device id" => d.device_id = value,
-            _ => {}
-        }
-    }
-    if let Some(d) = current.take() {
-        out.devices.push(d);
-    }
-    out
 }
 
 /// The SoC family a DFU `Device ID` / product string names (`flashers.md` §1.2: 0x500 MP15, 0x501 MP13, 0x505 MP25).
@@ -224,6 +153,20 @@ pub fn locate(device: &DfuDevice, sysfs: &[SysfsDevice]) -> Option<UsbLocation> 
     Some(UsbLocation { bus, address, path })
 }
 
+/// Check a USB port path as sysfs names it, `BUS-PORT[.PORT…]` (`3-1`, `1-4.2.3`): numbers only, the bus from 1, at
+/// most 7 ports deep (USB allows 5 hubs and the device). Returns the path as given, trimmed.
+pub fn parse_usb_path(text: &str) -> Result<String, String> {
+    let t = text.trim();
+    let number = |s: &str| !s.is_empty() && s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit());
+    let ok = match t.split_once('-') {
+        Some((bus, ports)) => {
+            number(bus) && bus.parse::<u16>().is_ok_and(|b| b >= 1) && ports.split('.').count() <= 7 && ports.split('.').all(number)
+        }
+        None => false,
+    };
+    if ok { Ok(t.to_string()) } else { Err(format!("`{text}` is not a USB port path: write BUS-PORT[.PORT…], e.g. 3-1 or 1-4.2")) }
+}
+
 /// Join the programmer's listing with sysfs's `0483:df11` devices (on bus and address). Listed boards come first in
 /// the programmer's order, then devices only sysfs sees, by port path.
 #[must_use]
@@ -254,48 +197,7 @@ pub fn join(listed: &[DfuDevice], sysfs: &[SysfsDevice]) -> Vec<Board> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flash::test_fixture as fixture;
-
-    #[test]
-    fn the_guides_listing() {
-        let l = parse_list(&fixture("list_usb_1.txt"));
-        assert_eq!(l.announced, Some(1));
-        assert_eq!(
-            l.devices,
-            vec![DfuDevice {
-                index: 1,
-                bus: Some(3),
-                address: Some(3),
-                product: "DFU in HS Mode @Device ID /0x500, @Revision ID /0x0000".into(),
-                serial: "004200343338510534383330".into(),
-                firmware: "0x0110".into(),
-                device_id: "0x0500".into(),
-            }]
-        );
-        assert_eq!(soc_name(&l.devices[0].device_id, &l.devices[0].product), Some("STM32MP15"));
-        assert_eq!(stage_name(&l.devices[0].product), "ROM or TF-A");
-    }
-
-    #[test]
-    fn zero_and_three_boards() {
-        let l = parse_list(&fixture("list_usb_0.txt"));
-        assert_eq!((l.announced, l.devices.len()), (Some(0), 0));
-        let l = parse_list(&fixture("list_usb_3.txt"));
-        assert_eq!(l.devices.len(), 3);
-        assert_eq!(l.devices.iter().map(DfuDevice::port).collect::<Vec<_>>(), ["usb1", "usb2", "usb3"]);
-        assert_eq!(l.devices[1].serial(), Some("0019002C3431511733353431"));
-        assert_eq!(l.devices[2].serial(), None);
-        assert_eq!((l.devices[2].bus, l.devices[2].address), (Some(1), Some(7)));
-        assert_eq!(stage_name(&l.devices[2].product), "no descriptors (bad state)");
-    }
-
-    #[test]
-    fn other_sections_and_errors_are_not_boards() {
-        let text = "===== DFU Interface =====\nError: No DFU device found\n===== STLink Interface =====\n  Device Index : 1\n";
-        let l = parse_list(text);
-        assert!(l.devices.is_empty());
-        assert_eq!(l.errors, ["Error: No DFU device found"]);
-    }
+    use crate::flash::{cubeprog::listing::parse_list, test_fixture as fixture};
 
     #[test]
     fn join_on_bus_and_address() {
@@ -317,5 +219,14 @@ mod tests {
         assert_eq!(boards[2].usb, Some(UsbLocation { bus: 1, address: 7, path: None }));
         assert!(boards[3].listed.is_none());
         assert_eq!(boards[3].usb.as_ref().map(ToString::to_string).as_deref(), Some("2-4 (bus 002 address 009)"));
+    }
+
+    #[test]
+    fn usb_paths() {
+        assert_eq!(parse_usb_path("3-1"), Ok("3-1".to_string()));
+        assert_eq!(parse_usb_path(" 1-4.2.3 "), Ok("1-4.2.3".to_string()));
+        for bad in ["3", "3-", "0-1", "3-1.", "3-a", "usb1", "3-1:1.0", "-1", "1-1.1.1.1.1.1.1.1"] {
+            assert!(parse_usb_path(bad).is_err(), "{bad}");
+        }
     }
 }

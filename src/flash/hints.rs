@@ -28,9 +28,9 @@ pub const VANISHED: &str = "the programmer stopped without an error while sendin
 (cable, connector, an unpowered hub, the board reset); reconnect it, power-cycle it into USB boot and run the whole layout \
 again (a partial run is not resumed)";
 
-/// A stage took longer than `--timeout`.
-pub const TIMEOUT: &str = "the board stopped answering (or this stage is slower than --timeout allows, e.g. erasing a large \
-eMMC): power-cycle it into USB boot and run again, with a longer --timeout if the stage is legitimately long";
+/// A stage went longer than the stage timeout without progress.
+pub const TIMEOUT: &str = "the board stopped answering (or this stage is slower than the stage timeout allows, e.g. erasing a \
+large eMMC): power-cycle it into USB boot and run again, with a longer stage timeout if the stage is legitimately long";
 
 /// The run was interrupted.
 pub const INTERRUPTED: &str = "the board is partly written: power-cycle it into USB boot and flash it again";

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{devices::UsbLocation, output::ResultKind};
+use super::{backend::Via, devices::UsbLocation, verdict::ResultKind};
 
 /// The records file's name, in the log folder.
 pub const RECORDS_FILE: &str = "flash-records.jsonl";
@@ -35,6 +35,23 @@ pub struct ProgrammerInfo {
     pub version: Option<String>,
 }
 
+/// What one partition (or RAM-loaded stage) of the layout took on one board.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionRecord {
+    /// The phase/partition id (`0x01`).
+    pub id: String,
+    /// Its name in the layout, when the id is the layout's.
+    pub name: Option<String>,
+    /// The file as the back end named it.
+    pub file: String,
+    /// Bytes of it sent.
+    pub bytes_sent: u64,
+    /// Seconds from its first byte to its last (or to the end of the run, if it was not sent whole).
+    pub seconds: f64,
+    /// Whether it was sent whole.
+    pub complete: bool,
+}
+
 /// One board in one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlashRecord {
@@ -58,6 +75,8 @@ pub struct FlashRecord {
     pub layout: FileDigest,
     /// Every binary the layout sends, in layout order.
     pub binaries: Vec<FileDigest>,
+    /// Which back end flashed it.
+    pub via: Via,
     /// The programmer.
     pub programmer: ProgrammerInfo,
     /// Its arguments (run from the layout's folder).
@@ -76,6 +95,8 @@ pub struct FlashRecord {
     pub exit_status: Option<i32>,
     /// Bytes of the layout's binaries sent, as far as the programmer's progress showed.
     pub bytes_sent: u64,
+    /// Each partition the board was sent, in the order it was sent, with its bytes and time.
+    pub partitions: Vec<PartitionRecord>,
     /// This board's log file.
     pub log: Option<String>,
     /// Anything else worth keeping (e.g. a serial mismatch).
@@ -111,6 +132,7 @@ mod tests {
             usb: Some(UsbLocation { bus: 3, address: 3, path: Some("3-1".into()) }),
             layout: FileDigest { name: "flash.tsv".into(), path: "/x/flash.tsv".into(), size: 10, sha256: "00".into() },
             binaries: vec![],
+            via: Via::Stm32CubeProgrammer,
             programmer: ProgrammerInfo { path: "/p".into(), version: Some("2.11.0".into()) },
             args: vec!["-c".into(), "port=usb1".into()],
             result: ResultKind::Failed,
@@ -120,6 +142,14 @@ mod tests {
             hint: None,
             exit_status: Some(1),
             bytes_sent: 237_161,
+            partitions: vec![PartitionRecord {
+                id: "0x01".into(),
+                name: Some("fsbl1-boot".into()),
+                file: "tf-a.stm32".into(),
+                bytes_sent: 237_161,
+                seconds: 0.444,
+                complete: true,
+            }],
             log: None,
             notes: vec![],
             tool: "stm32mp-imager 0.1.0".into(),
@@ -127,6 +157,7 @@ mod tests {
         let line = r.to_line();
         assert_eq!(line.matches('\n').count(), 1, "exactly one line: {line}");
         assert!(line.contains("\"result\":\"failed\""));
+        assert!(line.contains("\"via\":\"stm32cubeprogrammer\""), "{line}");
         let back: FlashRecord = serde_json::from_str(&line).unwrap();
         assert_eq!(back, r);
     }

@@ -1,10 +1,16 @@
-//! Text for people: the plain progress lines (logs, pipes, CI), the final table, and the failure explanations.
+//! Text for people: the job as `flash --dry-run` shows it, the plain progress lines (logs, pipes, CI), the final
+//! table, the failure explanations, and the `devices` table.
 //!
 //! Pure: values in, strings out.
 
 use std::{fmt::Write, time::Duration};
 
-use super::{EventKind, FlashEvent, ResultKind, Verdict, devices::stage_name, output::partition_hex};
+use super::{
+    EventKind, FlashEvent, ResultKind, Verdict,
+    devices::{Board, soc_name, stage_name},
+    job::FlashJob,
+    partition_hex,
+};
 use crate::units::human_bytes;
 
 /// `4.2 s`, `1 min 05 s`, `1 h 02 min`.
@@ -42,7 +48,7 @@ pub fn plain_line(kind: &EventKind) -> Option<String> {
             human_bytes(*total_bytes)
         ),
         EventKind::Started { command } => format!("started: {command}"),
-        EventKind::Programmer(e) => match e {
+        EventKind::Flash(e) => match e {
             FlashEvent::Connected { product } => {
                 format!("connected: {} ({})", if product.is_empty() { "(empty)" } else { product }, stage_name(product))
             }
@@ -51,7 +57,7 @@ pub fn plain_line(kind: &EventKind) -> Option<String> {
                 Some(s) => format!("sending {file} to partition {} ({})", partition(*p), human_bytes(*s)),
                 None => format!("sending {file} to partition {}", partition(*p)),
             },
-            FlashEvent::Sent { partition: p, file } => format!("sent {file} (partition {})", partition(*p)),
+            FlashEvent::Sent { partition: p, file, .. } => format!("sent {file} (partition {})", partition(*p)),
             FlashEvent::LayoutSent => "flash layout sent and started".to_string(),
             FlashEvent::PartitionStarted { partition: p } => format!("partition {} started", partition_hex(*p)),
             FlashEvent::Reconnecting => "device reconnecting (next boot stage)".to_string(),
@@ -63,6 +69,90 @@ pub fn plain_line(kind: &EventKind) -> Option<String> {
             _ => format!("{}: {}", verdict.result.to_string().to_uppercase(), verdict.error.as_deref().unwrap_or("no details")),
         },
     })
+}
+
+/// `48.2 KiB (0xc0a9)`: a size for people, and in hex for those who compare it with offsets.
+fn bytes_and_hex(bytes: u64) -> String {
+    format!("{} ({bytes:#x})", human_bytes(bytes))
+}
+
+/// The job, as `flash --dry-run` prints it: what is sent (files with sizes and SHA-256), the boards with the exact
+/// steps and log file of each, the schedule, and where the records go.
+#[must_use]
+pub fn job(job: &FlashJob) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "flash job (dry run: no board is touched)");
+    let _ = writeln!(out, "back end: {} ({})", job.backend.name, job.backend.programmer.path);
+    let _ = writeln!(out, "layout: {} ({} bytes, sha256 {})", job.layout.digest.path, job.layout.digest.size, job.layout.digest.sha256);
+    let parts = &job.layout.partitions;
+    let _ = writeln!(
+        out,
+        "sends {} file{} to each board, {} in all:",
+        parts.len(),
+        if parts.len() == 1 { "" } else { "s" },
+        bytes_and_hex(job.bytes_per_board())
+    );
+    let mut rows = vec![["id", "partition", "file", "size", "sha256"].map(String::from).to_vec()];
+    for p in parts {
+        rows.push(vec![format!("{:#04x}", p.id), p.name.clone(), p.file.name.clone(), bytes_and_hex(p.file.size), p.file.sha256.clone()]);
+    }
+    for line in crate::table::render(&rows).lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+    let n = job.boards.len();
+    let _ = writeln!(
+        out,
+        "{n} board{}, at most {} at a time, starts {} s apart, a stage may go {} without progress:",
+        if n == 1 { "" } else { "s" },
+        job.schedule.jobs,
+        job.schedule.stagger.as_secs_f64(),
+        humantime::format_duration(job.stage_timeout)
+    );
+    for b in &job.boards {
+        let t = &b.target;
+        let _ = writeln!(
+            out,
+            "  {}: serial {}, USB {}",
+            b.label,
+            t.serial.as_deref().unwrap_or("unknown"),
+            t.usb.as_ref().map_or_else(|| "unknown".to_string(), ToString::to_string)
+        );
+        if let Some(why) = &t.blocked {
+            let _ = writeln!(out, "    not flashed: {why}");
+        }
+        for s in &b.steps {
+            let _ = writeln!(out, "    {s}");
+        }
+        if let Some(log) = job.log_path(b) {
+            let _ = writeln!(out, "    log: {}", log.display());
+        }
+    }
+    for n in &job.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    let _ = writeln!(out, "records: {}", job.records.display());
+    out
+}
+
+/// The boards `devices` shows: index, serial number, USB path, bus, address, which stage answers, the SoC.
+#[must_use]
+pub fn devices_table(boards: &[Board]) -> String {
+    let dash = || "-".to_string();
+    let mut rows = vec![["index", "serial", "usb path", "bus", "address", "answering", "soc"].map(String::from).to_vec()];
+    for b in boards {
+        let product = b.listed.as_ref().map(|d| d.product.clone()).or_else(|| b.sysfs.as_ref().and_then(|s| s.product.clone()));
+        let device_id = b.listed.as_ref().map(|d| d.device_id.clone()).unwrap_or_default();
+        rows.push(vec![
+            b.listed.as_ref().map_or_else(dash, |d| d.port()),
+            b.serial().map_or_else(|| if b.listed.is_some() { "(none)".to_string() } else { dash() }, str::to_string),
+            b.usb.as_ref().and_then(|u| u.path.clone()).unwrap_or_else(dash),
+            b.usb.as_ref().map_or_else(dash, |u| format!("{:03}", u.bus)),
+            b.usb.as_ref().map_or_else(dash, |u| format!("{:03}", u.address)),
+            product.as_deref().map_or_else(dash, |p| stage_name(p).to_string()),
+            product.as_deref().and_then(|p| soc_name(&device_id, p)).map_or_else(dash, str::to_string),
+        ]);
+    }
+    crate::table::render(&rows)
 }
 
 /// A progress line, shown at 25 % steps: `sdcard.img 50 %`.

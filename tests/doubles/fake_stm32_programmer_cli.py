@@ -16,6 +16,10 @@ Behaviour comes from a scenario file, a JSON object named by $FAKE_STM32_PROGRAM
       "flash_by_serial": {"SN": "fixture"},     per-board fixture, by the selected board's serial number
       "calls": "/tmp/x/calls.jsonl",            every invocation appended here (argv, cwd, pid, time)
       "delay": 0.002,                           seconds between two redraws of a progress bar
+      "query_sleep": 1.5,                       seconds --version and -l usb take before they answer
+      "barrier": {"fifo": "/tmp/x/gate",        a rendezvous between two boards' runs, without timing: the run
+                  "wait": "SN1",                for board SN1 opens the FIFO for reading (which blocks) before it
+                  "release": "SN2"},            replays, the run for SN2 opens it for writing when it starts
       "fixtures": "/path"                       fixture folder (default: ../fixtures/programmer beside this file)
     }
 
@@ -195,13 +199,34 @@ def flash(scenario, argv):
             if not os.path.isfile(fields[6]):
                 die("binary %s of %s not found from %s" % (fields[6], layout, os.getcwd()))
     name = scenario.get("flash_by_serial", {}).get(board[1], scenario.get("flash", "success_guide_v2.2.0.txt"))
+    barrier(scenario, board[1])
     replay(scenario, name, board[1])
+
+
+def barrier(scenario, serial):
+    """The scenario's rendezvous: the waiting board blocks until the releasing board's run has started."""
+    b = scenario.get("barrier")
+    if not b or serial not in (b.get("wait"), b.get("release")):
+        return
+    try:
+        os.mkfifo(b["fifo"])
+    except FileExistsError:
+        pass
+    if serial == b.get("wait"):
+        with open(b["fifo"], encoding="utf-8") as f:
+            f.read()
+        log_call(scenario, {"passed_barrier": serial})
+    else:
+        with open(b["fifo"], "w", encoding="utf-8") as f:
+            f.write("go\n")
 
 
 def main():
     scenario = load_scenario()
     argv = sys.argv[1:]
     log_call(scenario, {"argv": argv, "cwd": os.getcwd()})
+    if argv in (["--version"], ["-l", "usb"]) and scenario.get("query_sleep"):
+        time.sleep(float(scenario["query_sleep"]))
     if argv == ["--version"]:
         replay(scenario, scenario.get("version", "version_2.11.0.txt"), GUIDE_SERIAL)
     elif argv == ["-l", "usb"]:

@@ -6,7 +6,7 @@
 
 use std::{cmp::Ordering, fmt};
 
-use super::output::{ProgrammerEvent, parse_line};
+use super::parse::{ProgrammerEvent, parse_line};
 
 /// A programmer version, `major.minor.patch`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

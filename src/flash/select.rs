@@ -1,32 +1,34 @@
-//! Which boards to flash and how to tell the programmer which one: the selection (`--port`, `--serial`, `--all`, or
-//! the only board present), the programmer's arguments for each board, the files the layout sends, and the schedule
-//! (how many at once, how far apart).
+//! Which boards to flash: the selection (by the programmer's index, serial number, USB port path, every board, or the
+//! only board present) resolved against the boards listed in USB DFU mode, and how each chosen board is to be
+//! addressed ([`SelectBy`]).
 //!
 //! Pure.
 //!
-//! Selecting a board: the programmer's `usbN` index is enumeration order, not a place, and it shifts when boards
+//! Addressing a board: the programmer's `usbN` index is enumeration order, not a place, and it shifts when boards
 //! re-enumerate (ROM → TF-A → U-Boot, three times per board, `flashers.md` §1.5). By default ([`SelectBy::Auto`]):
-//! when exactly one board is listed, it is selected as the guide does, `-c port=usb1` (nothing else to confuse it
-//! with, and the one form seen working with STM32MP1); when several are, each is selected by serial number with
-//! `-c port=usb sn=<serial>`, the form ST's community uses for parallel DFU programming (MCU, v2.17). That `sn=`
-//! works for the MPU `-w layout.tsv` flow is **not verified on hardware**; `--select-by index` uses `-c port=usbN`
-//! for every board, and boards are then flashed one at a time.
+//! when exactly one board is listed, it is addressed by index, as the guide does (nothing else to confuse it with,
+//! and the one form seen working with STM32MP1); when several are, each is addressed by serial number, the form ST's
+//! community uses for parallel DFU programming (MCU, v2.17). That selection by serial number works for the MPU
+//! `-w layout.tsv` flow is **not verified on hardware**; [`SelectBy::Index`] addresses every board by index, and
+//! boards are then flashed one at a time. A USB port path (`3-1.2`) is where the cable is: it is the same across
+//! re-enumerations, and chooses a board whichever way it is then addressed.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::collections::BTreeMap;
 
 use super::devices::{DfuDevice, SysfsDevice, UsbLocation, locate};
-use crate::flashlayout::{Ip, LayoutLine};
 
 /// Which boards the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
     /// Nothing said: the only board in DFU mode.
     Only,
-    /// `--port usbN` (repeatable): by the programmer's index.
+    /// By the programmer's index (`usbN`).
     Ports(Vec<u32>),
-    /// `--serial SN` (repeatable).
+    /// By serial number.
     Serials(Vec<String>),
-    /// `--all`: every board listed.
+    /// By USB port path (`3-1.2`, as sysfs names it).
+    UsbPaths(Vec<String>),
+    /// Every board listed.
     All,
 }
 
@@ -35,9 +37,9 @@ pub enum Selection {
 pub enum SelectBy {
     /// [`SelectBy::Index`] when exactly one board is listed, [`SelectBy::Serial`] otherwise (default).
     Auto,
-    /// `-c port=usb sn=<serial>`; a board without a serial number is not run.
+    /// By serial number (ST's programmer: `-c port=usb sn=<serial>`); a board without a serial number is not run.
     Serial,
-    /// `-c port=usbN`.
+    /// By the programmer's index (`-c port=usbN`).
     Index,
 }
 
@@ -69,31 +71,12 @@ impl Target {
         self.port().or_else(|| self.serial.clone()).unwrap_or_else(|| "board".to_string())
     }
 
-    /// The `-c …` arguments that pick this board.
-    #[must_use]
-    pub fn connect_args(&self) -> Vec<String> {
-        match (self.select_by, &self.serial, self.index) {
-            (SelectBy::Serial, Some(sn), _) => vec!["-c".into(), "port=usb".into(), format!("sn={sn}")],
-            (_, _, Some(i)) => vec!["-c".into(), format!("port=usb{i}")],
-            (_, Some(sn), None) => vec!["-c".into(), "port=usb".into(), format!("sn={sn}")],
-            (_, None, None) => vec!["-c".into(), "port=usb1".into()],
-        }
-    }
-
-    /// Whether the programmer is told the index (`port=usbN`) rather than the serial number.
+    /// Whether the board is addressed by the programmer's index rather than by its serial number (indexes shift
+    /// while other boards re-enumerate: such boards go one at a time).
     #[must_use]
     pub fn selects_by_index(&self) -> bool {
-        !self.connect_args().iter().any(|a| a.starts_with("sn="))
-    }
-
-    /// The whole argument list: connect, then `-w LAYOUT` (run from the layout's folder, so the layout's relative
-    /// binary paths resolve there).
-    #[must_use]
-    pub fn programmer_args(&self, layout_file_name: &str) -> Vec<String> {
-        let mut args = self.connect_args();
-        args.push("-w".into());
-        args.push(layout_file_name.to_string());
-        args
+        let by_serial = (self.select_by == SelectBy::Serial || self.index.is_none()) && self.serial.is_some();
+        !by_serial
     }
 }
 
@@ -104,7 +87,7 @@ pub enum SelectError {
     #[error("no STM32MP board in USB DFU mode")]
     NoBoards,
     /// Several boards and no choice made.
-    #[error("{count} boards are in USB DFU mode ({listed}); choose with --port usbN or --serial SN, or flash them all with --all")]
+    #[error("{count} boards are in USB DFU mode ({listed})")]
     Ambiguous {
         /// How many.
         count: usize,
@@ -120,7 +103,7 @@ pub enum SelectError {
         listed: String,
     },
     /// The listing is needed and missing.
-    #[error("the programmer's board list (`-l usb`) is needed to select boards {0}")]
+    #[error("the board list is needed to select boards {0}")]
     NeedListing(&'static str),
 }
 
@@ -133,6 +116,21 @@ fn describe_listing(listing: &[DfuDevice]) -> String {
         .map(|d| match d.serial() {
             Some(sn) => format!("{} {sn}", d.port()),
             None => format!("{} (no serial number)", d.port()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The listed boards by USB path: `3-1 (usb1), 3-2 (usb2), usb3 (no USB path)`.
+fn describe_paths(listing: &[DfuDevice], sysfs: &[SysfsDevice]) -> String {
+    if listing.is_empty() {
+        return "none".to_string();
+    }
+    listing
+        .iter()
+        .map(|d| match locate(d, sysfs).and_then(|u| u.path) {
+            Some(path) => format!("{path} ({})", d.port()),
+            None => format!("{} (no USB path)", d.port()),
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -160,8 +158,9 @@ pub fn select(selection: &Selection, listing: Option<&[DfuDevice]>, sysfs: &[Sys
                 .map(|i| Target { index: Some(i), serial: None, usb: None, blocked: None, select_by: SelectBy::Index })
                 .collect()),
             Selection::Serials(_) => Err(SelectError::NeedListing("by serial number")),
-            Selection::All => Err(SelectError::NeedListing("with --all")),
-            Selection::Only => Err(SelectError::NeedListing("without --port")),
+            Selection::UsbPaths(_) => Err(SelectError::NeedListing("by USB path")),
+            Selection::All => Err(SelectError::NeedListing("all at once")),
+            Selection::Only => Err(SelectError::NeedListing("without naming them")),
         };
     };
     let mut duplicates: BTreeMap<&str, usize> = BTreeMap::new();
@@ -207,6 +206,16 @@ pub fn select(selection: &Selection, listing: Option<&[DfuDevice]>, sysfs: &[Sys
                     .ok_or_else(|| SelectError::NotListed { what: format!("with serial number {sn}"), listed: describe_listing(listing) })
             })
             .collect(),
+        Selection::UsbPaths(paths) => dedup(paths)
+            .into_iter()
+            .map(|path| {
+                listing
+                    .iter()
+                    .find(|d| locate(d, sysfs).and_then(|u| u.path).as_deref() == Some(path.as_str()))
+                    .map(make)
+                    .ok_or_else(|| SelectError::NotListed { what: format!("at USB path {path}"), listed: describe_paths(listing, sysfs) })
+            })
+            .collect(),
     }
 }
 
@@ -220,67 +229,14 @@ fn dedup<T: Clone + PartialEq>(items: &[T]) -> Vec<T> {
     out
 }
 
-/// Parse a `--port` value: `usb1`, `USB1` or `1`.
-pub fn parse_port(text: &str) -> Result<u32, String> {
-    let t = text.trim();
-    let digits = t.strip_prefix("usb").or_else(|| t.strip_prefix("USB")).unwrap_or(t);
-    match digits.parse::<u32>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("`{text}` is not a programmer port: write usb1, usb2, … (see `stm32mp-imager devices`)")),
-    }
-}
-
-/// A binary the layout makes the programmer send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SentBinary {
-    /// The phase/partition id.
-    pub id: u32,
-    /// The partition name in the layout.
-    pub partition: String,
-    /// The file as the layout names it (relative to the layout's folder unless absolute).
-    pub binary: String,
-    /// The layout line.
-    pub line: usize,
-}
-
-/// The binaries the programmer sends: RAM-loaded stages (IP `none`) and lines selected for programming that are not
-/// to be left empty (`P`, `PD`; not `PE`, not `-` on a device).
-#[must_use]
-pub fn sent_binaries(lines: &[LayoutLine]) -> Vec<SentBinary> {
-    lines
-        .iter()
-        .filter(|l| l.ip == Ip::None || (l.opt.select && !l.opt.empty))
-        .filter_map(|l| l.binary.as_ref().map(|b| SentBinary { id: l.id, partition: l.name.clone(), binary: b.clone(), line: l.line }))
-        .collect()
-}
-
-/// How the boards are run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Schedule {
-    /// At most this many programmers at once.
-    pub jobs: usize,
-    /// At least this long between two starts.
-    pub stagger: Duration,
-}
-
-/// The schedule for these targets; notes say what was changed and why.
-#[must_use]
-pub fn schedule(targets: &[Target], jobs: usize, stagger: Duration) -> (Schedule, Vec<String>) {
-    let runnable = targets.iter().filter(|t| t.blocked.is_none()).count();
-    let by_index = targets.iter().filter(|t| t.blocked.is_none() && t.selects_by_index()).count();
-    let mut notes = Vec::new();
-    let mut jobs = jobs.max(1);
-    if by_index > 0 && runnable > 1 && jobs > 1 {
-        jobs = 1;
-        notes.push("boards selected by index (port=usbN) are flashed one at a time: indexes shift while a board re-enumerates".to_string());
-    }
-    (Schedule { jobs: jobs.min(runnable.max(1)), stagger }, notes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flash::{devices::parse_list, test_fixture as fixture};
+    use crate::flash::{
+        cubeprog::{connect_args, flash_args, listing::parse_list},
+        devices::SysfsDevice,
+        test_fixture as fixture,
+    };
 
     fn three() -> Vec<DfuDevice> {
         parse_list(&fixture("list_usb_3.txt")).devices
@@ -290,15 +246,14 @@ mod tests {
     fn the_only_board_or_an_error() {
         let one = parse_list(&fixture("list_usb_1.txt")).devices;
         let t = select(&Selection::Only, Some(&one), &[], SelectBy::Auto).unwrap();
-        assert_eq!(t[0].programmer_args("flash.tsv"), ["-c", "port=usb1", "-w", "flash.tsv"], "the guide's form");
+        assert_eq!(flash_args(&t[0], "flash.tsv"), ["-c", "port=usb1", "-w", "flash.tsv"], "the guide's form");
         let t = select(&Selection::Only, Some(&one), &[], SelectBy::Serial).unwrap();
-        assert_eq!(t[0].programmer_args("flash.tsv"), ["-c", "port=usb", "sn=004200343338510534383330", "-w", "flash.tsv"]);
+        assert_eq!(flash_args(&t[0], "flash.tsv"), ["-c", "port=usb", "sn=004200343338510534383330", "-w", "flash.tsv"]);
         assert_eq!(select(&Selection::Only, Some(&[]), &[], SelectBy::Serial), Err(SelectError::NoBoards));
         let e = select(&Selection::Only, Some(&three()), &[], SelectBy::Serial).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "3 boards are in USB DFU mode (usb1 004200343338510534383330, usb2 0019002C3431511733353431, usb3 (no serial number)); \
-choose with --port usbN or --serial SN, or flash them all with --all"
+            "3 boards are in USB DFU mode (usb1 004200343338510534383330, usb2 0019002C3431511733353431, usb3 (no serial number))"
         );
     }
 
@@ -307,10 +262,10 @@ choose with --port usbN or --serial SN, or flash them all with --all"
         let t = select(&Selection::All, Some(&three()), &[], SelectBy::Serial).unwrap();
         assert_eq!(t.len(), 3);
         assert_eq!(t[2].blocked.as_deref(), Some("usb3 is listed without a serial number"));
-        assert_eq!(t[1].connect_args(), ["-c", "port=usb", "sn=0019002C3431511733353431"]);
+        assert_eq!(connect_args(&t[1]), ["-c", "port=usb", "sn=0019002C3431511733353431"]);
         let by_index = select(&Selection::All, Some(&three()), &[], SelectBy::Index).unwrap();
         assert_eq!(by_index[2].blocked, None);
-        assert_eq!(by_index[2].connect_args(), ["-c", "port=usb3"]);
+        assert_eq!(connect_args(&by_index[2]), ["-c", "port=usb3"]);
     }
 
     #[test]
@@ -323,14 +278,14 @@ choose with --port usbN or --serial SN, or flash them all with --all"
         assert_eq!(t[0].index, Some(2));
         // Without a listing, ports still work, by index.
         let t = select(&Selection::Ports(vec![1]), None, &[], SelectBy::Serial).unwrap();
-        assert_eq!(t[0].connect_args(), ["-c", "port=usb1"]);
+        assert_eq!(connect_args(&t[0]), ["-c", "port=usb1"]);
         assert!(select(&Selection::All, None, &[], SelectBy::Serial).is_err());
     }
 
     #[test]
     fn auto_uses_serials_when_several_boards_are_listed() {
         let t = select(&Selection::Ports(vec![2]), Some(&three()), &[], SelectBy::Auto).unwrap();
-        assert_eq!(t[0].connect_args(), ["-c", "port=usb", "sn=0019002C3431511733353431"]);
+        assert_eq!(connect_args(&t[0]), ["-c", "port=usb", "sn=0019002C3431511733353431"]);
         let t = select(&Selection::All, Some(&three()), &[], SelectBy::Auto).unwrap();
         assert!(t[2].blocked.is_some(), "no serial number: refused in auto mode");
         let mut lone = three();
@@ -349,33 +304,22 @@ choose with --port usbN or --serial SN, or flash them all with --all"
     }
 
     #[test]
-    fn index_selection_runs_one_at_a_time() {
-        let t = select(&Selection::All, Some(&three()), &[], SelectBy::Index).unwrap();
-        let (s, notes) = schedule(&t, 4, Duration::from_secs(2));
-        assert_eq!(s.jobs, 1);
-        assert_eq!(notes.len(), 1);
-        let t = select(&Selection::All, Some(&three()), &[], SelectBy::Serial).unwrap();
-        let (s, notes) = schedule(&t, 4, Duration::from_secs(2));
-        assert_eq!((s.jobs, notes.len()), (2, 0), "two runnable boards");
-    }
-
-    #[test]
-    fn port_values() {
-        assert_eq!(parse_port("usb3"), Ok(3));
-        assert_eq!(parse_port("USB1"), Ok(1));
-        assert_eq!(parse_port("2"), Ok(2));
-        assert!(parse_port("usb0").is_err());
-        assert!(parse_port("/dev/ttyACM0").is_err());
-    }
-
-    #[test]
-    fn the_guides_layout_sends_three_files() {
-        let tsv = "#Opt\tId\tName\tType\tIP\tOffset\tBinary\n-\t0x01\tfsbl1-boot\tBinary\tnone\t0x0\ttf-a-stm32mp157c-dk2.stm32\n\
--\t0x03\tssbl-boot\tBinary\tnone\t0x0\tu-boot.stm32\nP\t0x10\tsdcard\tRawImage\tmmc0\t\t0x0\tsdcard.img\n\
-PE\t0x11\tempty\tFileSystem\tmmc0\t0x40000000\tnone\n-\t0x12\tskipped\tFileSystem\tmmc0\t0x50000000\tskipped.ext4\n";
-        let parsed = crate::flashlayout::parse("flash.tsv", tsv.as_bytes());
-        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
-        let sent: Vec<String> = sent_binaries(&parsed.lines).into_iter().map(|b| format!("{:#04x} {}", b.id, b.binary)).collect();
-        assert_eq!(sent, ["0x01 tf-a-stm32mp157c-dk2.stm32", "0x03 u-boot.stm32", "0x10 sdcard.img"]);
+    fn by_usb_path() {
+        let sys = |path: &str, bus, address| SysfsDevice {
+            path: path.into(),
+            bus,
+            address,
+            vendor: crate::flash::devices::ST_VENDOR,
+            product_id: crate::flash::devices::DFU_PRODUCT,
+            serial: None,
+            product: None,
+        };
+        let sysfs = [sys("3-1", 3, 3), sys("3-2", 3, 4)];
+        let t = select(&Selection::UsbPaths(vec!["3-2".into()]), Some(&three()), &sysfs, SelectBy::Auto).unwrap();
+        assert_eq!((t[0].index, t[0].usb.as_ref().and_then(|u| u.path.as_deref())), (Some(2), Some("3-2")));
+        assert_eq!(connect_args(&t[0]), ["-c", "port=usb", "sn=0019002C3431511733353431"], "several listed: by serial number");
+        let e = select(&Selection::UsbPaths(vec!["1-9".into()]), Some(&three()), &sysfs, SelectBy::Auto).unwrap_err();
+        assert_eq!(e.to_string(), "no board at USB path 1-9 in USB DFU mode (listed: 3-1 (usb1), 3-2 (usb2), usb3 (no USB path))");
+        assert_eq!(select(&Selection::UsbPaths(vec!["3-1".into()]), None, &sysfs, SelectBy::Auto), Err(SelectError::NeedListing("by USB path")));
     }
 }
