@@ -16,6 +16,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends "${packages[@]}"
 fi
 
+# Style and lints first: CI rejects unformatted code and any clippy warning.
+echo "test.sh: cargo fmt --check"
+cargo fmt --all -- --check
+echo "test.sh: cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
 # Fuzz smoke run (issue 6): every cargo-fuzz target builds and runs a few seconds on its seeds, so they keep
 # building; it runs before the tests so that cargo test's summary closes the log. The long runs and their
 # figures are in docs/reliability.md (fuzz/run.sh TARGET SECONDS).
