@@ -12,6 +12,7 @@ use std::{
 
 use common::*;
 use reliability::*;
+use rustix::process::Signal;
 
 fn workspace() -> (Workspace, PathBuf, PathBuf) {
     let ws = Workspace::new();
@@ -58,7 +59,7 @@ fn a_second_build_waits_for_the_first_and_both_succeed() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(second.try_wait().unwrap().is_none(), "the second build did not wait");
 
-    signal(&first, libc::SIGCONT);
+    signal(&first, Signal::CONT);
     assert!(first.wait().unwrap().success(), "{}", logs(&log1));
     assert!(second.wait().unwrap().success(), "{}", logs(&log2));
     // One after the other: the second (A) came last, and the set is whole.

@@ -8,6 +8,7 @@ use common::*;
 use stm32mp_imager::{
     flashlayout::{self, Ip, LintOptions, TsvOffset},
     gpt,
+    units::{ByteSize, Offset},
 };
 
 fn fixtures() -> &'static Path {
@@ -103,16 +104,16 @@ fn assert_partitions_layout_matches_gpt(board_toml: &str, image: &str) {
     let tsv = fs::read(ws.images().join("flash.tsv")).unwrap();
     let lines = parse_clean("partitions", &tsv);
     let bytes = fs::read(ws.images().join(image)).unwrap();
-    let decoded = gpt::decode(&bytes[..34 * 512], &bytes[bytes.len() - 33 * 512..], bytes.len() as u64);
+    let decoded = gpt::decode(&bytes[..34 * 512], &bytes[bytes.len() - 33 * 512..], ByteSize::new(bytes.len() as u64));
     assert!(decoded.problems.is_empty(), "{:?}", decoded.problems);
     let mut on_device: Vec<_> = lines.iter().filter(|l| matches!(l.offset, TsvOffset::Addr(_)) && l.ip != Ip::None).collect();
     on_device.sort_by_key(|l| match l.offset {
         TsvOffset::Addr(a) => a,
-        _ => 0,
+        _ => Offset::ZERO,
     });
     assert_eq!(on_device.len(), decoded.entries.len(), "one layout line per GPT entry");
     for (line, entry) in on_device.iter().zip(&decoded.entries) {
-        assert_eq!(line.offset, TsvOffset::Addr(entry.first_lba * 512), "{}: layout offset = GPT start", line.name);
+        assert_eq!(line.offset, TsvOffset::Addr(entry.first_lba.offset()), "{}: layout offset = GPT start", line.name);
         assert_eq!(line.name, entry.name);
         assert_eq!(line.part_type.gpt_type(), Some(entry.type_guid), "{}: stm32prog would create type {:?}", line.name, line.part_type);
         assert_eq!(line.part_type == flashlayout::TsvType::System, entry.attributes & 4 != 0, "{}: bootable only on System", line.name);
@@ -151,15 +152,102 @@ fn ev1_partitions_layout_uses_boot1_boot2_and_512k_offsets() {
     assert_partitions_layout_matches_gpt(&toml, "emmc.img");
 }
 
+/// Every binary a layout names, as a path relative to the layout's folder.
+fn named_binaries(layout: &Path) -> Vec<String> {
+    let lines = parse_clean("layout", &fs::read(layout).unwrap());
+    let mut names: Vec<String> = lines.into_iter().filter_map(|l| l.binary).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Issue 9: with `--output out`, `flash.tsv` pointed at `../images/…`, so copying `out/` elsewhere broke `flash`. Now
+/// the output folder holds every binary its layout names, under plain file names, and can be moved.
 #[test]
-fn binaries_are_relative_to_the_layouts_folder() {
+fn an_output_folder_is_self_contained_and_movable() {
     let ws = Workspace::new();
     ws.standard_inputs();
     let out = ws.build(&shipped_board("stm32mp157c-dk2.toml"));
     assert!(out.status.success(), "{}", text(&out));
     let tsv = fs::read_to_string(ws.out().join("flash.tsv")).unwrap();
-    assert!(tsv.contains("\t../images/tf-a-stm32mp157c-dk2.stm32\n"), "{tsv}");
+    assert!(tsv.contains("\ttf-a-stm32mp157c-dk2.stm32\n") && !tsv.contains("../"), "{tsv}");
     assert!(tsv.contains("\tsdcard.img\n"), "{tsv}");
+    assert!(text(&out).contains(&format!("wrote {}", ws.out().join("u-boot.stm32").display())), "{}", text(&out));
+    for name in ["tf-a-stm32mp157c-dk2.stm32", "u-boot.stm32"] {
+        let (placed, input) = (ws.out().join(name), ws.images().join(name));
+        let built = fs::read(&input).unwrap();
+        assert_eq!(fs::read(&placed).unwrap(), built, "{name} next to the layout is not the input");
+        // A copy (or reflink), not a link: an input rebuilt in place (`cp` over it) leaves this build's set alone.
+        fs::write(&input, b"rebuilt in place").unwrap();
+        assert_eq!(fs::read(&placed).unwrap(), built, "{name} changed with its input");
+    }
+    // Moved elsewhere (the images folder out of reach), the layout still names only files beside it.
+    let moved = ws.root().join("elsewhere");
+    fs::rename(ws.out(), &moved).unwrap();
+    fs::rename(ws.images(), ws.root().join("images-gone")).unwrap();
+    for name in named_binaries(&moved.join("flash.tsv")) {
+        assert!(!name.contains('/'), "{name} is not a plain file name");
+        assert!(moved.join(&name).is_file(), "{name} is missing from the moved folder");
+    }
+    let inspect = run_imager([OsArg::from("inspect"), moved.join("flash.tsv").into()]);
+    assert!(inspect.status.success(), "{}", text(&inspect));
+}
+
+/// Inputs in sub-folders (ST's `fip/fip-….bin`) are placed under their flattened path, in a separate output folder
+/// and in the images folder itself, where a top-level file of the same base name is left alone.
+#[test]
+fn inputs_in_sub_folders_get_flattened_plain_names() {
+    let ws = Workspace::new();
+    ws.standard_inputs();
+    fs::create_dir(ws.images().join("fip")).unwrap();
+    make_fip(&ws.images().join("fip/fip.bin"));
+    fs::write(ws.images().join("fip.bin"), b"another board's fip, not an input here").unwrap();
+    let toml = fs::read_to_string(shipped_board("stm32mp157c-dk2-fip.toml")).unwrap().replace("fip = \"fip.bin\"", "fip = \"fip/fip.bin\"");
+    assert!(toml.contains("fip/fip.bin"), "{toml}");
+    let board = ws.board("b.toml", &toml);
+    for (output, tsv) in [(Some(ws.out()), ws.out().join("flash.tsv")), (None, ws.images().join("flash.tsv"))] {
+        let mut args = vec![OsArg::from("build"), board.clone().into(), "--images".into(), ws.images().into()];
+        if let Some(o) = &output {
+            args.extend(["--output".into(), o.into()]);
+        }
+        let out = run_imager(args);
+        assert!(out.status.success(), "{}", text(&out));
+        let folder = tsv.parent().unwrap();
+        assert!(named_binaries(&tsv).contains(&"fip-fip.bin".to_string()), "{:?}", named_binaries(&tsv));
+        assert_eq!(fs::read(folder.join("fip-fip.bin")).unwrap(), fs::read(ws.images().join("fip/fip.bin")).unwrap());
+        for name in named_binaries(&tsv) {
+            assert!(!name.contains('/') && folder.join(&name).is_file(), "{name} in {}", folder.display());
+        }
+    }
+    assert_eq!(fs::read(ws.images().join("fip.bin")).unwrap(), b"another board's fip, not an input here", "a file that is no input was replaced");
+}
+
+/// Two inputs that would get one name next to the layout refuse the build, before anything is written.
+#[test]
+fn a_placed_name_taken_twice_is_refused() {
+    let ws = Workspace::new();
+    ws.standard_inputs();
+    fs::create_dir(ws.images().join("fip")).unwrap();
+    fs::copy(ws.images().join("fip.bin"), ws.images().join("fip/fip.bin")).unwrap();
+    fs::copy(ws.images().join("fip.bin"), ws.images().join("fip-fip.bin")).unwrap();
+    let toml = fs::read_to_string(shipped_board("stm32mp157c-dk2-fip.toml")).unwrap().replace("fip = \"fip.bin\"", "fip = \"fip/fip.bin\"")
+        + "\n[[partition]]\nname = \"spare\"\nimage = \"fip-fip.bin\"\n";
+    let out = run_imager([
+        OsArg::from("build"),
+        ws.board("b.toml", &toml).into(),
+        "--images".into(),
+        ws.images().into(),
+        "--output".into(),
+        ws.out().into(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out)
+            .contains("input `fip/fip.bin` would be placed next to the layout as `fip-fip.bin`, which is already the name of input `fip-fip.bin`"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(fs::read_dir(ws.out()).unwrap().count(), 0, "something was written");
 }
 
 #[test]

@@ -83,7 +83,11 @@ fn input_larger_than_its_partition() {
         "err_input_too_large.toml",
         "plan::input_too_large",
         "14:1",
-        &["input `rootfs.ext4` (0x1000000 bytes) does not fit partition `rootfs` (0x100000 bytes at 0x284400)", "`size` to at least 0x1000000"],
+        // Sizes show the unit a person writes and the hex (issue 9); they were hex only.
+        &[
+            "input `rootfs.ext4` is 16 MiB (0x1000000) and does not fit partition `rootfs`: 1 MiB (0x100000) at 0x284400",
+            "`size` to at least 16 MiB (0x1000000)",
+        ],
     );
 }
 
@@ -140,7 +144,7 @@ fn partition_past_the_end_of_a_sized_image() {
         "err_past_end.toml",
         "plan::past_end",
         "16:1",
-        &["partition `rootfs` (0x284400..0x4284400) ends past the end of the image (0x2000000 bytes)"],
+        &["partition `rootfs` (0x284400..0x4284400) ends past the end of the image, which is 32 MiB (0x2000000)", "at least 66.5 MiB (0x4288600)"],
     );
     assert!(t.contains("overlaps the backup GPT"), "{t}");
 }

@@ -115,7 +115,7 @@ fn digest(name: &str, path: &Path) -> Result<FileDigest, Error> {
     Ok(FileDigest {
         name: name.to_string(),
         path: path.display().to_string(),
-        size: facts.size.0,
+        size: facts.size.get(),
         sha256: facts.sha256.map(hex::encode).unwrap_or_default(),
     })
 }

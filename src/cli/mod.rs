@@ -114,21 +114,6 @@ pub fn run(cli: Cli, ctx: &Context) -> Result<(), Error> {
     if ctx.cancel.is_cancelled() && result.is_err() { Err(Error::Interrupted) } else { result }
 }
 
-/// Render a plan's flash layout and check it with U-Boot's own rules before anyone sees it: a layout this tool
-/// writes that U-Boot would refuse or misread (or that draws any lint) is a bug, reported as one.
-pub fn render_layout(plan: &Plan, paths: &crate::flashlayout::BinaryPaths, ctx: &Context) -> Result<String, Error> {
-    use crate::flashlayout;
-    let tsv = crate::render::flash_tsv(&flashlayout::from_plan(plan, paths))?;
-    let parsed = flashlayout::parse(&plan.layout_name, tsv.as_bytes());
-    let mut problems = parsed.problems;
-    problems.extend(flashlayout::lint(&plan.layout_name, &parsed.lines, &flashlayout::LintOptions::default()));
-    if let Some(first) = problems.first() {
-        ctx.print_problems(&problems, None);
-        return Err(Error::Internal(format!("the generated layout breaks U-Boot's rules: {}", first.message)));
-    }
-    Ok(tsv)
-}
-
 /// A board description with its inputs and plan.
 #[derive(Debug)]
 pub struct Prepared {
