@@ -67,7 +67,7 @@ pub fn run(args: &BuildArgs, ctx: &super::Context) -> Result<(), Error> {
     let images = images_dir(args.images.as_deref())?;
     let output = args.output.clone().unwrap_or_else(|| images.clone());
     let options = BuildOptions { bmap: !args.no_bmap, sync: args.sync };
-    let prepared = prepare(&args.board, &images, HashPolicy::UpTo(BUILD_HASH_LIMIT))?;
+    let prepared = super::with_images_flag(prepare(&args.board, &images, HashPolicy::UpTo(BUILD_HASH_LIMIT))?);
     if args.dry_run {
         let (plan, prepared) = require_plan(prepared, ctx)?;
         // Nothing is created, not even a missing output folder: the job is planned for it as it would be.

@@ -33,7 +33,7 @@ pub struct CheckArgs {
 /// Run `check`.
 pub fn run(args: &CheckArgs, ctx: &super::Context) -> Result<(), Error> {
     let images = images_dir(args.images.as_deref())?;
-    let prepared = prepare(&args.board, &images, HashPolicy::All)?;
+    let prepared = super::with_images_flag(prepare(&args.board, &images, HashPolicy::All)?);
     if args.json {
         let doc = json::report(&prepared.source, prepared.plan.as_ref(), &prepared.inputs, &prepared.problems);
         let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.to_string()))?;

@@ -172,6 +172,18 @@ pub fn prepare(board_path: &Path, images: &Path, policy: HashPolicy) -> Result<P
     Ok(Prepared { source, board, inputs, plan, problems })
 }
 
+/// Add the command-line flag to the advice of problems about the images folder (the library speaks of "the images
+/// folder"; commands with `--images` say how to name another one).
+#[must_use]
+pub fn with_images_flag(mut prepared: Prepared) -> Prepared {
+    for p in prepared.problems.iter_mut().filter(|p| p.code == "input::missing") {
+        if let Some(help) = &mut p.help {
+            help.push_str(" (`--images DIR`)");
+        }
+    }
+    prepared
+}
+
 /// Print a prepared description's problems and turn errors into [`Error::Invalid`].
 pub fn require_plan(prepared: Prepared, ctx: &Context) -> Result<(Plan, Prepared), Error> {
     ctx.print_problems(&prepared.problems, Some(&prepared.source));

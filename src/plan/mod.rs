@@ -236,6 +236,19 @@ pub struct PlanOutcome {
 pub fn plan(board: &BoardFile, inputs: &InputSet) -> PlanOutcome {
     let mut problems = Vec::new();
     problems.extend(rules::check_inputs(board, inputs));
+    // TF-A copies described as user-area partitions on eMMC: one error, and the rest is planned without them (kept,
+    // they would draw a misalignment, an overlap and a duplicate name each).
+    let (misplaced, problem) = rules::reject_emmc_fsbl_partitions(board);
+    problems.extend(problem);
+    let trimmed;
+    let board = if misplaced.is_empty() {
+        board
+    } else {
+        let mut b = board.clone();
+        b.partitions = b.partitions.into_iter().enumerate().filter(|(i, _)| !misplaced.contains(i)).map(|(_, p)| p).collect();
+        trimmed = b;
+        &trimmed
+    };
     let draft = layout::place(board, inputs, &mut problems);
     problems.extend(rules::check_plan(board, &draft));
     let plan = (!diag::has_errors(&problems)).then_some(draft);

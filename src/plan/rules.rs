@@ -169,6 +169,38 @@ pub fn ensure_boot_stages_valid(board: &BoardFile, inputs: &InputSet) -> Vec<Pro
     out
 }
 
+/// On eMMC the boot ROM loads TF-A from the hardware boot partitions, where this tool writes `[boot] fsbl` itself
+/// (`boot1`, `boot2`): `[[partition]]` tables for TF-A in the user area (named `fsbl…`, or holding the `fsbl` file),
+/// as an SD description has them, are refused with one error. Returns their indexes in `board.partitions`, which
+/// the planner then leaves out.
+#[must_use]
+pub fn reject_emmc_fsbl_partitions(board: &BoardFile) -> (Vec<usize>, Option<Problem>) {
+    if board.storage.media.value != Media::Emmc {
+        return (Vec::new(), None);
+    }
+    let fsbl = &board.boot.fsbl.value;
+    let misplaced: Vec<usize> = board
+        .partitions
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.name.value.starts_with("fsbl") || p.image.as_ref().is_some_and(|i| &i.value == fsbl))
+        .map(|(i, _)| i)
+        .collect();
+    let Some(&first) = misplaced.first() else { return (misplaced, None) };
+    let names: Vec<String> = misplaced.iter().map(|&i| format!("`{}`", board.partitions[i].name.value)).collect();
+    let (what, them) = if names.len() == 1 { ("partition", "it") } else { ("partitions", "them") };
+    let problem = Problem::error(
+        "plan::emmc_fsbl_partition",
+        format!(
+            "{what} {} in the eMMC user area: on eMMC the boot ROM loads TF-A from the hardware boot partitions, and this tool writes `[boot] fsbl` to boot1 and boot2 itself",
+            names.join(" and ")
+        ),
+    )
+    .with_span(Some(board.partitions[first].span.clone()))
+    .with_help(format!("remove {them}: the user area starts with `ssbl` (or `fip`) at 0x80000, and flash.tsv gets the fsbl1/fsbl2 lines for boot1/boot2"));
+    (misplaced, Some(problem))
+}
+
 /// The trusted chain (U-Boot `.stm32` in `ssbl`) exists only on STM32MP15.
 #[must_use]
 pub fn reject_chain_soc_mismatch(board: &BoardFile) -> Vec<Problem> {
