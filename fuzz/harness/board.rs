@@ -104,7 +104,7 @@ pub fn run(data: &[u8]) {
     assert!(!diag::has_errors(&decoded.problems), "a valid plan encodes to a GPT with problems: {:?}", decoded.problems);
     assert_eq!(decoded.entries.len(), plan.partitions.len());
 
-    let contents = job::image_pieces(&plan, &inputs).expect("every input of a plan was read");
+    let contents = job::image_pieces(&plan, &inputs, None).expect("every input of a plan was read");
     let mut prev_end = Offset::ZERO;
     let end = Offset::ZERO.saturating_add(plan.disk.size);
     for piece in &contents {

@@ -192,8 +192,9 @@ pub fn gpt_table(plan: &Plan) -> Table {
 }
 
 /// Everything the image holds, in increasing offset order: the table's structures around the partitions' inputs
-/// (what the writer copies; the rest stays a hole).
-pub fn image_pieces(plan: &Plan, inputs: &InputSet) -> Result<Vec<Piece>, JobError> {
+/// (what the writer copies; the rest stays a hole). Inputs are read from `images` when given (an absolute folder),
+/// else from where they were read when planned.
+pub fn image_pieces(plan: &Plan, inputs: &InputSet, images: Option<&Path>) -> Result<Vec<Piece>, JobError> {
     let geometry = plan.disk.geometry();
     let table = |kind: RegionKind| Piece { offset: geometry.region(kind).start, label: kind.name().to_string(), source: PieceSource::Table(kind) };
     let mut pieces = vec![table(RegionKind::ProtectiveMbr), table(RegionKind::PrimaryHeader), table(RegionKind::PrimaryEntries)];
@@ -203,7 +204,11 @@ pub fn image_pieces(plan: &Plan, inputs: &InputSet) -> Result<Vec<Piece>, JobErr
             pieces.push(Piece {
                 offset: p.start,
                 label: format!("partition {} ({})", p.name, input.name),
-                source: PieceSource::Input { name: input.name.clone(), path: facts.path.clone(), size: input.size },
+                source: PieceSource::Input {
+                    name: input.name.clone(),
+                    path: images.map_or_else(|| facts.path.clone(), |d| d.join(&input.name)),
+                    size: input.size,
+                },
             });
         }
     }
@@ -237,7 +242,7 @@ impl BuildJob {
                 return Err(JobError::PlacedOverInput { input: input.clone(), target, other: (*other).to_string() });
             }
             let facts = inputs.facts.get(input).ok_or_else(|| JobError::InputNotRead(input.clone()))?;
-            binaries.push(Placement { input: input.clone(), name: name.clone(), source: facts.path.clone(), size: facts.size });
+            binaries.push(Placement { input: input.clone(), name: name.clone(), source: folders.images.join(input), size: facts.size });
         }
         // Layout order: the boot stages first, as the layout names them.
         binaries.sort_by_key(|b| named.iter().position(|n| *n == b.input));
@@ -248,7 +253,7 @@ impl BuildJob {
             name: plan.disk.file_name.clone(),
             size: plan.disk.size,
             table: gpt::encode(&gpt_table(plan)),
-            pieces: image_pieces(plan, inputs)?,
+            pieces: image_pieces(plan, inputs, Some(&folders.images))?,
         };
         Ok(BuildJob {
             output: folders.output.clone(),
@@ -315,8 +320,9 @@ impl fmt::Display for BuildJob {
         }
         let lines = self.layout.lines().filter(|l| !l.starts_with('#')).count();
         writeln!(f, "  {}: flash layout, {lines} lines (checked with U-Boot's rules):", self.layout_name)?;
-        for line in self.layout.lines() {
-            writeln!(f, "    {}", line.replace('\t', "  "))?;
+        let rows: Vec<Vec<String>> = self.layout.lines().map(|l| l.split('\t').map(str::to_string).collect()).collect();
+        for line in crate::table::render(&rows).lines() {
+            writeln!(f, "    {line}")?;
         }
         if let Some(bmap) = &self.bmap {
             writeln!(f, "  {bmap}: block map of {} (bmaptool)", self.image.name)?;
