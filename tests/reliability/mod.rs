@@ -158,6 +158,32 @@ pub fn proc_state(pid: u32) -> Option<char> {
     stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next())
 }
 
+/// Wait until `log` says `marker` (panics if `child` exits first, or after a minute). Polls the log file: the
+/// marker is the event waited for, never a guess of how long something takes.
+pub fn wait_for_marker(child: &mut Child, log: &Path, marker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !logs(log).contains(marker) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the build exited ({status}) before saying `{marker}`:\n{}", logs(log));
+        }
+        assert!(Instant::now() < deadline, "the build did not say `{marker}` in a minute:\n{}", logs(log));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Whether another process holds the lock a build takes on its output folder (an exclusive `flock` on the folder).
+pub fn folder_locked(dir: &Path) -> bool {
+    let f = File::open(dir).unwrap();
+    match f.try_lock() {
+        Ok(()) => {
+            f.unlock().unwrap();
+            false
+        }
+        Err(fs::TryLockError::WouldBlock) => true,
+        Err(fs::TryLockError::Error(e)) => panic!("cannot test the lock of {}: {e}", dir.display()),
+    }
+}
+
 /// Wait until `child` has stopped itself at its failpoint (panics if it exits or takes a minute).
 pub fn wait_stopped(child: &mut Child, log: &Path) {
     let deadline = Instant::now() + Duration::from_secs(60);
