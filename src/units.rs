@@ -88,11 +88,6 @@ impl ByteSize {
     pub const fn get(self) -> u64 {
         self.0
     }
-    /// `self + other`, or `None` on overflow.
-    #[must_use]
-    pub fn checked_add(self, other: ByteSize) -> Option<ByteSize> {
-        self.0.checked_add(other.0).map(ByteSize)
-    }
     /// `self + other`, stopping at the largest size.
     #[must_use]
     pub fn saturating_add(self, other: ByteSize) -> ByteSize {
@@ -148,11 +143,6 @@ impl Lba {
     pub fn checked_offset(self) -> Option<Offset> {
         self.0.checked_mul(SECTOR.0).map(Offset)
     }
-    /// The sector `n` sectors later, or `None` on overflow.
-    #[must_use]
-    pub fn checked_add(self, n: u64) -> Option<Lba> {
-        self.0.checked_add(n).map(Lba)
-    }
     /// The sector `n` sectors earlier, stopping at sector 0.
     #[must_use]
     pub fn saturating_sub(self, n: u64) -> Lba {
@@ -175,13 +165,6 @@ impl Sub<Offset> for Offset {
     type Output = ByteSize;
     fn sub(self, start: Offset) -> ByteSize {
         ByteSize(self.0 - start.0)
-    }
-}
-
-impl Add for ByteSize {
-    type Output = ByteSize;
-    fn add(self, other: ByteSize) -> ByteSize {
-        ByteSize(self.0 + other.0)
     }
 }
 

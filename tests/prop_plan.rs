@@ -90,7 +90,7 @@ proptest! {
 
         // The rest of what check and build derive from a plan.
         let _ = render::genimage_cfg(&plan).unwrap();
-        let _ = plan.transfer_bytes(FlashMode::Raw) + plan.transfer_bytes(FlashMode::Partitions);
+        let _ = plan.transfer_bytes(FlashMode::Raw).saturating_add(plan.transfer_bytes(FlashMode::Partitions));
         prop_assert_eq!(plan::plan(&board, &inputs).plan, Some(plan), "planning is not deterministic");
     }
 }
