@@ -265,32 +265,10 @@ impl BuildJob {
         })
     }
 
-    /// The file names the job writes into the output folder, in staging order (image, layout, block map, binaries).
-    #[must_use]
-    pub fn outputs(&self) -> Vec<&str> {
-        let mut out = vec![self.image.name.as_str(), self.layout_name.as_str()];
-        out.extend(self.bmap.as_deref());
-        out.extend(self.binaries.iter().map(|b| b.name.as_str()));
-        out
-    }
-
     /// Where an output lands.
     #[must_use]
     pub fn path(&self, name: &str) -> PathBuf {
         self.output.join(name)
-    }
-
-    /// Bytes of input data the image copies (what the writer scans; zero blocks and holes are then skipped).
-    #[must_use]
-    pub fn input_bytes(&self) -> ByteSize {
-        self.image
-            .pieces
-            .iter()
-            .filter_map(|p| match &p.source {
-                PieceSource::Input { size, .. } => Some(*size),
-                PieceSource::Table(_) => None,
-            })
-            .fold(ByteSize::ZERO, ByteSize::saturating_add)
     }
 }
 
@@ -331,5 +309,67 @@ impl fmt::Display for BuildJob {
             writeln!(f, "  {}: {}, a copy of {}", b.name, b.size.describe(), show(&b.source))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{board, inputs::InputFacts, plan};
+
+    /// A DK2-like plan with synthetic inputs: `.stm32` files get a valid v1.0 header over a zero payload.
+    fn plan_with(fsbl: &str, extra: &str) -> (Plan, InputSet) {
+        let toml = format!(
+            "[board]\nname = \"t\"\nsoc = \"stm32mp15\"\n[boot]\nchain = \"trusted\"\nfsbl = \"{fsbl}\"\nssbl = \"u-boot.stm32\"\n[storage]\nmedia = \"sdcard\"\n[flash]\nmode = \"partitions\"\n{extra}"
+        );
+        let (b, problems) = board::parse_board(&toml);
+        let b = b.unwrap_or_else(|| panic!("{problems:?}"));
+        let mut head = vec![0u8; 256];
+        head[..4].copy_from_slice(&crate::inputs::stm32::MAGIC);
+        head[0x48..0x4c].copy_from_slice(&0x0001_0000u32.to_le_bytes());
+        head[0x4c..0x50].copy_from_slice(&(4096u32 - 256).to_le_bytes());
+        let mut inputs = InputSet::default();
+        for name in b.input_names() {
+            let (head, sum) = if name.value.ends_with(".stm32") { (head.as_slice(), Some(0)) } else { (&b"data"[..], None) };
+            inputs.facts.insert(name.value.clone(), InputFacts::classify(&name.value, name.value.clone().into(), 4096, head, sum, None));
+        }
+        let outcome = plan::plan(&b, &inputs);
+        (outcome.plan.unwrap_or_else(|| panic!("{:?}", outcome.problems)), inputs)
+    }
+
+    fn folders(images: &str, output: &str) -> Folders {
+        Folders { images: images.into(), output: output.into() }
+    }
+
+    #[test]
+    fn pieces_are_in_order_and_binaries_placed_once() {
+        let (plan, inputs) = plan_with("tf-a.stm32", "[[partition]]\nname = \"rootfs\"\nimage = \"rootfs.ext4\"\n");
+        let job = BuildJob::new(&plan, &inputs, &folders("/images", "/out"), JobOptions { bmap: false }).unwrap();
+        assert!(job.image.pieces.windows(2).all(|w| w[0].offset < w[1].offset));
+        assert_eq!(job.image.pieces.first().map(|p| &p.source), Some(&PieceSource::Table(RegionKind::ProtectiveMbr)));
+        assert_eq!(job.image.pieces.last().map(|p| &p.source), Some(&PieceSource::Table(RegionKind::BackupHeader)));
+        let placed: Vec<&str> = job.binaries.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(placed, ["tf-a.stm32", "u-boot.stm32", "rootfs.ext4"], "each binary once, in layout order");
+        assert_eq!(job.bmap, None);
+        // Into the images folder itself, nothing is placed.
+        let job = BuildJob::new(&plan, &inputs, &folders("/images", "/images"), JobOptions { bmap: true }).unwrap();
+        assert!(job.binaries.is_empty());
+    }
+
+    #[test]
+    fn nothing_may_land_on_an_input() {
+        // The image named like an input, in the images folder.
+        let (plan, inputs) = plan_with("tf-a.stm32", "[[partition]]\nname = \"data\"\nimage = \"sdcard.img\"\n");
+        let e = BuildJob::new(&plan, &inputs, &folders("/images", "/images"), JobOptions { bmap: true }).unwrap_err();
+        assert!(matches!(e, JobError::OverwritesInput { ref output, .. } if output == "sdcard.img"), "{e}");
+        // An output folder inside the images folder: `tf-a.stm32` placed there would be the input `sub/tf-a.stm32`.
+        let (plan, inputs) = plan_with("tf-a.stm32", "[[partition]]\nname = \"data\"\nimage = \"sub/tf-a.stm32\"\n");
+        let e = BuildJob::new(&plan, &inputs, &folders("/images", "/images/sub"), JobOptions { bmap: true }).unwrap_err();
+        assert!(matches!(e, JobError::PlacedOverInput { ref other, .. } if other == "sub/tf-a.stm32"), "{e}");
+        // An input whose flattened name lands on itself... cannot: `sub/x` becomes `sub-x`. One already in the
+        // output folder under its plain name is used as it is.
+        let (plan, inputs) = plan_with("tf-a.stm32", "");
+        let job = BuildJob::new(&plan, &inputs, &folders("/images", "/images"), JobOptions { bmap: true }).unwrap();
+        assert!(job.binaries.is_empty() && job.layout.contains("\ttf-a.stm32\n"), "{}", job.layout);
     }
 }
