@@ -1,6 +1,9 @@
-//! GUIDs: partition type names, U-Boot's fixed PARTUUIDs, deterministic derivation, and GPT's mixed-endian encoding.
+//! GUIDs and partition types: GPT's mixed-endian encoding, deterministic derivation, U-Boot's fixed PARTUUIDs, the
+//! type names a board description accepts, and the one table mapping GPT type GUIDs to the flash-layout types
+//! (`Binary`, `FIP`, `System`…) U-Boot's `stm32prog` creates them from.
 //!
-//! Pure: no I/O.
+//! Pure: no I/O. The planner (which warns about types a layout cannot express) and the flash-layout code (which
+//! parses and writes those types) both take the mapping from here, so neither depends on the other.
 
 use std::fmt;
 
@@ -64,9 +67,10 @@ impl fmt::Display for Guid {
     }
 }
 
+/// GUIDs serialize as their upper-case text, as shown everywhere else.
 impl serde::Serialize for Guid {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
+        s.collect_str(self)
     }
 }
 
@@ -103,10 +107,13 @@ pub const TYPE_NAMES: &[(&str, Guid)] = &[
     ("basic-data", BASIC_DATA),
 ];
 
-/// Look up a type name (case-insensitive).
+/// Other spellings accepted for a type (what genimage and fdisk users write), not listed in help texts.
+pub const TYPE_ALIASES: &[(&str, Guid)] = &[("vfat", BASIC_DATA), ("fat", BASIC_DATA), ("fat16", BASIC_DATA), ("fat32", BASIC_DATA)];
+
+/// Look up a type name or alias (case-insensitive).
 #[must_use]
 pub fn type_by_name(name: &str) -> Option<Guid> {
-    TYPE_NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, g)| *g)
+    TYPE_NAMES.iter().chain(TYPE_ALIASES).find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, g)| *g)
 }
 
 /// The name of a known type GUID, for display.
@@ -120,6 +127,91 @@ pub fn type_name(guid: Guid) -> Option<&'static str> {
 pub const FIP_A_PARTUUID: Guid = guid("4FD84C93-54EF-463F-A7EF-AE25FF887087");
 /// The PARTUUID U-Boot `stm32prog` gives a `FIP`-type partition named `fip-b` (`FIP_B_UUID`); bank 1 in the FWU metadata.
 pub const FIP_B_PARTUUID: Guid = guid("09C54952-D5BF-45AF-ACEE-335303766FB3");
+
+/// A type as messages show it: `` `basic-data` (EBD0A0A2-B9E5-4433-87C0-68B6B72699C7) `` for a named one, the GUID
+/// alone otherwise.
+#[must_use]
+pub fn describe_type(guid: Guid) -> String {
+    match type_name(guid) {
+        Some(name) => format!("`{name}` ({guid})"),
+        None => guid.to_string(),
+    }
+}
+
+/// A flash layout's column 4: how U-Boot's `stm32prog` is told what a partition holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TsvType {
+    /// `Binary`.
+    Binary,
+    /// `Binary(N)`: U-Boot writes N copies (NAND FSBL only).
+    BinaryCopies(u32),
+    /// `FIP`.
+    Fip,
+    /// `FWU_MDATA`.
+    FwuMdata,
+    /// `ENV`.
+    Env,
+    /// `System` (bootable Linux).
+    System,
+    /// `FileSystem`.
+    FileSystem,
+    /// `ESP`.
+    Esp,
+    /// `RawImage` (whole device).
+    RawImage,
+}
+
+/// The GPT type `stm32prog` gives a partition of each layout type (`create_gpt_partitions`), the one table both
+/// directions use. `System` and `FileSystem` share the Linux type; `System` also sets the bootable attribute.
+const LAYOUT_TYPES: &[(TsvType, Guid)] = &[
+    (TsvType::Binary, LINUX_RESERVED),
+    (TsvType::Fip, FIP),
+    (TsvType::FwuMdata, FWU_MDATA),
+    (TsvType::Env, UBOOT_ENV),
+    (TsvType::System, LINUX_FS),
+    (TsvType::FileSystem, LINUX_FS),
+    (TsvType::Esp, ESP),
+];
+
+impl TsvType {
+    /// Whether ST's generator numbers this type in the 0x04–0x0F range.
+    #[must_use]
+    pub fn is_binary_range(self) -> bool {
+        matches!(self, TsvType::Binary | TsvType::BinaryCopies(_) | TsvType::Fip | TsvType::FwuMdata | TsvType::Env)
+    }
+
+    /// The GPT type U-Boot gives a partition of this type (`create_gpt_partitions`); `None` for `RawImage`.
+    #[must_use]
+    pub fn gpt_type(self) -> Option<Guid> {
+        let this = if let TsvType::BinaryCopies(_) = self { TsvType::Binary } else { self };
+        LAYOUT_TYPES.iter().find(|(t, _)| *t == this).map(|(_, g)| *g)
+    }
+
+    /// The layout type that makes `stm32prog` create a partition with this GPT type and bootable flag, if any.
+    #[must_use]
+    pub fn for_gpt_type(type_guid: Guid, bootable: bool) -> Option<TsvType> {
+        if type_guid == LINUX_FS {
+            return Some(if bootable { TsvType::System } else { TsvType::FileSystem });
+        }
+        LAYOUT_TYPES.iter().find(|(_, g)| *g == type_guid).map(|(t, _)| *t)
+    }
+}
+
+impl fmt::Display for TsvType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TsvType::Binary => f.write_str("Binary"),
+            TsvType::BinaryCopies(n) => write!(f, "Binary({n})"),
+            TsvType::Fip => f.write_str("FIP"),
+            TsvType::FwuMdata => f.write_str("FWU_MDATA"),
+            TsvType::Env => f.write_str("ENV"),
+            TsvType::System => f.write_str("System"),
+            TsvType::FileSystem => f.write_str("FileSystem"),
+            TsvType::Esp => f.write_str("ESP"),
+            TsvType::RawImage => f.write_str("RawImage"),
+        }
+    }
+}
 
 /// The PARTUUID U-Boot `stm32prog` gives the first partition named `rootfs` on `mmc<instance>`
 /// (`flashlayout-spec.md` §6.2), so `root=PARTUUID=…` works whichever flash mode put the partition there.
@@ -152,6 +244,29 @@ mod tests {
         assert_ne!(a, Guid::derive(&["dk2", "partition", "rootfs2"]));
         assert_ne!(Guid::derive(&["ab", "c"]), Guid::derive(&["a", "bc"]));
         assert_eq!(a.0.get_version_num(), 8);
+    }
+
+    #[test]
+    fn layout_types_round_trip_through_the_one_table() {
+        for (t, g) in LAYOUT_TYPES {
+            assert_eq!(t.gpt_type(), Some(*g));
+            assert_eq!(TsvType::for_gpt_type(*g, *t == TsvType::System).map(TsvType::gpt_type), Some(Some(*g)));
+        }
+        assert_eq!(TsvType::for_gpt_type(LINUX_FS, true), Some(TsvType::System));
+        assert_eq!(TsvType::for_gpt_type(LINUX_FS, false), Some(TsvType::FileSystem));
+        assert_eq!(TsvType::for_gpt_type(BASIC_DATA, false), None);
+        assert_eq!(TsvType::BinaryCopies(2).gpt_type(), Some(LINUX_RESERVED));
+        assert_eq!(TsvType::RawImage.gpt_type(), None);
+    }
+
+    #[test]
+    fn fat_spellings_are_basic_data() {
+        for name in ["vfat", "FAT32", "fat16", "fat", "basic-data"] {
+            assert_eq!(type_by_name(name), Some(BASIC_DATA), "{name}");
+        }
+        assert_eq!(type_name(BASIC_DATA), Some("basic-data"));
+        assert_eq!(describe_type(BASIC_DATA), "`basic-data` (EBD0A0A2-B9E5-4433-87C0-68B6B72699C7)");
+        assert!(!TYPE_NAMES.iter().any(|(n, _)| *n == "vfat"), "aliases stay out of the listed names");
     }
 
     #[test]

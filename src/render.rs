@@ -7,8 +7,10 @@ use minijinja::{Environment, UndefinedBehavior, syntax::SyntaxConfig, value::Val
 use serde::Serialize;
 
 use crate::{
+    bmap::BmapRange,
     flashlayout::{LayoutLine, TsvOffset},
     plan::Plan,
+    units::ByteSize,
 };
 
 /// A template failed to render: a bug in a template or its context, never a user error.
@@ -95,7 +97,7 @@ pub fn flash_tsv(lines: &[LayoutLine]) -> Result<String, RenderError> {
             part_type: l.part_type.to_string(),
             ip: l.ip.to_string(),
             offset: match l.offset {
-                TsvOffset::Addr(a) => TsvOffsetValue::Addr(a),
+                TsvOffset::Addr(a) => TsvOffsetValue::Addr(a.get()),
                 other => TsvOffsetValue::Name(other.to_string()),
             },
             binary: l.binary.clone().unwrap_or_else(|| "none".to_string()),
@@ -126,8 +128,8 @@ pub fn genimage_cfg(plan: &Plan) -> Result<String, RenderError> {
         .iter()
         .map(|p| CfgPartition {
             name: p.name.clone(),
-            offset: p.start.0,
-            size: p.size.0,
+            offset: p.start.get(),
+            size: p.size.get(),
             type_uuid: p.type_guid.to_string(),
             uuid: p.unique_guid.to_string(),
             bootable: p.bootable,
@@ -146,23 +148,14 @@ pub fn genimage_cfg(plan: &Plan) -> Result<String, RenderError> {
         image: Image<'a>,
         partitions: Vec<CfgPartition>,
     }
-    let image = Image { name: &plan.disk.file_name, size: plan.disk.size.0, disk_uuid: plan.disk.disk_guid.to_string() };
+    let image = Image { name: &plan.disk.file_name, size: plan.disk.size.get(), disk_uuid: plan.disk.disk_guid.to_string() };
     render("genimage.cfg.j2", &Ctx { board: &plan.board, image, partitions })
 }
 
-/// One mapped range of a block map.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BmapRange {
-    /// First block.
-    pub first: u64,
-    /// Last block (inclusive).
-    pub last: u64,
-    /// SHA-256 of the range's bytes, hex.
-    pub sha256: String,
-}
-
-/// Render a bmap 2.0 file. `checksum` is the file's own SHA-256 (rendered first with 64 zeros, then hashed).
-pub fn bmap(image_size: u64, block_size: u64, ranges: &[BmapRange], checksum: &str) -> Result<String, RenderError> {
+/// Render a bmap 2.0 file. `checksum` is the file's own SHA-256 (rendered first with 64 zeros, then hashed:
+/// [`crate::bmap::file_text`]).
+pub fn bmap(image_size: ByteSize, block_size: u64, ranges: &[BmapRange], checksum: &str) -> Result<String, RenderError> {
+    let image_size = image_size.get();
     let blocks = image_size.div_ceil(block_size);
     let mapped: u64 = ranges.iter().map(|r| r.last - r.first + 1).sum();
     #[derive(Serialize)]

@@ -2,33 +2,55 @@
 //!
 //! Pure: no I/O. Every address or size that crosses a module boundary is one of these types, never a bare `u64`.
 
-use std::fmt;
+use std::{
+    fmt,
+    ops::{Add, Sub},
+};
 
-/// Size of a logical block (sector) on SD cards and eMMC, the only sector size STM32MP boot ROMs use.
-pub const SECTOR: u64 = 512;
+/// The size of a logical block (sector), the unit of an [`Lba`]: 512 bytes on SD cards and eMMC, the only sector size
+/// STM32MP boot ROMs use.
+pub const SECTOR: ByteSize = ByteSize(512);
 
 /// A byte offset from the start of a device or image. Displayed as `0x` hex.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Offset(pub u64);
+pub struct Offset(u64);
 
 /// A length in bytes. Displayed as `0x` hex.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct ByteSize(pub u64);
+pub struct ByteSize(u64);
 
-/// A logical block address in 512-byte sectors.
+/// A logical block address in 512-byte sectors ([`SECTOR`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Lba(pub u64);
+pub struct Lba(u64);
 
 impl Offset {
+    /// The start of the device.
+    pub const ZERO: Offset = Offset(0);
+
+    /// An offset of `bytes` bytes.
+    #[must_use]
+    pub const fn new(bytes: u64) -> Offset {
+        Offset(bytes)
+    }
     /// The byte value.
     #[must_use]
-    pub fn get(self) -> u64 {
+    pub const fn get(self) -> u64 {
         self.0
     }
     /// `self + size`, or `None` on overflow.
     #[must_use]
     pub fn checked_add(self, size: ByteSize) -> Option<Offset> {
         self.0.checked_add(size.0).map(Offset)
+    }
+    /// `self + size`, stopping at the largest offset (for values from a description that are refused later anyway).
+    #[must_use]
+    pub fn saturating_add(self, size: ByteSize) -> Offset {
+        Offset(self.0.saturating_add(size.0))
+    }
+    /// The distance from `earlier` to `self`, or `None` when `earlier` comes after `self`.
+    #[must_use]
+    pub fn checked_sub(self, earlier: Offset) -> Option<ByteSize> {
+        self.0.checked_sub(earlier.0).map(ByteSize)
     }
     /// Whether the offset is a multiple of `align` (an `align` of 0 or 1 accepts everything).
     #[must_use]
@@ -43,15 +65,33 @@ impl Offset {
     /// The sector this offset falls in (offset / 512).
     #[must_use]
     pub fn lba(self) -> Lba {
-        Lba(self.0 / SECTOR)
+        Lba(self.0 / SECTOR.0)
     }
 }
 
 impl ByteSize {
+    /// Nothing.
+    pub const ZERO: ByteSize = ByteSize(0);
+
+    /// A size of `bytes` bytes.
+    #[must_use]
+    pub const fn new(bytes: u64) -> ByteSize {
+        ByteSize(bytes)
+    }
+    /// The size of `sectors` whole sectors.
+    #[must_use]
+    pub const fn sectors(sectors: u64) -> ByteSize {
+        ByteSize(sectors * SECTOR.0)
+    }
     /// The byte value.
     #[must_use]
-    pub fn get(self) -> u64 {
+    pub const fn get(self) -> u64 {
         self.0
+    }
+    /// `self + other`, stopping at the largest size.
+    #[must_use]
+    pub fn saturating_add(self, other: ByteSize) -> ByteSize {
+        ByteSize(self.0.saturating_add(other.0))
     }
     /// Round up to a multiple of `align`, or `None` on overflow.
     #[must_use]
@@ -65,26 +105,66 @@ impl ByteSize {
     }
     /// Number of whole sectors (size / 512).
     #[must_use]
-    pub fn sectors(self) -> u64 {
-        self.0 / SECTOR
+    pub fn whole_sectors(self) -> u64 {
+        self.0 / SECTOR.0
     }
     /// Human reading of the size, e.g. `256 MiB`, `231.6 KiB`.
     #[must_use]
     pub fn human(self) -> String {
         human_bytes(self.0)
     }
+    /// The size as messages show it: the binary unit a person writes and the hex a BSP engineer checks,
+    /// `256 MiB (0x10000000)`; below 1 KiB, `512 B (0x200)`.
+    #[must_use]
+    pub fn describe(self) -> String {
+        format!("{} ({self})", self.human())
+    }
 }
 
 impl Lba {
+    /// Sector `sector`.
+    #[must_use]
+    pub const fn new(sector: u64) -> Lba {
+        Lba(sector)
+    }
     /// The sector number.
     #[must_use]
-    pub fn get(self) -> u64 {
+    pub const fn get(self) -> u64 {
         self.0
     }
-    /// The byte offset of the start of this sector.
+    /// The byte offset of the start of this sector. A planned LBA always has one; an LBA read from a foreign image
+    /// may not (use [`Lba::checked_offset`] there): this one saturates.
     #[must_use]
     pub fn offset(self) -> Offset {
-        Offset(self.0 * SECTOR)
+        Offset(self.0.saturating_mul(SECTOR.0))
+    }
+    /// The byte offset of the start of this sector, or `None` past 2^64 bytes.
+    #[must_use]
+    pub fn checked_offset(self) -> Option<Offset> {
+        self.0.checked_mul(SECTOR.0).map(Offset)
+    }
+    /// The sector `n` sectors earlier, stopping at sector 0.
+    #[must_use]
+    pub fn saturating_sub(self, n: u64) -> Lba {
+        Lba(self.0.saturating_sub(n))
+    }
+}
+
+/// `offset + size`. Panics on overflow in debug builds like any integer addition: use [`Offset::checked_add`] on
+/// values that come from outside.
+impl Add<ByteSize> for Offset {
+    type Output = Offset;
+    fn add(self, size: ByteSize) -> Offset {
+        Offset(self.0 + size.0)
+    }
+}
+
+/// The distance between two offsets (`end - start`). Panics in debug builds when `start` is the later one: use
+/// [`Offset::checked_sub`] when that can happen.
+impl Sub<Offset> for Offset {
+    type Output = ByteSize;
+    fn sub(self, start: Offset) -> ByteSize {
+        ByteSize(self.0 - start.0)
     }
 }
 
@@ -111,24 +191,6 @@ impl fmt::Display for ByteSize {
 impl fmt::Display for Lba {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "LBA {}", self.0)
-    }
-}
-
-impl serde::Serialize for Offset {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
-}
-
-impl serde::Serialize for ByteSize {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
-}
-
-impl serde::Serialize for Lba {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(self.0)
     }
 }
 
@@ -206,6 +268,13 @@ pub fn parse_size(text: &str) -> Result<u64, SizeError> {
     number.checked_mul(1u64 << shift).ok_or_else(overflow)
 }
 
+/// Sizes serialize as the hex text they are shown as (`"0x40000"`), like every typed value in JSON output.
+impl serde::Serialize for ByteSize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,17 +305,32 @@ mod tests {
 
     #[test]
     fn displays_hex_and_human() {
-        assert_eq!(Offset(0x4400).to_string(), "0x4400");
-        assert_eq!(ByteSize(256 << 20).human(), "256 MiB");
+        assert_eq!(Offset::new(0x4400).to_string(), "0x4400");
+        assert_eq!(ByteSize::new(256 << 20).human(), "256 MiB");
         assert_eq!(human_bytes(237_161), "231.6 KiB");
         assert_eq!(human_bytes(12), "12 B");
     }
 
     #[test]
+    fn arithmetic() {
+        assert_eq!(Offset::new(0x4400) + ByteSize::new(0x40000), Offset::new(0x44400));
+        assert_eq!(Offset::new(0x44400) - Offset::new(0x4400), ByteSize::new(0x40000));
+        assert_eq!(Offset::new(1).checked_sub(Offset::new(2)), None);
+        assert_eq!(Offset::new(u64::MAX).checked_add(ByteSize::new(1)), None);
+        assert_eq!(Offset::new(u64::MAX).saturating_add(ByteSize::new(1)), Offset::new(u64::MAX));
+        assert_eq!(Lba::new(34).offset(), Offset::new(0x4400));
+        assert_eq!(Offset::new(0x4400).lba(), Lba::new(34));
+        assert_eq!(Lba::new(u64::MAX).checked_offset(), None);
+        assert_eq!(ByteSize::sectors(33), ByteSize::new(33 * 512));
+        assert_eq!(ByteSize::new(256 << 20).describe(), "256 MiB (0x10000000)");
+        assert_eq!(ByteSize::new(512).describe(), "512 B (0x200)");
+    }
+
+    #[test]
     fn alignment() {
-        assert_eq!(Offset(0x4401).align_up(ByteSize(512)), Some(Offset(0x4600)));
-        assert!(Offset(0x80000).is_aligned(ByteSize(0x80000)));
-        assert!(!Offset(0x84400).is_aligned(ByteSize(0x80000)));
-        assert_eq!(Offset(u64::MAX).align_up(ByteSize(512)), None);
+        assert_eq!(Offset::new(0x4401).align_up(SECTOR), Some(Offset::new(0x4600)));
+        assert!(Offset::new(0x80000).is_aligned(ByteSize::new(0x80000)));
+        assert!(!Offset::new(0x84400).is_aligned(ByteSize::new(0x80000)));
+        assert_eq!(Offset::new(u64::MAX).align_up(SECTOR), None);
     }
 }

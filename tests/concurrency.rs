@@ -7,11 +7,11 @@ use std::{
     fs,
     path::{Path, PathBuf},
     process::Command,
-    time::{Duration, Instant},
 };
 
 use common::*;
 use reliability::*;
+use rustix::process::Signal;
 
 fn workspace() -> (Workspace, PathBuf, PathBuf) {
     let ws = Workspace::new();
@@ -32,7 +32,7 @@ fn reference(ws: &Workspace, board: &Path, name: &str) -> std::collections::BTre
 #[test]
 fn a_second_build_waits_for_the_first_and_both_succeed() {
     let (ws, a, b) = workspace();
-    let ref_a = reference(&ws, &a, "ref-a");
+    let (ref_a, ref_b) = (reference(&ws, &a, "ref-a"), reference(&ws, &b, "ref-b"));
     let out = run(build_cmd(&ws, &a, &ws.out(), None));
     assert!(out.status.success(), "{}", text(&out));
 
@@ -45,21 +45,23 @@ fn a_second_build_waits_for_the_first_and_both_succeed() {
     now.retain(|n, _| !n.starts_with(TEMP_PREFIX));
     assert_eq!(now, ref_a);
 
-    // The second build (A) says it waits, and does wait.
+    // The second build (A) says it waits, and does wait: it stops itself once it has the folder (`locked:stop`), which
+    // it cannot have while the first holds the lock.
     let log2 = ws.root().join("second");
-    let mut second = spawn(build_cmd(&ws, &a, &ws.out(), None), &log2);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !logs(&log2).contains("waiting: another build is writing into") {
-        assert!(second.try_wait().unwrap().is_none(), "the second build finished while the first held the folder:\n{}", logs(&log2));
-        assert!(Instant::now() < deadline, "the second build never said it waits:\n{}", logs(&log2));
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut second = spawn(build_cmd(&ws, &a, &ws.out(), Some("locked:stop")), &log2);
+    wait_for_marker(&mut second, &log2, "waiting: another build is writing into");
     assert!(logs(&log2).contains(&ws.out().display().to_string()), "the waiting message names the folder");
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(second.try_wait().unwrap().is_none(), "the second build did not wait");
+    assert!(folder_locked(&ws.out()), "the first build no longer holds the folder");
+    assert!(second.try_wait().unwrap().is_none() && proc_state(second.id()) != Some('T'), "the second build did not wait:\n{}", logs(&log2));
 
-    signal(&first, libc::SIGCONT);
+    // The first finishes; only then does the second get the folder, and it finds the first's whole set there.
+    signal(&first, Signal::CONT);
     assert!(first.wait().unwrap().success(), "{}", logs(&log1));
+    wait_stopped(&mut second, &log2);
+    let mut now = contents(&ws.out());
+    now.retain(|n, _| !n.starts_with(TEMP_PREFIX));
+    assert_eq!(now, ref_b, "the second build got the folder before the first had committed");
+    signal(&second, Signal::CONT);
     assert!(second.wait().unwrap().success(), "{}", logs(&log2));
     // One after the other: the second (A) came last, and the set is whole.
     assert_eq!(contents(&ws.out()), ref_a);

@@ -1,9 +1,17 @@
 //! The image against real consumers: sgdisk reads every partition as planned, each input sits at its partition's
 //! start, genimage 16 writes the same bytes from `genimage-cfg`, bmaptool accepts the `.bmap`, and two builds are
 //! bit-identical. Inputs come from mkimage, fiptool and mke2fs.
+//!
+//! The inputs are made once and each shipped board is built and verified once, shared by every test (read-only);
+//! images are compared by streaming over their data extents, never read whole into memory.
 mod common;
 
-use std::{fs, path::Path, process::Command};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::OnceLock,
+};
 
 use common::*;
 use stm32mp_imager::{board, effects::inputs, plan};
@@ -44,47 +52,72 @@ fn plan_for(board_file: &Path, images: &Path) -> plan::Plan {
     plan::plan(&b, &set).plan.expect("plan")
 }
 
-fn image_path(ws: &Workspace, plan: &plan::Plan) -> std::path::PathBuf {
-    ws.out().join(&plan.disk.file_name)
+/// The standard inputs, made once by the real tools and shared (read-only) by every test of this file.
+fn inputs_ws() -> &'static Workspace {
+    static WS: OnceLock<Workspace> = OnceLock::new();
+    WS.get_or_init(|| {
+        let ws = Workspace::new();
+        ws.standard_inputs();
+        ws
+    })
 }
 
-/// Build a shipped board and check it with sgdisk, byte placement and bmaptool; returns the workspace and plan.
-fn build_and_verify(board_name: &str) -> (Workspace, plan::Plan) {
+/// A shipped board built once into its own folder and verified with sgdisk, byte placement and bmaptool.
+struct Verified {
+    out: PathBuf,
+    plan: plan::Plan,
+}
+
+impl Verified {
+    fn image(&self) -> PathBuf {
+        self.out.join(&self.plan.disk.file_name)
+    }
+}
+
+const BOARDS: [&str; 3] = ["stm32mp157c-dk2.toml", "stm32mp157c-ev1.toml", "stm32mp157c-dk2-fip.toml"];
+
+/// One build per board, made by the first test that asks for it (the others asking for the same board wait for it;
+/// different boards build in parallel).
+fn verified(board_name: &str) -> &'static Verified {
+    static BUILT: [OnceLock<Verified>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let i = BOARDS.iter().position(|b| *b == board_name).unwrap_or_else(|| panic!("{board_name} is not a shipped board"));
+    BUILT[i].get_or_init(|| build_and_verify(board_name))
+}
+
+/// Build a shipped board and check it with sgdisk, byte placement and bmaptool.
+fn build_and_verify(board_name: &str) -> Verified {
     require("sgdisk");
     require("bmaptool");
-    let ws = Workspace::new();
-    ws.standard_inputs();
+    let ws = inputs_ws();
     let board = shipped_board(board_name);
-    let out = ws.build(&board);
-    assert!(out.status.success(), "{}", text(&out));
+    let out = ws.root().join(format!("out-{board_name}"));
+    let built =
+        run_imager([OsArg::from("build"), board.clone().into(), "--images".into(), ws.images().into(), "--output".into(), out.clone().into()]);
+    assert!(built.status.success(), "{}", text(&built));
     let plan = plan_for(&board, &ws.images());
-    let image = image_path(&ws, &plan);
-    assert_eq!(fs::metadata(&image).unwrap().len(), plan.disk.size.0);
+    let v = Verified { out, plan };
+    let (image, plan) = (v.image(), &v.plan);
+    assert_eq!(fs::metadata(&image).unwrap().len(), plan.disk.size.get());
 
-    let v = run_ok(Command::new("sgdisk").arg("-v").arg(&image));
-    assert!(String::from_utf8_lossy(&v.stdout).contains("No problems found"), "sgdisk -v: {}", text(&v));
+    let sg = run_ok(Command::new("sgdisk").arg("-v").arg(&image));
+    assert!(String::from_utf8_lossy(&sg.stdout).contains("No problems found"), "sgdisk -v: {}", text(&sg));
 
-    let bytes = fs::read(&image).unwrap();
     for p in &plan.partitions {
         let got = sgdisk_info(&image, p.number);
         let want = SgdiskPart {
             type_guid: p.type_guid.to_string(),
             unique_guid: p.unique_guid.to_string(),
-            first: p.first_lba().0,
-            last: p.last_lba().0,
+            first: p.first_lba().get(),
+            last: p.last_lba().get(),
             attrs: p.attributes(),
             name: p.name.clone(),
         };
         assert_eq!(got, want, "partition {} as sgdisk reads it", p.number);
         if let Some(input) = &p.input {
-            let content = fs::read(ws.images().join(&input.name)).unwrap();
-            let start = usize::try_from(p.start.0).unwrap();
-            assert!(bytes[start..start + content.len()] == content[..], "input {} is not at the start of {}", input.name, p.name);
-            assert!(
-                bytes[start + content.len()..usize::try_from(p.end().0).unwrap()].iter().all(|&b| b == 0),
-                "{} is not zero after its input",
-                p.name
-            );
+            let content = ws.images().join(&input.name);
+            let len = fs::metadata(&content).unwrap().len();
+            assert!(holds_at(&image, p.start.get(), &content), "input {} is not at the start of {}", input.name, p.name);
+            assert!(zero_between(&image, p.start.get() + len, p.end().get()), "{} is not zero after its input", p.name);
         }
     }
     // Only one partition table's worth of GPT entries: no stray partitions.
@@ -93,28 +126,28 @@ fn build_and_verify(board_name: &str) -> (Workspace, plan::Plan) {
     assert!(String::from_utf8_lossy(&extra.stdout).contains("does not exist"), "unexpected partition {n}: {}", text(&extra));
 
     // The block map: bmaptool must accept it and reproduce the image exactly.
-    let bmap = ws.out().join(format!("{}.bmap", plan.disk.file_name));
-    let copy = ws.root().join("copy.img");
+    let bmap = v.out.join(format!("{}.bmap", plan.disk.file_name));
+    let copy = ws.root().join(format!("copy-{board_name}.img"));
     run_ok(Command::new("bmaptool").arg("copy").arg("--bmap").arg(&bmap).arg(&image).arg(&copy));
-    assert!(fs::read(&copy).unwrap() == bytes, "bmaptool copy differs from the image");
-    (ws, plan)
+    assert_eq!(first_difference(&copy, &image), None, "bmaptool copy differs from the image");
+    fs::remove_file(&copy).unwrap();
+    v
 }
 
 fn compare_with_genimage(board_name: &str, identical_without_normalising: bool) {
-    let (ws, plan) = build_and_verify(board_name);
-    let ours = fs::read(image_path(&ws, &plan)).unwrap();
-    let mut theirs = genimage_write(&ws, &shipped_board(board_name), &plan.disk.file_name);
-    assert_eq!(theirs.len(), ours.len(), "image sizes differ");
-    let first_lba = plan.partitions[0].first_lba().0;
-    let gen_first_usable = u64::from_le_bytes(theirs[512 + 40..512 + 48].try_into().unwrap());
-    assert_eq!(gen_first_usable, first_lba, "genimage 16 writes the first partition's LBA as first usable");
-    assert_eq!(u64::from_le_bytes(ours[512 + 40..512 + 48].try_into().unwrap()), 34, "we write 34, like U-Boot's gpt write");
+    let v = verified(board_name);
+    let ws = inputs_ws();
+    let ours = v.image();
+    let theirs = genimage_image(&ws.root().join(format!("genimage-{board_name}")), &ws.images(), &shipped_board(board_name), &v.plan.disk.file_name);
+    assert_eq!(fs::metadata(&theirs).unwrap().len(), fs::metadata(&ours).unwrap().len(), "image sizes differ");
+    let first_lba = v.plan.partitions[0].first_lba().get();
+    assert_eq!(read_u64_at(&theirs, 512 + 40), first_lba, "genimage 16 writes the first partition's LBA as first usable");
+    assert_eq!(read_u64_at(&ours, 512 + 40), 34, "we write 34, like U-Boot's gpt write");
     if identical_without_normalising {
-        assert!(theirs == ours, "{board_name}: genimage's image differs from ours");
+        assert!(content_digest(&theirs) == content_digest(&ours), "{board_name}: genimage's image differs from ours");
     }
-    normalise_first_usable(&mut theirs, 34);
-    let diff: Vec<usize> = theirs.iter().zip(&ours).enumerate().filter(|(_, (a, b))| a != b).map(|(i, _)| i).take(8).collect();
-    assert!(diff.is_empty(), "{board_name}: bytes differ from genimage's at {diff:x?}");
+    normalise_first_usable_file(&theirs, 34);
+    assert_eq!(first_difference(&theirs, &ours), None, "{board_name}: bytes differ from genimage's");
 }
 
 #[test]
@@ -134,10 +167,10 @@ fn dk2_fip_matches_genimage_byte_for_byte() {
 
 #[test]
 fn dk2_layout_is_the_guides() {
-    let (ws, plan) = build_and_verify("stm32mp157c-dk2.toml");
-    let names: Vec<(u32, &str, u64)> = plan.partitions.iter().map(|p| (p.number, p.name.as_str(), p.start.0)).collect();
+    let v = verified("stm32mp157c-dk2.toml");
+    let names: Vec<(u32, &str, u64)> = v.plan.partitions.iter().map(|p| (p.number, p.name.as_str(), p.start.get())).collect();
     assert_eq!(names, vec![(1, "fsbl1", 0x4400), (2, "fsbl2", 0x44400), (3, "ssbl", 0x84400), (4, "rootfs", 0x284400)]);
-    let rootfs = sgdisk_info(&ws.out().join("sdcard.img"), 4);
+    let rootfs = sgdisk_info(&v.image(), 4);
     assert_eq!(rootfs.unique_guid, "E91C4E10-16E6-4C0E-BD0E-77BECF4A3582", "U-Boot's fixed mmc0 rootfs PARTUUID");
     assert_eq!(rootfs.attrs, 4, "bootable = attribute bit 2");
     assert_eq!(rootfs.last - rootfs.first + 1, (256 << 20) / 512);
@@ -145,46 +178,53 @@ fn dk2_layout_is_the_guides() {
 
 #[test]
 fn ev1_user_area_starts_at_one_erase_group() {
-    let (ws, plan) = build_and_verify("stm32mp157c-ev1.toml");
-    let names: Vec<(u32, &str, u64)> = plan.partitions.iter().map(|p| (p.number, p.name.as_str(), p.start.0)).collect();
+    let v = verified("stm32mp157c-ev1.toml");
+    let names: Vec<(u32, &str, u64)> = v.plan.partitions.iter().map(|p| (p.number, p.name.as_str(), p.start.get())).collect();
     assert_eq!(names, vec![(1, "ssbl", 0x80000), (2, "rootfs", 0x280000)]);
-    assert!(plan.partitions.iter().all(|p| p.start.0 % 0x80000 == 0));
-    let rootfs = sgdisk_info(&ws.out().join("emmc.img"), 2);
+    assert!(v.plan.partitions.iter().all(|p| p.start.get() % 0x80000 == 0));
+    let rootfs = sgdisk_info(&v.image(), 2);
     assert_eq!(rootfs.unique_guid, "491F6117-415D-4F53-88C9-6E0DE54DEAC6", "U-Boot's fixed mmc1 rootfs PARTUUID");
-    assert_eq!(plan.hw_boot.len(), 2, "TF-A goes to boot1 and boot2");
+    assert_eq!(v.plan.hw_boot.len(), 2, "TF-A goes to boot1 and boot2");
 }
 
 #[test]
 fn fip_partition_has_the_fip_type_guid() {
-    let (ws, _) = build_and_verify("stm32mp157c-dk2-fip.toml");
-    let fip = sgdisk_info(&ws.out().join("sdcard.img"), 3);
+    let v = verified("stm32mp157c-dk2-fip.toml");
+    let fip = sgdisk_info(&v.image(), 3);
     assert_eq!(fip.name, "fip");
     assert_eq!(fip.type_guid, "19D5DF83-11B0-457B-BE2C-7559C13142A5");
 }
 
 #[test]
 fn two_builds_are_bit_identical() {
-    let ws = Workspace::new();
-    ws.standard_inputs();
-    let board = shipped_board("stm32mp157c-dk2-fip.toml");
-    let first = ws.build(&board);
-    assert!(first.status.success(), "{}", text(&first));
-    let keep = ws.root().join("first");
-    fs::create_dir(&keep).unwrap();
+    let first = verified("stm32mp157c-dk2-fip.toml");
+    let ws = inputs_ws();
+    let second = ws.root().join("second-build");
+    let out = run_imager([
+        OsArg::from("build"),
+        shipped_board("stm32mp157c-dk2-fip.toml").into(),
+        "--images".into(),
+        ws.images().into(),
+        "--output".into(),
+        second.clone().into(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
     for f in ["sdcard.img", "flash.tsv", "sdcard.img.bmap"] {
-        fs::rename(ws.out().join(f), keep.join(f)).unwrap();
+        assert_eq!(first_difference(&first.out.join(f), &second.join(f)), None, "{f} differs between two builds");
     }
-    let second = ws.build(&board);
-    assert!(second.status.success(), "{}", text(&second));
-    for f in ["sdcard.img", "flash.tsv", "sdcard.img.bmap"] {
-        assert!(fs::read(keep.join(f)).unwrap() == fs::read(ws.out().join(f)).unwrap(), "{f} differs between two builds");
-    }
+    let names = |d: &Path| {
+        let mut v: Vec<String> = fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&first.out), names(&second), "the two builds wrote different files");
+    fs::remove_dir_all(&second).unwrap();
 }
 
 #[test]
 fn image_is_sparse_and_inspect_reads_it_back() {
-    let (ws, plan) = build_and_verify("stm32mp157c-dk2.toml");
-    let image = image_path(&ws, &plan);
+    let v = verified("stm32mp157c-dk2.toml");
+    let image = v.image();
     let allocated = std::os::unix::fs::MetadataExt::blocks(&fs::metadata(&image).unwrap()) * 512;
     assert!(allocated < 16 << 20, "a 258 MiB image with ~4 MiB of data allocated {allocated} bytes");
     let out = run_imager([OsArg::from("inspect"), image.into()]);

@@ -83,7 +83,11 @@ fn input_larger_than_its_partition() {
         "err_input_too_large.toml",
         "plan::input_too_large",
         "14:1",
-        &["input `rootfs.ext4` (0x1000000 bytes) does not fit partition `rootfs` (0x100000 bytes at 0x284400)", "`size` to at least 0x1000000"],
+        // Sizes show the unit a person writes and the hex (issue 9); they were hex only.
+        &[
+            "input `rootfs.ext4` is 16 MiB (0x1000000) and does not fit partition `rootfs`: 1 MiB (0x100000) at 0x284400",
+            "`size` to at least 16 MiB (0x1000000)",
+        ],
     );
 }
 
@@ -110,6 +114,21 @@ fn emmc_partition_below_the_first_erase_group() {
         "14:1",
         &["starts at 0x10000, below the eMMC user area's first usable offset 0x80000"],
     );
+}
+
+/// Issue 9: TF-A as user-area partitions on eMMC drew 8 contradictory errors (misaligned, below the first offset,
+/// duplicate names, overlaps, four saying "move to 0x80000"). Now one error, and nothing else.
+#[test]
+fn emmc_tf_a_in_the_user_area_is_one_error() {
+    let t = rejects(
+        "err_emmc_fsbl_partitions.toml",
+        "plan::emmc_fsbl_partition",
+        "16:1",
+        &["partitions `fsbl1` and `fsbl2` in the eMMC user area", "writes `[boot] fsbl` to boot1 and boot2 itself", "remove them"],
+    );
+    let errors: Vec<&str> = t.lines().filter(|l| l.starts_with("error[")).collect();
+    assert_eq!(errors.len(), 1, "{t}");
+    assert!(!t.contains("0x80000`"), "no advice to move them: {t}");
 }
 
 #[test]
@@ -140,7 +159,7 @@ fn partition_past_the_end_of_a_sized_image() {
         "err_past_end.toml",
         "plan::past_end",
         "16:1",
-        &["partition `rootfs` (0x284400..0x4284400) ends past the end of the image (0x2000000 bytes)"],
+        &["partition `rootfs` (0x284400..0x4284400) ends past the end of the image, which is 32 MiB (0x2000000)", "at least 66.5 MiB (0x4288600)"],
     );
     assert!(t.contains("overlaps the backup GPT"), "{t}");
 }
@@ -315,6 +334,42 @@ fn shipped_boards_are_valid() {
         assert!(out.status.success(), "{b}:\n{t}");
         assert!(!t.contains("warning["), "{b} has warnings:\n{t}");
     }
+}
+
+/// The DK2 description with one more partition (`extra`, TOML lines), its mode replaced by `mode`, in a workspace.
+fn dk2_with(ws: &Workspace, mode: &str, extra: &str) -> PathBuf {
+    let toml = fs::read_to_string(dk2()).unwrap().replace("mode = \"raw\"", &format!("mode = \"{mode}\""));
+    ws.board("b.toml", &format!("{toml}\n[[partition]]\n{extra}\n"))
+}
+
+/// Issue 9: `type = "vfat"` and `"fat32"` are what genimage and fdisk users write for a FAT bootfs: Microsoft basic
+/// data. Warnings about a type name it as written in the table of names, not only as a GUID.
+#[test]
+fn fat_spellings_are_basic_data_and_warnings_name_the_type() {
+    let ws = Workspace::new();
+    for (spelling, mode) in [("vfat", "partitions"), ("FAT32", "raw")] {
+        let board = dk2_with(&ws, mode, &format!("name = \"bootfs\"\nsize = \"64M\"\ntype = \"{spelling}\"\nbootable = true"));
+        let out = run_imager([OsArg::from("check"), board.into(), "--images".into(), images().into()]);
+        let t = text(&out);
+        assert!(out.status.success(), "{spelling}:\n{t}");
+        assert!(t.contains("basic-data, bootable"), "{spelling}: the plan shows the type by name:\n{t}");
+        assert!(
+            t.contains("warning[plan::bootable_type]") && t.contains("its type is `basic-data` (EBD0A0A2-B9E5-4433-87C0-68B6B72699C7), not `linux`"),
+            "{spelling}:\n{t}"
+        );
+        if mode == "partitions" {
+            assert!(t.contains("has type `basic-data` (EBD0A0A2-B9E5-4433-87C0-68B6B72699C7), which a flash layout cannot express"), "{t}");
+        }
+    }
+}
+
+/// Pure layers say "the images folder"; the command line adds the flag that sets it.
+#[test]
+fn a_missing_input_names_the_images_folder_and_the_flag() {
+    let t = rejects("err_missing_input.toml", "input::missing", "15:9", &["input `missing-rootfs.ext4`: not found at"]);
+    assert!(t.contains("take the inputs from the folder that holds it (`--images DIR`)"), "{t}");
+    let t = rejects("err_unsafe_paths.toml", "plan::unsafe_path", "7:8", &["it is absolute; inputs are named relative to the images folder"]);
+    assert!(!t.contains("relative to --images"), "{t}");
 }
 
 /// STM32MP13 TF-A carries a v2.0 header (512 bytes with a padding extension). Debian's mkimage 2023.01 cannot write

@@ -17,6 +17,7 @@ use std::{
 
 use common::*;
 use reliability::*;
+use rustix::process::{Pid, Signal};
 
 /// A workspace with small real inputs, board A (the previous build, already in `out/`) and board B (one partition
 /// more: its image, layout and block map all differ from A's).
@@ -80,8 +81,10 @@ fn disk_full_at_any_step_is_all_or_nothing() {
     let mut sizes: Vec<(u64, Option<u64>)> = (0..6).map(|k| (round_page(p + n * k / 6), None)).collect();
     sizes.extend((0..8).map(|j| (round_page(p + n) + j * 4096, None)));
     sizes.push((round_page(p + n) + (1 << 20), None));
-    // Inodes: the root folder and the three previous files, then one more each time (image, layout, block map, journal).
-    sizes.extend((4..=9).map(|i| (round_page(p + n) + (1 << 20), Some(i))));
+    // Inodes: the root folder and the previous files, then one more each time (image, layout, block map, the
+    // binaries placed next to the layout, journal).
+    let (old_files, new_files) = (old_set.len() as u64, new_set.len() as u64);
+    sizes.extend((1 + old_files..=2 + old_files + new_files).map(|i| (round_page(p + n) + (1 << 20), Some(i))));
     let (mut failures, mut successes) = (0, 0);
     for (size, inodes) in sizes {
         let result = s.ws.root().join("result");
@@ -122,9 +125,9 @@ fn sigkill_in_the_middle_of_a_4_gib_build_keeps_the_previous_artifacts_and_the_n
     let temps = leftovers(&ws.out());
     let image_tmp = temps.iter().find(|n| n.starts_with(".stm32mp-imager.sdcard.img.") && n.ends_with(".tmp")).expect("the image temporary");
     assert_eq!(fs::metadata(ws.out().join(image_tmp)).unwrap().len(), 4 << 30, "the writer had sized the image");
-    signal(&child, libc::SIGKILL);
+    signal(&child, Signal::KILL);
     let status = child.wait().unwrap();
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL));
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(Signal::KILL.as_raw()));
 
     let mut after = snapshot(&ws.out());
     let left: Vec<String> = after.keys().filter(|n| n.starts_with(TEMP_PREFIX)).cloned().collect();
@@ -137,7 +140,8 @@ fn sigkill_in_the_middle_of_a_4_gib_build_keeps_the_previous_artifacts_and_the_n
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(leftovers(&ws.out()), Vec::<String>::new());
     let names: Vec<String> = snapshot(&ws.out()).into_keys().collect();
-    assert_eq!(names, ["flash.tsv", "sdcard.img", "sdcard.img.bmap"]);
+    // The image, the layout, its block map, and (issue 9) the binaries the layout names, next to it.
+    assert_eq!(names, ["flash.tsv", "rootfs.ext4", "sdcard.img", "sdcard.img.bmap", "tf-a.stm32", "u-boot.stm32"]);
     let v = run_ok(Command::new("sgdisk").arg("-v").arg(ws.out().join("sdcard.img")));
     assert!(String::from_utf8_lossy(&v.stdout).contains("No problems found"), "{}", text(&v));
 }
@@ -165,14 +169,14 @@ fn sigkill_at_any_moment_is_all_or_nothing() {
         let mut child = spawn(build_cmd(&s.ws, &s.b, &dir, None), &log);
         if k < 14 {
             std::thread::sleep(full * k / 12);
-            // SAFETY: kill() on our own child (if it has exited already, it is a zombie until waited for: no-op).
-            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+            // Our own child: if it has exited already, it is a zombie until waited for, and this does nothing.
+            let _ = rustix::process::kill_process(Pid::from_child(&child), Signal::KILL);
         }
         let status = child.wait().unwrap();
         // A kill between the renames leaves a journal: the next run completes the commit first thing. `locked:kill`
         // stops that run right after its recovery, so what the recovery did is what is seen.
         let recovery = run(build_cmd(&s.ws, &s.b, &dir, Some("locked:kill")));
-        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&recovery.status), Some(libc::SIGKILL), "{}", text(&recovery));
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&recovery.status), Some(Signal::KILL.as_raw()), "{}", text(&recovery));
         let set = contents(&dir);
         if set == old_set {
             outcomes.0 += 1;
@@ -202,7 +206,7 @@ fn a_crash_between_renames_is_completed_by_the_next_run() {
     )
     .unwrap();
     let recovery = run(build_cmd(&s.ws, &s.a, &out, Some("locked:kill")));
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&recovery.status), Some(libc::SIGKILL), "{}", text(&recovery));
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&recovery.status), Some(Signal::KILL.as_raw()), "{}", text(&recovery));
     assert_eq!(contents(&out), contents(&new));
 }
 
@@ -219,21 +223,20 @@ fn a_rename_failing_mid_commit_is_rolled_forward_by_the_next_run() {
     fs::remove_file(out.join("flash.tsv")).unwrap();
     fs::create_dir(out.join("flash.tsv")).unwrap();
     fs::write(out.join("flash.tsv/in-the-way"), b"").unwrap();
-    signal(&child, libc::SIGCONT);
+    signal(&child, Signal::CONT);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(3), "{}", logs(&log));
     let msg = logs(&log);
     assert!(msg.contains("flash.tsv") && msg.contains("the commit did not finish"), "{msg}");
     fs::remove_dir_all(out.join("flash.tsv")).unwrap();
     let recovery = run(build_cmd(&s.ws, &s.a, &out, Some("locked:kill")));
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&recovery.status), Some(libc::SIGKILL), "{}", text(&recovery));
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&recovery.status), Some(Signal::KILL.as_raw()), "{}", text(&recovery));
     assert_eq!(contents(&out), contents(&new), "the next run did not complete the interrupted commit");
 }
 
 /// Run the imager as an unprivileged user when we are root (root reads any file whatever its mode).
 fn as_unprivileged(ws: &Workspace, mut c: Command) -> Command {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !rustix::process::geteuid().is_root() {
         return c;
     }
     require_tool("setpriv", "util-linux");
@@ -281,7 +284,7 @@ fn meddle_at(s: &Scene, point: &str, meddle: impl FnOnce()) -> (Option<i32>, Str
     let mut child = spawn(build_cmd(&s.ws, &s.b, &s.ws.out(), Some(&format!("{point}:stop"))), &log);
     wait_stopped(&mut child, &log);
     meddle();
-    signal(&child, libc::SIGCONT);
+    signal(&child, Signal::CONT);
     let status = child.wait().unwrap();
     (status.code(), logs(&log))
 }
@@ -328,8 +331,14 @@ fn an_input_rewritten_in_place_while_being_copied_fails_cleanly() {
     let before = snapshot(&s.ws.out());
     let rootfs = s.ws.images().join("rootfs.ext2");
     let (code, msg) = meddle_at(&s, "writing", || {
-        std::thread::sleep(Duration::from_millis(20));
-        OpenOptions::new().write(true).open(&rootfs).unwrap().write_all_at(b"rewritten", 2 << 20).unwrap();
+        let before = fs::metadata(&rootfs).unwrap().modified().unwrap();
+        let file = OpenOptions::new().write(true).open(&rootfs).unwrap();
+        file.write_all_at(b"rewritten", 2 << 20).unwrap();
+        // A file system with a coarse clock may keep the same modification time: make the change visible for sure
+        // (what is tested is that the build notices a changed input, not the clock's resolution).
+        if file.metadata().unwrap().modified().unwrap() == before {
+            file.set_modified(before + Duration::from_secs(1)).unwrap();
+        }
     });
     assert_io_failure(code, &msg, &["rootfs.ext4", "changed while being read"]);
     assert_eq!(snapshot(&s.ws.out()), before);
@@ -411,30 +420,30 @@ fn sigterm_or_ctrl_c_while_writing_removes_the_temporaries_and_exits_130() {
     copy_dir(&s.ws.out(), &prev);
     let new = s.reference("new", &s.b);
     let mut interrupted = 0;
-    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
-        let log = s.ws.root().join(format!("sig{sig}"));
+    for sig in [Signal::TERM, Signal::INT, Signal::HUP] {
+        let log = s.ws.root().join(format!("sig{}", sig.as_raw()));
         let mut child = spawn(build_cmd(&s.ws, &s.b, &s.ws.out(), Some("writing:stop")), &log);
         wait_stopped(&mut child, &log);
         assert!(!leftovers(&s.ws.out()).is_empty(), "the build had temporaries when the signal came");
         signal(&child, sig);
-        signal(&child, libc::SIGCONT);
+        signal(&child, Signal::CONT);
         let status = child.wait().unwrap();
-        assert_eq!(leftovers(&s.ws.out()), Vec::<String>::new(), "signal {sig}: temporaries left:\n{}", logs(&log));
+        assert_eq!(leftovers(&s.ws.out()), Vec::<String>::new(), "signal {sig:?}: temporaries left:\n{}", logs(&log));
         match status.code() {
             Some(130) => {
                 assert!(logs(&log).contains("interrupted: the temporaries were removed; nothing was replaced in"), "{}", logs(&log));
-                assert_eq!(contents(&s.ws.out()), contents(&prev), "signal {sig}: the previous set changed");
+                assert_eq!(contents(&s.ws.out()), contents(&prev), "signal {sig:?}: the previous set changed");
                 interrupted += 1;
             }
             Some(0) => {
-                assert_eq!(contents(&s.ws.out()), contents(&new), "signal {sig}: finished but not the whole new set");
+                assert_eq!(contents(&s.ws.out()), contents(&new), "signal {sig:?}: finished but not the whole new set");
                 // Back to the previous set for the next signal.
                 for f in path_list(&s.ws.out()) {
                     fs::remove_file(f).unwrap();
                 }
                 copy_dir(&prev, &s.ws.out());
             }
-            other => panic!("signal {sig}: exit {other:?}:\n{}", logs(&log)),
+            other => panic!("signal {sig:?}: exit {other:?}:\n{}", logs(&log)),
         }
     }
     assert!(interrupted > 0, "no signal interrupted the write");
@@ -453,15 +462,11 @@ fn an_interrupted_waiting_build_leaves_the_other_build_alone() {
     assert!(!temps.is_empty());
     let log2 = s.ws.root().join("waiter");
     let mut waiter = spawn(build_cmd(&s.ws, &s.b, &s.ws.out(), None), &log2);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !logs(&log2).contains("waiting: another build is writing into") {
-        assert!(Instant::now() < deadline && waiter.try_wait().unwrap().is_none(), "{}", logs(&log2));
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    signal(&waiter, libc::SIGTERM);
+    wait_for_marker(&mut waiter, &log2, "waiting: another build is writing into");
+    signal(&waiter, Signal::TERM);
     assert_eq!(waiter.wait().unwrap().code(), Some(130), "{}", logs(&log2));
     assert_eq!(leftovers(&s.ws.out()), temps, "the waiting build removed the other build's temporaries");
-    signal(&holder, libc::SIGCONT);
+    signal(&holder, Signal::CONT);
     assert!(holder.wait().unwrap().success(), "{}", logs(&log1));
     assert_eq!(contents(&s.ws.out()), ref_a);
 }

@@ -67,21 +67,20 @@ fn gpt_inspect_seeds_and_crashers() {
 fn inspect_entry_with_huge_lba_is_reported_not_read() {
     use stm32mp_imager::{
         cli::inspect::inspect_source,
+        geometry::DiskGeometry,
         gpt::{self, Entry, Table},
         guid::{Guid, LINUX_FS},
         units::Lba,
     };
     let total = 4096u64;
     let table = Table {
-        total_lba: total,
+        geometry: DiskGeometry::for_sectors(total),
         disk_guid: Guid::derive(&["t", "disk"]),
-        first_usable: Lba(34),
-        last_usable: Lba(total - 34),
         entries: vec![Entry {
             type_guid: LINUX_FS,
             unique_guid: Guid::derive(&["t", "p"]),
-            first_lba: Lba(u64::MAX - 1),
-            last_lba: Lba(u64::MAX),
+            first_lba: Lba::new(u64::MAX - 1),
+            last_lba: Lba::new(u64::MAX),
             attributes: 0,
             name: "fsbl1".into(),
         }],
@@ -89,7 +88,7 @@ fn inspect_entry_with_huge_lba_is_reported_not_read() {
     let enc = gpt::encode(&table);
     let mut disk = vec![0u8; usize::try_from(total * 512).unwrap()];
     for (off, blob) in enc.placed() {
-        let at = usize::try_from(off.0).unwrap();
+        let at = usize::try_from(off.get()).unwrap();
         disk[at..at + blob.len()].copy_from_slice(blob);
     }
     let out = inspect_source("huge.img", &disk.as_slice(), disk.len() as u64, false).unwrap();
@@ -118,6 +117,7 @@ impl stm32mp_imager::cli::inspect::ReadAt for Counting<'_> {
 fn inspect_reads_overlapping_entries_once_not_128_times() {
     use stm32mp_imager::{
         cli::inspect::{ReadAt, inspect_source},
+        geometry::DiskGeometry,
         gpt::{self, Entry, Table},
         guid::{Guid, LINUX_RESERVED},
         units::Lba,
@@ -127,17 +127,17 @@ fn inspect_reads_overlapping_entries_once_not_128_times() {
         .map(|i| Entry {
             type_guid: LINUX_RESERVED,
             unique_guid: Guid::derive(&["overlap", &i.to_string()]),
-            first_lba: Lba(34),
-            last_lba: Lba(total - 34),
+            first_lba: Lba::new(34),
+            last_lba: Lba::new(total - 34),
             attributes: 0,
             name: format!("p{i}"),
         })
         .collect();
-    let table = Table { total_lba: total, disk_guid: Guid::derive(&["overlap"]), first_usable: Lba(34), last_usable: Lba(total - 34), entries };
+    let table = Table { geometry: DiskGeometry::for_sectors(total), disk_guid: Guid::derive(&["overlap"]), entries };
     let enc = gpt::encode(&table);
     let mut disk = vec![0u8; usize::try_from(total * 512).unwrap()];
     for (off, blob) in enc.placed() {
-        let at = usize::try_from(off.0).unwrap();
+        let at = usize::try_from(off.get()).unwrap();
         disk[at..at + blob.len()].copy_from_slice(blob);
     }
     // An STM32 v1 header at the partition start claiming a 15 MiB payload (all zeros: checksum 0).

@@ -13,6 +13,7 @@ use reliability::model::{self, BoardSpec, Content};
 use stm32mp_imager::{
     flashlayout::{self, Ip, TsvOffset, TsvType},
     gpt,
+    units::{ByteSize, Offset},
 };
 
 /// TF-A, U-Boot and a FIP made once by the real tools, shared by every case.
@@ -64,9 +65,10 @@ fn check_case(spec: &BoardSpec) -> Result<(), TestCaseError> {
     prop_assert!(String::from_utf8_lossy(&v.stdout).contains("No problems found"), "sgdisk -v:\n{}\n{toml}", text(&v));
 
     // The partitions read back never overlap, and are where the model says.
-    let dec = gpt::decode(&image[..34 * 512], &image[image.len() - 33 * 512..], image.len() as u64);
+    let dec = gpt::decode(&image[..34 * 512], &image[image.len() - 33 * 512..], ByteSize::new(image.len() as u64));
     prop_assert!(dec.problems.is_empty(), "{:?}", dec.problems);
-    let mut entries: Vec<(u64, u64, String)> = dec.entries.iter().map(|e| (e.first_lba * 512, (e.last_lba + 1) * 512, e.name.clone())).collect();
+    let mut entries: Vec<(u64, u64, String)> =
+        dec.entries.iter().map(|e| (e.first_lba.get() * 512, (e.last_lba.get() + 1) * 512, e.name.clone())).collect();
     entries.sort();
     for w in entries.windows(2) {
         prop_assert!(w[0].1 <= w[1].0, "{} overlaps {}", w[0].2, w[1].2);
@@ -81,8 +83,9 @@ fn check_case(spec: &BoardSpec) -> Result<(), TestCaseError> {
     prop_assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
     for line in parsed.lines.iter().filter(|l| l.ip != Ip::None) {
         match (line.part_type, line.offset) {
-            (TsvType::RawImage, off) => prop_assert_eq!(off, TsvOffset::Addr(0)),
+            (TsvType::RawImage, off) => prop_assert_eq!(off, TsvOffset::Addr(Offset::ZERO)),
             (_, TsvOffset::Addr(a)) => {
+                let a = a.get();
                 let start = entries.iter().find(|e| e.2 == line.name).map(|e| e.0);
                 prop_assert_eq!(Some(a), start, "layout line {} vs its GPT entry", line.name);
             }

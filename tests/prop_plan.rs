@@ -9,10 +9,12 @@ use reliability::model::{self, BoardSpec};
 use stm32mp_imager::{
     board::{self, FlashMode},
     diag::{self, Problem, SourceFile, Style},
-    flashlayout::{self, BinaryPaths, LintOptions, TsvOffset, TsvType},
-    gpt::{self, Table},
+    flashlayout::{self, LintOptions, TsvOffset, TsvType},
+    gpt,
+    job::{self, BinaryPaths, layout},
     plan::{self, InputSet},
     render,
+    units::Offset,
 };
 
 fn config(cases: u32) -> ProptestConfig {
@@ -38,34 +40,34 @@ proptest! {
         let plan = outcome.plan.unwrap();
 
         // Where the documented rules put everything.
-        let placed: Vec<(String, u64, u64)> = plan.partitions.iter().map(|p| (p.name.clone(), p.start.0, p.size.0)).collect();
+        let placed: Vec<(String, u64, u64)> = plan.partitions.iter().map(|p| (p.name.clone(), p.start.get(), p.size.get())).collect();
         let mut expected = spec.placement();
         expected.sort_by_key(|(_, s, _)| *s);
         prop_assert_eq!(&placed, &expected, "{}", toml);
-        prop_assert_eq!(plan.disk.size.0, spec.image_size());
+        prop_assert_eq!(plan.disk.size.get(), spec.image_size());
 
         // Numbered in disk order, never overlapping, inside the usable area.
         let first = if spec.emmc { 0x8_0000 } else { 0x4400 };
         for (i, p) in plan.partitions.iter().enumerate() {
             prop_assert_eq!(p.number as usize, i + 1);
-            prop_assert!(p.start.0 >= first);
-            prop_assert!(p.end().0 <= plan.disk.size.0 - model::BACKUP_GPT, "{} ends in the backup GPT", p.name);
+            prop_assert!(p.start.get() >= first);
+            prop_assert!(p.end().get() <= plan.disk.size.get() - model::BACKUP_GPT, "{} ends in the backup GPT", p.name);
         }
         for w in plan.partitions.windows(2) {
             prop_assert!(w[0].end() <= w[1].start, "{} overlaps {}", w[0].name, w[1].name);
         }
 
         // The GPT decodes back to the plan.
-        let enc = gpt::encode(&Table::from_plan(&plan));
+        let enc = gpt::encode(&job::gpt_table(&plan));
         let head = [enc.mbr.as_slice(), &enc.primary_header, &enc.entries].concat();
         let tail = [enc.entries.as_slice(), &enc.backup_header].concat();
-        let dec = gpt::decode(&head, &tail, plan.disk.size.0);
+        let dec = gpt::decode(&head, &tail, plan.disk.size);
         prop_assert!(dec.problems.is_empty(), "{:?}", dec.problems);
-        let decoded: Vec<(String, u64, u64)> = dec.entries.iter().map(|e| (e.name.clone(), e.first_lba * 512, (e.last_lba + 1 - e.first_lba) * 512)).collect();
+        let decoded: Vec<(String, u64, u64)> = dec.entries.iter().map(|e| (e.name.clone(), e.first_lba.get() * 512, (e.last_lba.get() + 1 - e.first_lba.get()) * 512)).collect();
         prop_assert_eq!(&decoded, &placed);
 
         // The layout U-Boot reads: accepted, and its offsets are the GPT starts.
-        let tsv = render::flash_tsv(&flashlayout::from_plan(&plan, &BinaryPaths::beside(&plan))).unwrap();
+        let tsv = render::flash_tsv(&layout::lines(&plan, &BinaryPaths::beside(&plan))).unwrap();
         let parsed = flashlayout::parse("flash.tsv", tsv.as_bytes());
         let mut lp = parsed.problems.clone();
         lp.extend(flashlayout::lint("flash.tsv", &parsed.lines, &LintOptions::default()));
@@ -73,10 +75,10 @@ proptest! {
         let mut checked = 0;
         for line in &parsed.lines {
             match (line.part_type, line.offset) {
-                (TsvType::RawImage, off) => prop_assert_eq!(off, TsvOffset::Addr(0)),
+                (TsvType::RawImage, off) => prop_assert_eq!(off, TsvOffset::Addr(Offset::ZERO)),
                 (_, TsvOffset::Addr(a)) if line.ip != flashlayout::Ip::None => {
                     let p = plan.partition(&line.name).unwrap();
-                    prop_assert_eq!(a, p.start.0, "layout offset of {} differs from its GPT start", line.name);
+                    prop_assert_eq!(a, p.start, "layout offset of {} differs from its GPT start", line.name);
                     checked += 1;
                 }
                 _ => {}
@@ -88,7 +90,7 @@ proptest! {
 
         // The rest of what check and build derive from a plan.
         let _ = render::genimage_cfg(&plan).unwrap();
-        let _ = plan.transfer_bytes(FlashMode::Raw) + plan.transfer_bytes(FlashMode::Partitions);
+        let _ = plan.transfer_bytes(FlashMode::Raw).saturating_add(plan.transfer_bytes(FlashMode::Partitions));
         prop_assert_eq!(plan::plan(&board, &inputs).plan, Some(plan), "planning is not deterministic");
     }
 }

@@ -6,11 +6,13 @@
 use stm32mp_imager::{
     board::{self, BoardFile},
     diag::{self, SourceFile, Style},
-    flashlayout::{self, BinaryPaths, LintOptions},
-    gpt::{self, Table},
+    flashlayout::{self, LintOptions},
+    gpt,
     inputs::{InputFacts, stm32},
+    job::{self, BinaryPaths, BuildJob, Folders, JobError, JobOptions, layout},
     plan::{self, InputSet},
     render,
+    units::Offset,
 };
 
 fn stm32_head(size: u64, version: u32) -> Vec<u8> {
@@ -91,25 +93,33 @@ pub fn run(data: &[u8]) {
     let Some(plan) = outcome.plan else { return };
 
     // What `build` does with a plan, and what must hold for it not to stop with an internal error.
-    let encoded = gpt::encode(&Table::from_plan(&plan));
+    let encoded = gpt::encode(&job::gpt_table(&plan));
     let mut head = Vec::new();
     head.extend_from_slice(&encoded.mbr);
     head.extend_from_slice(&encoded.primary_header);
     head.extend_from_slice(&encoded.entries);
     let mut tail = encoded.entries.clone();
     tail.extend_from_slice(&encoded.backup_header);
-    let decoded = gpt::decode(&head, &tail, plan.disk.size.0);
+    let decoded = gpt::decode(&head, &tail, plan.disk.size);
     assert!(!diag::has_errors(&decoded.problems), "a valid plan encodes to a GPT with problems: {:?}", decoded.problems);
     assert_eq!(decoded.entries.len(), plan.partitions.len());
 
-    let contents = plan.image_contents();
-    let mut prev_end = 0u64;
-    for (offset, _) in &contents {
-        assert!(offset.0 >= prev_end && offset.0 < plan.disk.size.0, "image pieces out of order or outside the image: {contents:?}");
-        prev_end = offset.0;
+    let contents = job::image_pieces(&plan, &inputs, None).expect("every input of a plan was read");
+    let mut prev_end = Offset::ZERO;
+    let end = Offset::ZERO.saturating_add(plan.disk.size);
+    for piece in &contents {
+        assert!(piece.offset >= prev_end && piece.offset < end, "image pieces out of order or outside the image: {contents:?}");
+        prev_end = piece.offset;
+    }
+    // The whole job, as `build --output` makes it: refusing a name clash is fine, a bug is not.
+    let folders = Folders { images: "/images".into(), output: "/output".into() };
+    match BuildJob::new(&plan, &inputs, &folders, JobOptions { bmap: true }) {
+        Ok(j) => assert_eq!(j.image.size, plan.disk.size),
+        Err(e @ (JobError::InputNotRead(_) | JobError::Layout(_))) => panic!("a valid plan gives no build job: {e}"),
+        Err(_) => {}
     }
 
-    let lines = flashlayout::from_plan(&plan, &BinaryPaths::beside(&plan));
+    let lines = layout::lines(&plan, &BinaryPaths::beside(&plan));
     let tsv = render::flash_tsv(&lines).expect("flash.tsv renders");
     let parsed = flashlayout::parse(&plan.layout_name, tsv.as_bytes());
     let mut layout_problems = parsed.problems;

@@ -46,7 +46,7 @@ pub fn run(data: &[u8]) {
     let is_tsv = split & 0x8000_0000 != 0;
     let split = (split & 0x7FFF_FFFF) as usize;
     let (head, tail) = bytes.split_at(split.min(bytes.len()));
-    let _ = gpt::decode(head, tail, raw_len);
+    let _ = gpt::decode(head, tail, stm32mp_imager::units::ByteSize::new(raw_len));
     let len = raw_len.min(4 << 20).max((head.len() + tail.len()) as u64);
     let disk = Sparse { len, head, tail };
     let _ = inspect_source("fuzz.img", &disk, len, is_tsv);

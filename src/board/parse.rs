@@ -322,7 +322,7 @@ impl Walker {
     }
 
     fn bytesize(&mut self, t: &Table, key: &str) -> Option<Spanned<ByteSize>> {
-        self.size(t, key).map(|s| Spanned::new(ByteSize(s.value), s.span))
+        self.size(t, key).map(|s| Spanned::new(ByteSize::new(s.value), s.span))
     }
 
     fn guid(&mut self, t: &Table, key: &str) -> Option<Spanned<Guid>> {
@@ -533,7 +533,7 @@ impl Walker {
         self.check_keys(t, PARTITION_KEYS, &section);
         let image = self.string(t, "image", "\"rootfs.ext4\"");
         let size = self.bytesize(t, "size");
-        let offset = self.size(t, "offset").map(|s| Spanned::new(Offset(s.value), s.span));
+        let offset = self.size(t, "offset").map(|s| Spanned::new(Offset::new(s.value), s.span));
         let part_type = self.part_type(t);
         let uuid = self.guid(t, "uuid");
         let bootable = self.boolean(t, "bootable");

@@ -1,12 +1,20 @@
-//! `stm32mp-imager check BOARD.toml [--images DIR]`: validate the description and its inputs, print the plan, the
-//! layout it implies and every lint. Writes nothing.
+//! `stm32mp-imager check BOARD.toml [--images DIR] [--json]`: validate the description and its inputs, print the
+//! plan, the layout it implies and every lint (or, with `--json`, all of it as one JSON document). Writes nothing.
 
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::{images_dir, prepare, report};
-use crate::{effects::inputs::HashPolicy, error::Error, flashlayout::BinaryPaths, plan::PlanInputKinds, units::human_bytes};
+use crate::{
+    effects::inputs::HashPolicy,
+    error::Error,
+    job::{
+        BinaryPaths, json,
+        layout::{self, LayoutError},
+    },
+    plan::PlanInputKinds,
+};
 
 /// Arguments of `check`.
 #[derive(Debug, Args)]
@@ -16,12 +24,27 @@ pub struct CheckArgs {
     /// Folder holding the input binaries [default: the current folder].
     #[arg(long, value_name = "DIR")]
     pub images: Option<PathBuf>,
+    /// Print the plan and every problem as one JSON document on stdout (schema: docs/check-json.md); the exit
+    /// status is the same as without it.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Run `check`.
 pub fn run(args: &CheckArgs, ctx: &super::Context) -> Result<(), Error> {
     let images = images_dir(args.images.as_deref())?;
-    let prepared = prepare(&args.board, &images, HashPolicy::All)?;
+    let prepared = super::with_images_flag(prepare(&args.board, &images, HashPolicy::All)?);
+    if args.json {
+        let doc = json::report(&prepared.source, prepared.plan.as_ref(), &prepared.inputs, &prepared.problems);
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.to_string()))?;
+        println!("{text}");
+        let errors = doc.problems.iter().filter(|p| p.severity == "error").count();
+        return if doc.ok {
+            Ok(())
+        } else {
+            Err(Error::Invalid(format!("{}: {errors} error{} (in the JSON above)", prepared.source.name, if errors == 1 { "" } else { "s" })))
+        };
+    }
     let Some(plan) = prepared.plan.clone() else {
         return super::require_plan(prepared, ctx).map(|_| ());
     };
@@ -30,11 +53,11 @@ pub fn run(args: &CheckArgs, ctx: &super::Context) -> Result<(), Error> {
     println!("\ninputs (from {}):", images.display());
     for (name, facts) in &prepared.inputs.facts {
         let sha = facts.sha256.map_or_else(|| "-".to_string(), hex::encode);
-        println!("  {name}: {} bytes ({}), {}, sha256 {sha}", facts.size.0, human_bytes(facts.size.0), facts.describe());
+        println!("  {name}: {} bytes ({}), {}, sha256 {sha}", facts.size.get(), facts.size.human(), facts.describe());
     }
-    let tsv = super::render_layout(&plan, &BinaryPaths::beside(&plan), ctx)?;
+    let tsv = layout::text(&plan, &BinaryPaths::beside(&plan)).map_err(|e| layout_error(e, ctx))?;
     println!(
-        "\n{} ({} mode, binaries relative to the output folder):",
+        "\n{} ({} mode, binaries named as in a build into the images folder):",
         plan.layout_name,
         if plan.flash_mode == crate::board::FlashMode::Raw { "raw" } else { "partitions" }
     );
@@ -44,4 +67,12 @@ pub fn run(args: &CheckArgs, ctx: &super::Context) -> Result<(), Error> {
     super::require_plan(prepared, ctx).map(|_| ())?;
     println!("\nok: nothing written");
     Ok(())
+}
+
+/// A layout this tool made that U-Boot would refuse: a bug, shown with every problem.
+pub(super) fn layout_error(e: LayoutError, ctx: &super::Context) -> Error {
+    if let LayoutError::BreaksRules(problems) = &e {
+        ctx.print_problems(problems, None);
+    }
+    Error::Internal(e.to_string())
 }

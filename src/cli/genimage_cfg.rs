@@ -20,7 +20,7 @@ pub struct GenimageCfgArgs {
 /// Run `genimage-cfg`.
 pub fn run(args: &GenimageCfgArgs, ctx: &super::Context) -> Result<(), Error> {
     let images = images_dir(args.images.as_deref())?;
-    let (plan, _) = require_plan(prepare(&args.board, &images, HashPolicy::UpTo(0))?, ctx)?;
+    let (plan, _) = require_plan(super::with_images_flag(prepare(&args.board, &images, HashPolicy::UpTo(0))?), ctx)?;
     print!("{}", render::genimage_cfg(&plan)?);
     Ok(())
 }

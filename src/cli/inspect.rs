@@ -21,8 +21,7 @@ use crate::{
     flashlayout::{self, LintOptions},
     gpt, guid,
     inputs::{fip, stm32},
-    plan::GPT_SECTORS,
-    units::{SECTOR, human_bytes},
+    units::{ByteSize, Offset, SECTOR},
 };
 
 /// Largest file `inspect` reads whole as a flash layout; a real one (at most 240 lines) is a few KiB.
@@ -128,11 +127,12 @@ pub fn inspect_file(path: &Path) -> Result<Vec<Problem>, String> {
 /// it holds (the file name ends in `.tsv`). Pure apart from reading `src`: the report is returned, not printed.
 pub fn inspect_source(shown: &str, src: &dyn ReadAt, len: u64, is_tsv: bool) -> Result<Inspection, String> {
     let mut out = Inspection::default();
-    let head = read_at(src, 0, 34 * 512).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let head_len = usize::try_from(gpt::HEAD_BYTES.get()).unwrap_or(0);
+    let head = read_at(src, 0, head_len).map_err(|e| format!("cannot read {shown}: {e}"))?;
     let looks_like_text = head.iter().all(|&b| b == b'\t' || b == b'\n' || b == b'\r' || (0x20..0x7f).contains(&b)) && head.contains(&b'\t');
-    if is_tsv
-        || (!head.starts_with(&stm32::MAGIC) && head.get(512..520) != Some(gpt::SIGNATURE.as_slice()) && !fip::has_magic(&head) && looks_like_text)
-    {
+    let sector = usize::try_from(SECTOR.get()).unwrap_or(512);
+    let signature = head.get(sector..sector + gpt::SIGNATURE.len());
+    if is_tsv || (!head.starts_with(&stm32::MAGIC) && signature != Some(gpt::SIGNATURE.as_slice()) && !fip::has_magic(&head) && looks_like_text) {
         if len > MAX_LAYOUT_BYTES {
             out.problems.push(
                 Problem::error(
@@ -147,7 +147,7 @@ pub fn inspect_source(shown: &str, src: &dyn ReadAt, len: u64, is_tsv: bool) -> 
         inspect_tsv(&mut out, shown, &bytes);
         return Ok(out);
     }
-    if head.len() >= 1024 && &head[512..520] == gpt::SIGNATURE {
+    if signature == Some(gpt::SIGNATURE.as_slice()) {
         inspect_gpt(&mut out, shown, src, len, &head)?;
         return Ok(out);
     }
@@ -279,18 +279,18 @@ fn inspect_fip(out: &mut Inspection, shown: &str, len: u64, head: &[u8]) {
 
 /// An entry's first byte and length (0 when it ends before it starts), or `None` when its first byte lies past 2^64.
 /// The LBAs come from the file, so nothing about them is trusted.
-fn entry_bytes(e: &gpt::DecodedEntry) -> Option<(u64, u64)> {
-    let start = e.first_lba.checked_mul(SECTOR)?;
-    let sectors = if e.last_lba >= e.first_lba { (e.last_lba - e.first_lba).saturating_add(1) } else { 0 };
-    Some((start, sectors.saturating_mul(SECTOR)))
+fn entry_bytes(e: &gpt::DecodedEntry) -> Option<(Offset, ByteSize)> {
+    let start = e.first_lba.checked_offset()?;
+    Some((start, ByteSize::new(e.sectors().saturating_mul(SECTOR.get()))))
 }
 
 fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, head: &[u8]) -> Result<(), String> {
-    let tail_len = GPT_SECTORS * SECTOR;
+    let tail_len = gpt::TAIL_BYTES.get();
     let tail = read_at(src, len.saturating_sub(tail_len), usize::try_from(tail_len).unwrap_or(0)).map_err(|e| format!("cannot read {shown}: {e}"))?;
-    let decoded = gpt::decode(head, &tail, len);
+    let size = ByteSize::new(len);
+    let decoded = gpt::decode(head, &tail, size);
     let r = &mut out.report;
-    let _ = writeln!(r, "{shown}: GPT disk image, {len} bytes ({}, {} sectors)", human_bytes(len), len / SECTOR);
+    let _ = writeln!(r, "{shown}: GPT disk image, {len} bytes ({}, {} sectors)", size.human(), size.whole_sectors());
     if let Some(mbr) = decoded.mbr {
         let _ = writeln!(
             r,
@@ -303,7 +303,7 @@ fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, he
         );
     }
     if let (Some(g), Some(f), Some(l)) = (decoded.disk_guid, decoded.first_usable, decoded.last_usable) {
-        let _ = writeln!(r, "  disk GUID {g}, usable LBA {f}..{l}");
+        let _ = writeln!(r, "  disk GUID {g}, usable LBA {}..{}", f.get(), l.get());
     }
     let _ =
         writeln!(r, "  {:<3} {:>10} {:>10} {:>12}  {:<16} {:<38} {:<36} attrs", "#", "start LBA", "end LBA", "size", "name", "type", "unique GUID");
@@ -312,13 +312,13 @@ fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, he
             Some(n) => format!("{} ({n})", e.type_guid),
             None => e.type_guid.to_string(),
         };
-        let size = entry_bytes(e).map_or_else(|| "-".to_string(), |(_, size)| format!("{size:#x}"));
+        let size = entry_bytes(e).map_or_else(|| "-".to_string(), |(_, size)| size.to_string());
         let _ = writeln!(
             r,
             "  {:<3} {:>10} {:>10} {:>12}  {:<16} {:<38} {:<36} {:#x}{}",
             e.number,
-            e.first_lba,
-            e.last_lba,
+            e.first_lba.get(),
+            e.last_lba.get(),
             size,
             e.name,
             ty,
@@ -340,6 +340,7 @@ fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, he
         // Entries whose bytes lie past 2^64 (or past the file) are reported by `gpt::decode` as outside the usable
         // range; there is nothing to read in them.
         let Some((start, size)) = entry_bytes(e) else { continue };
+        let (start, size) = (start.get(), size.get());
         if start >= len {
             continue;
         }

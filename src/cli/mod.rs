@@ -114,21 +114,6 @@ pub fn run(cli: Cli, ctx: &Context) -> Result<(), Error> {
     if ctx.cancel.is_cancelled() && result.is_err() { Err(Error::Interrupted) } else { result }
 }
 
-/// Render a plan's flash layout and check it with U-Boot's own rules before anyone sees it: a layout this tool
-/// writes that U-Boot would refuse or misread (or that draws any lint) is a bug, reported as one.
-pub fn render_layout(plan: &Plan, paths: &crate::flashlayout::BinaryPaths, ctx: &Context) -> Result<String, Error> {
-    use crate::flashlayout;
-    let tsv = crate::render::flash_tsv(&flashlayout::from_plan(plan, paths))?;
-    let parsed = flashlayout::parse(&plan.layout_name, tsv.as_bytes());
-    let mut problems = parsed.problems;
-    problems.extend(flashlayout::lint(&plan.layout_name, &parsed.lines, &flashlayout::LintOptions::default()));
-    if let Some(first) = problems.first() {
-        ctx.print_problems(&problems, None);
-        return Err(Error::Internal(format!("the generated layout breaks U-Boot's rules: {}", first.message)));
-    }
-    Ok(tsv)
-}
-
 /// A board description with its inputs and plan.
 #[derive(Debug)]
 pub struct Prepared {
@@ -185,6 +170,18 @@ pub fn prepare(board_path: &Path, images: &Path, policy: HashPolicy) -> Result<P
     }
     let problems = problems.into_iter().map(|p| p.locate(&source)).collect();
     Ok(Prepared { source, board, inputs, plan, problems })
+}
+
+/// Add the command-line flag to the advice of problems about the images folder (the library speaks of "the images
+/// folder"; commands with `--images` say how to name another one).
+#[must_use]
+pub fn with_images_flag(mut prepared: Prepared) -> Prepared {
+    for p in prepared.problems.iter_mut().filter(|p| p.code == "input::missing") {
+        if let Some(help) = &mut p.help {
+            help.push_str(" (`--images DIR`)");
+        }
+    }
+    prepared
 }
 
 /// Print a prepared description's problems and turn errors into [`Error::Invalid`].

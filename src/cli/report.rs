@@ -4,14 +4,15 @@ use std::fmt::Write;
 
 use crate::{
     board::{Chain, FlashMode, Media},
+    geometry::{ENTRIES_SECTORS, GPT_ENTRIES, PRIMARY_ENTRIES_LBA},
     guid,
     plan::{GUIDE_BYTES_PER_SECOND, Plan, PlanInputKinds},
-    units::human_bytes,
+    units::{ByteSize, Offset},
 };
 
-fn duration(bytes: u64) -> String {
+fn duration(bytes: ByteSize) -> String {
     #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let secs = (bytes as f64 / GUIDE_BYTES_PER_SECOND).round() as u64;
+    let secs = (bytes.get() as f64 / GUIDE_BYTES_PER_SECOND).round() as u64;
     if secs >= 60 { format!("{} min {:02} s", secs / 60, secs % 60) } else { format!("{secs} s") }
 }
 
@@ -35,14 +36,25 @@ pub fn plan_table(plan: &Plan, kinds: &PlanInputKinds) -> String {
         media,
         plan.device,
         plan.disk.size,
-        human_bytes(plan.disk.size.0),
+        plan.disk.size.human(),
         plan.disk.disk_guid
     );
-    let _ = writeln!(out, "GPT: protective MBR, 128 entries at LBA 2-33, usable LBA {}..{}\n", plan.disk.first_usable.0, plan.disk.last_usable.0);
+    let geometry = plan.disk.geometry();
+    let _ = writeln!(
+        out,
+        "GPT: protective MBR, {GPT_ENTRIES} entries at LBA {}-{}, usable LBA {}..{}\n",
+        PRIMARY_ENTRIES_LBA.get(),
+        PRIMARY_ENTRIES_LBA.get() + ENTRIES_SECTORS - 1,
+        geometry.first_usable().get(),
+        geometry.last_usable().get()
+    );
     let mut rows = vec![vec!["#", "start", "end", "size", "name", "type", "source", "fill"].into_iter().map(String::from).collect::<Vec<_>>()];
-    let hex = |v: u64| format!("{v:#010x}");
-    let table_end = plan.reserved.iter().filter(|r| r.name != "[backup GPT]").map(|r| r.start.0 + r.size.0).max().unwrap_or(0);
-    rows.push(vec!["-".into(), hex(0), hex(table_end), hex(table_end), "-".into(), "GPT".into(), "protective MBR + primary GPT".into()]);
+    let hex = |v: Offset| format!("{:#010x}", v.get());
+    let size = |v: ByteSize| format!("{:#010x}", v.get());
+    let region = |(start, end): (Offset, Offset), what: &str| {
+        vec!["-".into(), hex(start), hex(end), size(end - start), "-".into(), "GPT".into(), what.to_string()]
+    };
+    rows.push(region(geometry.primary_table(), "protective MBR + primary GPT"));
     for p in &plan.partitions {
         let mut ty = guid::type_name(p.type_guid).map_or_else(|| p.type_guid.to_string(), str::to_string);
         if p.bootable {
@@ -51,16 +63,14 @@ pub fn plan_table(plan: &Plan, kinds: &PlanInputKinds) -> String {
         let (source, fill) = match &p.input {
             Some(i) => {
                 #[allow(clippy::cast_precision_loss)]
-                let pct = if p.size.0 == 0 { 0.0 } else { i.size.0 as f64 * 100.0 / p.size.0 as f64 };
+                let pct = if p.size == ByteSize::ZERO { 0.0 } else { i.size.get() as f64 * 100.0 / p.size.get() as f64 };
                 (format!("{} ({})", i.name, kinds.describe(&i.name)), format!("{pct:.1}%"))
             }
             None => ("(empty)".to_string(), "-".to_string()),
         };
-        rows.push(vec![p.number.to_string(), hex(p.start.0), hex(p.end().0), hex(p.size.0), p.name.clone(), ty, source, fill]);
+        rows.push(vec![p.number.to_string(), hex(p.start), hex(p.end()), size(p.size), p.name.clone(), ty, source, fill]);
     }
-    if let Some(b) = plan.reserved.iter().find(|r| r.name == "[backup GPT]") {
-        rows.push(vec!["-".into(), hex(b.start.0), hex(b.start.0 + b.size.0), hex(b.size.0), "-".into(), "GPT".into(), "backup GPT".into()]);
-    }
+    rows.push(region(geometry.backup_table(), "backup GPT"));
     out.push_str(&crate::table::render(&rows));
     for h in &plan.hw_boot {
         let _ = writeln!(out, "eMMC boot{}: {} <- {} ({})", h.hw_part, h.name, h.input.name, kinds.describe(&h.input.name));
@@ -78,8 +88,9 @@ pub fn transfer_estimate(plan: &Plan) -> String {
         let this = if mode == plan.flash_mode { format!(" ({} uses this mode)", plan.layout_name) } else { String::new() };
         let _ = writeln!(
             out,
-            "flash in {name} mode: {bytes} bytes ({}) sent over USB, about {} at the guide's {:.2} MB/s{this}",
-            human_bytes(bytes),
+            "flash in {name} mode: {} bytes ({}) sent over USB, about {} at the guide's {:.2} MB/s{this}",
+            bytes.get(),
+            bytes.human(),
             duration(bytes),
             GUIDE_BYTES_PER_SECOND / 1e6
         );

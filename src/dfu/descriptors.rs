@@ -237,7 +237,7 @@ fn parse_size(text: &str) -> (Option<ByteSize>, Option<char>) {
     };
     let access = tail.next();
     let size = count.parse::<u64>().ok().zip(digits.parse::<u64>().ok()).and_then(|(c, s)| c.checked_mul(s)?.checked_mul(unit));
-    (size.map(ByteSize), access)
+    (size.map(ByteSize::new), access)
 }
 
 /// One alternate setting of the DFU interface.
@@ -451,15 +451,15 @@ pub(crate) mod tests {
     #[test]
     fn alternate_strings_of_tfa_and_uboot() {
         let fsbl = AltName::parse("@FSBL /0x01/1*1Me").unwrap();
-        assert_eq!((fsbl.name.as_str(), fsbl.phase, fsbl.size, fsbl.access), ("FSBL", PhaseId(1), Some(ByteSize(1 << 20)), Some('e')));
+        assert_eq!((fsbl.name.as_str(), fsbl.phase, fsbl.size, fsbl.access), ("FSBL", PhaseId(1), Some(ByteSize::new(1 << 20)), Some('e')));
         let tfa_virtual = AltName::parse("@virtual /0xF1/1*512Ba").unwrap();
-        assert_eq!((tfa_virtual.phase, tfa_virtual.size, tfa_virtual.access), (PhaseId(0xF1), Some(ByteSize(512)), Some('a')));
+        assert_eq!((tfa_virtual.phase, tfa_virtual.size, tfa_virtual.access), (PhaseId(0xF1), Some(ByteSize::new(512)), Some('a')));
         let uboot_virtual = AltName::parse("@virtual/0xf1/1*512Be").unwrap();
         assert_eq!((uboot_virtual.name.as_str(), uboot_virtual.phase), ("virtual", PhaseId(0xF1)));
         let ddr = AltName::parse("@DDR FIP /0x02/1*32Ke").unwrap();
-        assert_eq!((ddr.name.as_str(), ddr.phase, ddr.size), ("DDR FIP", PhaseId(2), Some(ByteSize(32 << 10))));
+        assert_eq!((ddr.name.as_str(), ddr.phase, ddr.size), ("DDR FIP", PhaseId(2), Some(ByteSize::new(32 << 10))));
         let part = AltName::parse("@rootfs/0x10/1*3Ge").unwrap();
-        assert_eq!((part.phase, part.size), (PhaseId(0x10), Some(ByteSize(3 << 30))));
+        assert_eq!((part.phase, part.size), (PhaseId(0x10), Some(ByteSize::new(3 << 30))));
         let layout = AltName::parse("@FlashLayout/0x00/1*256Ke").unwrap();
         assert_eq!(layout.phase, PhaseId(0));
         // A name with a slash before the id, and strings without an id.

@@ -832,7 +832,7 @@ impl Sequencer {
             Ok(b) => b,
             Err(e) => return self.fail(e.into()),
         };
-        self.events.push_back(Event::PhaseStarted { stage, phase, alternate: alt_text, image: label.clone(), total: ByteSize(total) });
+        self.events.push_back(Event::PhaseStarted { stage, phase, alternate: alt_text, image: label.clone(), total: ByteSize::new(total) });
         let dl = Download::new(source, total, block, self.timing.poll, self.timing.transfer);
         self.io(Mode::Download(Box::new(dl), Sending { phase, image: label, selected: false, reported: 0 }), Io::SelectAlt(setting));
     }
@@ -852,7 +852,7 @@ impl Sequencer {
         };
         if dl.sent() >= sending.reported + self.timing.progress_step && dl.sent() < dl.total() {
             sending.reported = dl.sent();
-            self.events.push_back(Event::PhaseProgress { phase: sending.phase, sent: ByteSize(dl.sent()), total: ByteSize(dl.total()) });
+            self.events.push_back(Event::PhaseProgress { phase: sending.phase, sent: ByteSize::new(dl.sent()), total: ByteSize::new(dl.total()) });
         }
         match step {
             DlStep::Io(io) => self.io(Mode::Download(dl, sending), io),
@@ -864,10 +864,10 @@ impl Sequencer {
     fn downloaded(&mut self, dl: &Download, sending: &Sending, end: ManifestEnd) {
         let stage = self.stage();
         let phase = sending.phase;
-        self.events.push_back(Event::PhaseProgress { phase, sent: ByteSize(dl.sent()), total: ByteSize(dl.total()) });
-        self.events.push_back(Event::PhaseDone { stage, phase, sent: ByteSize(dl.sent()) });
-        self.summary.phases.push(PhaseRecord { stage, phase, image: sending.image.clone(), bytes: ByteSize(dl.sent()) });
-        self.summary.bytes = ByteSize(self.summary.bytes.0 + dl.sent());
+        self.events.push_back(Event::PhaseProgress { phase, sent: ByteSize::new(dl.sent()), total: ByteSize::new(dl.total()) });
+        self.events.push_back(Event::PhaseDone { stage, phase, sent: ByteSize::new(dl.sent()) });
+        self.summary.phases.push(PhaseRecord { stage, phase, image: sending.image.clone(), bytes: ByteSize::new(dl.sent()) });
+        self.summary.bytes = ByteSize::new(self.summary.bytes.get() + dl.sent());
         self.sent_here.insert(phase);
         if stage == Stage::Rom {
             self.fsbl_sent = true;

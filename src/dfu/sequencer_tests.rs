@@ -431,7 +431,7 @@ fn progress_events_are_ordered() {
     let sent: Vec<u64> = events[start..done]
         .iter()
         .filter_map(|e| match e {
-            Event::PhaseProgress { sent, .. } => Some(sent.0),
+            Event::PhaseProgress { sent, .. } => Some(sent.get()),
             _ => None,
         })
         .collect();

@@ -46,6 +46,7 @@ pub const CODES: &[Code] = &[
     c("plan::duplicate_name", "two partitions with one name, or a [[partition]] taking a boot partition's name"),
     c("plan::too_many_partitions", "more partitions than the 128 a GPT holds"),
     c("plan::misaligned", "an offset or size that is not a multiple of the erase unit or of 512 bytes"),
+    c("plan::emmc_fsbl_partition", "TF-A described as eMMC user-area partitions; the tool writes it to boot1/boot2 itself"),
     c("plan::below_first_offset", "an eMMC partition below the user area's first usable offset 0x80000"),
     c("plan::overlap", "two partitions, or a partition and the partition table, share bytes"),
     c("plan::past_end", "a partition ends past the end of the image"),

@@ -6,6 +6,8 @@
 //! crash recovered), `writing` (the image writer has copied the first chunk of the largest input), `staged` (every
 //! artifact complete in its temporary file, nothing renamed yet). Unset, a point costs one environment lookup.
 
+use rustix::process::{Signal, getpid, kill_process};
+
 /// The environment variable read.
 pub const VAR: &str = "STM32MP_IMAGER_FAILPOINT";
 
@@ -15,14 +17,12 @@ pub fn hit(point: &str) {
     let spec = spec.to_string_lossy();
     for item in spec.split(',') {
         let signal = match item.split_once(':') {
-            Some((p, "kill")) if p == point => libc::SIGKILL,
-            Some((p, "stop")) if p == point => libc::SIGSTOP,
+            Some((p, "kill")) if p == point => Signal::KILL,
+            Some((p, "stop")) if p == point => Signal::STOP,
             _ => continue,
         };
-        // SAFETY: raise() with a valid signal number has no memory effects; SIGKILL does not return, SIGSTOP returns
-        // once the process is continued.
-        unsafe {
-            libc::raise(signal);
-        }
+        // SIGKILL does not return; SIGSTOP returns once the process is continued. Sent to the whole process (not
+        // one thread, as raise() would), which is what both signals act on anyway.
+        let _ = kill_process(getpid(), signal);
     }
 }

@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 
 use super::{Ip, LayoutLine, TsvOffset, TsvType};
-use crate::diag::Problem;
+use crate::{
+    diag::Problem,
+    geometry::Medium,
+    units::{ByteSize, Offset},
+};
 
 /// Most distinct devices in one layout (`STM32PROG_MAX_DEV`).
 pub const MAX_DEVICES: usize = 5;
-/// First usable address on an SD card (after the 34-sector primary GPT).
-pub const SD_FIRST: u64 = 0x4400;
-/// First usable address and erase group on ST's eMMC parts.
-pub const EMMC_ERASE: u64 = 0x8_0000;
 
 /// What the linter knows about the target beyond the file.
 #[derive(Debug, Clone, Default)]
@@ -27,11 +27,11 @@ fn at(file: &str, line: &LayoutLine) -> String {
 }
 
 /// MTD erase sizes of ST's defaults (st-machine-storage-device-stm32mp.inc); real parts may differ.
-fn mtd_default_erase(ip: &Ip) -> Option<u64> {
+fn mtd_default_erase(ip: &Ip) -> Option<ByteSize> {
     match ip {
-        Ip::Nor(_) => Some(0x1_0000),
-        Ip::Nand(_) => Some(0x4_0000),
-        Ip::SpiNand(_) => Some(0x2_0000),
+        Ip::Nor(_) => Some(ByteSize::new(0x1_0000)),
+        Ip::Nand(_) => Some(ByteSize::new(0x4_0000)),
+        Ip::SpiNand(_) => Some(ByteSize::new(0x2_0000)),
         _ => None,
     }
 }
@@ -78,7 +78,7 @@ pub fn lint(file: &str, lines: &[LayoutLine], options: &LintOptions) -> Vec<Prob
                     .with_help("Binary(N) is only for an fsbl* line with Id < 0x10 on NAND or SPI-NAND"),
             );
         }
-        if line.part_type == TsvType::RawImage && line.offset != TsvOffset::Addr(0) {
+        if line.part_type == TsvType::RawImage && line.offset != TsvOffset::Addr(Offset::ZERO) {
             out.push(
                 Problem::warning(
                     "layout::raw_offset",
@@ -124,15 +124,17 @@ pub fn lint(file: &str, lines: &[LayoutLine], options: &LintOptions) -> Vec<Prob
 fn lint_device(file: &str, ip: &Ip, lines: &[&LayoutLine], options: &LintOptions) -> Vec<Problem> {
     let mut out = Vec::new();
     let uses_boot_parts = lines.iter().any(|l| matches!(l.offset, TsvOffset::Boot1 | TsvOffset::Boot2));
+    let one = ByteSize::new(1);
     let (first_min, erase, strict, kind) = match ip {
         Ip::Mmc(n) => {
             let emmc = options.emmc.contains(n) || (uses_boot_parts && !options.sdcard.contains(n));
-            if emmc { (EMMC_ERASE, EMMC_ERASE, true, "eMMC") } else { (SD_FIRST, 512, true, "SD card") }
+            let medium = if emmc { Medium::Emmc } else { Medium::SdCard };
+            (medium.first_offset(), medium.erase_unit(), true, medium.name())
         }
-        Ip::Ram(_) => (0, 1, true, "RAM"),
-        other => (0, mtd_default_erase(other).unwrap_or(1), false, "MTD"),
+        Ip::Ram(_) => (Offset::ZERO, one, true, "RAM"),
+        other => (Offset::ZERO, mtd_default_erase(other).unwrap_or(one), false, "MTD"),
     };
-    let mut parts: Vec<(&LayoutLine, u64)> = lines
+    let mut parts: Vec<(&LayoutLine, Offset)> = lines
         .iter()
         .filter(|l| l.part_type != TsvType::RawImage)
         .filter_map(|l| match l.offset {
@@ -146,7 +148,7 @@ fn lint_device(file: &str, ip: &Ip, lines: &[&LayoutLine], options: &LintOptions
             out.push(
                 Problem::error(
                     "layout::same_offset",
-                    format!("{} ({:#x}): same address : {:#x} == {} ({:#x})", pair[1].0.name, pair[1].0.id, pair[1].1, pair[0].0.name, pair[0].0.id),
+                    format!("{} ({:#x}): same address : {} == {} ({:#x})", pair[1].0.name, pair[1].0.id, pair[1].1, pair[0].0.name, pair[0].0.id),
                 )
                 .at(at(file, pair[1].0))
                 .with_help("each partition runs up to the next offset; offsets must be distinct"),
@@ -158,31 +160,25 @@ fn lint_device(file: &str, ip: &Ip, lines: &[&LayoutLine], options: &LintOptions
         && matches!(ip, Ip::Mmc(_))
     {
         out.push(
-            Problem::error(
-                "layout::below_first",
-                format!("{} ({:#x}): invalid address {addr:#x} (min={first_min:#x}) on {kind} {ip}", line.name, line.id),
-            )
-            .at(at(file, line))
-            .with_help(format!("the first partition on {kind} starts at {first_min:#x} or later")),
+            Problem::error("layout::below_first", format!("{} ({:#x}): invalid address {addr} (min={first_min}) on {kind} {ip}", line.name, line.id))
+                .at(at(file, line))
+                .with_help(format!("the first partition on {kind} starts at {first_min} or later")),
         );
     }
     for (line, addr) in &parts {
-        if erase > 1 && addr % erase != 0 {
+        if !addr.is_aligned(erase) {
             let problem = if strict {
                 Problem::error(
                     "layout::misaligned",
-                    format!("{} ({:#x}): not aligned address : {addr:#x} on erase size {erase:#x} ({kind} {ip})", line.name, line.id),
+                    format!("{} ({:#x}): not aligned address : {addr} on erase size {erase} ({kind} {ip})", line.name, line.id),
                 )
             } else {
                 Problem::warning(
                     "layout::misaligned",
-                    format!(
-                        "{} ({:#x}): address {addr:#x} is not a multiple of ST's default {kind} erase block {erase:#x} for {ip}",
-                        line.name, line.id
-                    ),
+                    format!("{} ({:#x}): address {addr} is not a multiple of ST's default {kind} erase block {erase} for {ip}", line.name, line.id),
                 )
             };
-            out.push(problem.at(at(file, line)).with_help(format!("use a multiple of {erase:#x}")));
+            out.push(problem.at(at(file, line)).with_help(format!("use a multiple of {erase}")));
         }
     }
     out

@@ -1,98 +1,22 @@
-//! STM32CubeProgrammer flash layouts (`flash.tsv`): the line model, U-Boot's parser, the §10 linter, and the layout
-//! a [`Plan`](crate::plan::Plan) implies.
+//! STM32CubeProgrammer flash layouts (`flash.tsv`): the line model, U-Boot's parser and the §10 linter.
 //!
 //! Pure. The grammar and rules follow `flashlayout-spec.md` (U-Boot `stm32prog.c`); the text is rendered by
-//! `templates/flash.tsv.j2`.
+//! `templates/flash.tsv.j2`. The layout a plan implies is made above both, by [`crate::job`]; the layout types and
+//! their GPT types are [`crate::guid`]'s.
 
-mod generate;
 mod lint;
 mod parse;
 
 use std::fmt;
 
-pub use generate::{BinaryPaths, from_plan};
 pub use lint::{LintOptions, lint};
 pub use parse::parse;
 
-use crate::guid::{self, Guid};
-
-/// Column 4.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum TsvType {
-    /// `Binary`.
-    Binary,
-    /// `Binary(N)`: U-Boot writes N copies (NAND FSBL only).
-    BinaryCopies(u32),
-    /// `FIP`.
-    Fip,
-    /// `FWU_MDATA`.
-    FwuMdata,
-    /// `ENV`.
-    Env,
-    /// `System` (bootable Linux).
-    System,
-    /// `FileSystem`.
-    FileSystem,
-    /// `ESP`.
-    Esp,
-    /// `RawImage` (whole device).
-    RawImage,
-}
-
-impl TsvType {
-    /// Whether ST's generator numbers this type in the 0x04–0x0F range.
-    #[must_use]
-    pub fn is_binary_range(self) -> bool {
-        matches!(self, TsvType::Binary | TsvType::BinaryCopies(_) | TsvType::Fip | TsvType::FwuMdata | TsvType::Env)
-    }
-
-    /// The GPT type U-Boot gives a partition of this type (`create_gpt_partitions`).
-    #[must_use]
-    pub fn gpt_type(self) -> Option<Guid> {
-        match self {
-            TsvType::Binary | TsvType::BinaryCopies(_) => Some(guid::LINUX_RESERVED),
-            TsvType::Fip => Some(guid::FIP),
-            TsvType::FwuMdata => Some(guid::FWU_MDATA),
-            TsvType::Env => Some(guid::UBOOT_ENV),
-            TsvType::System | TsvType::FileSystem => Some(guid::LINUX_FS),
-            TsvType::Esp => Some(guid::ESP),
-            TsvType::RawImage => None,
-        }
-    }
-}
-
-impl fmt::Display for TsvType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TsvType::Binary => f.write_str("Binary"),
-            TsvType::BinaryCopies(n) => write!(f, "Binary({n})"),
-            TsvType::Fip => f.write_str("FIP"),
-            TsvType::FwuMdata => f.write_str("FWU_MDATA"),
-            TsvType::Env => f.write_str("ENV"),
-            TsvType::System => f.write_str("System"),
-            TsvType::FileSystem => f.write_str("FileSystem"),
-            TsvType::Esp => f.write_str("ESP"),
-            TsvType::RawImage => f.write_str("RawImage"),
-        }
-    }
-}
-
-/// The layout type that makes `stm32prog` create a partition with this GPT type and bootable flag, if any.
-#[must_use]
-pub fn tsv_type_for(type_guid: Guid, bootable: bool) -> Option<TsvType> {
-    match type_guid {
-        g if g == guid::LINUX_FS => Some(if bootable { TsvType::System } else { TsvType::FileSystem }),
-        g if g == guid::FIP => Some(TsvType::Fip),
-        g if g == guid::UBOOT_ENV => Some(TsvType::Env),
-        g if g == guid::ESP => Some(TsvType::Esp),
-        g if g == guid::FWU_MDATA => Some(TsvType::FwuMdata),
-        g if g == guid::LINUX_RESERVED => Some(TsvType::Binary),
-        _ => None,
-    }
-}
+pub use crate::guid::TsvType;
+use crate::units::Offset;
 
 /// Column 5.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Ip {
     /// Not a storage target (RAM-loaded programmer stages).
     None,
@@ -122,14 +46,14 @@ impl fmt::Display for Ip {
 }
 
 /// Column 6.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TsvOffset {
     /// eMMC hardware boot partition 1.
     Boot1,
     /// eMMC hardware boot partition 2.
     Boot2,
     /// A byte address.
-    Addr(u64),
+    Addr(Offset),
 }
 
 impl fmt::Display for TsvOffset {
@@ -137,13 +61,13 @@ impl fmt::Display for TsvOffset {
         match self {
             TsvOffset::Boot1 => f.write_str("boot1"),
             TsvOffset::Boot2 => f.write_str("boot2"),
-            TsvOffset::Addr(a) => write!(f, "{a:#010X}").map(|()| ()),
+            TsvOffset::Addr(a) => write!(f, "{:#010X}", a.get()),
         }
     }
 }
 
 /// Column 1, decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Opt {
     /// `P`: program.
     pub select: bool,
@@ -170,7 +94,7 @@ impl fmt::Display for Opt {
 }
 
 /// One data line of a layout.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayoutLine {
     /// 1-based line number in the file (0 for generated lines not yet written).
     pub line: usize,

@@ -420,7 +420,7 @@ fn parse_offset(text: &str) -> Result<TsvOffset, String> {
     } else {
         (!text.is_empty() && text.chars().all(|c| c.is_ascii_digit())).then(|| text.parse::<u64>().ok()).flatten()
     };
-    value.map(TsvOffset::Addr).ok_or_else(|| format!("invalid offset '{text}'"))
+    value.map(|v| TsvOffset::Addr(crate::units::Offset::new(v))).ok_or_else(|| format!("invalid offset '{text}'"))
 }
 
 #[cfg(test)]
@@ -438,7 +438,7 @@ mod tests {
         let lines = ok("#Opt\tId\n-\t0x01\tfsbl1-boot\tBinary\tnone\t0x0\ttf-a.stm32\r\n\t\t\n\tP\t0x10\tsdcard\tRawImage\tmmc0\t\t0x0\tsdcard.img");
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1].line, 4);
-        assert_eq!(lines[1].offset, TsvOffset::Addr(0));
+        assert_eq!(lines[1].offset, TsvOffset::Addr(crate::units::Offset::ZERO));
         assert_eq!(lines[1].binary.as_deref(), Some("sdcard.img"));
         assert_eq!(lines[0].binary.as_deref(), Some("tf-a.stm32"));
     }

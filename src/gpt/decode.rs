@@ -1,11 +1,15 @@
 //! Reading a GPT back: protective/hybrid MBR, both headers, both entry arrays, with every inconsistency reported.
 
-use super::{ENTRIES_BYTES, ENTRY_SIZE, HEADER_SIZE, NAME_UNITS, REVISION, SIGNATURE};
-use crate::{diag::Problem, guid::Guid, plan::GPT_SECTORS, units::SECTOR};
+use super::{ENTRIES_BYTES, ENTRY_SIZE, HEADER_SIZE, NAME_UNITS, REVISION, SECTOR_BYTES, SIGNATURE};
+use crate::{
+    diag::Problem,
+    geometry::{DiskGeometry, GPT_ENTRIES, PRIMARY_ENTRIES_LBA, PRIMARY_HEADER_LBA, TABLE_SECTORS},
+    guid::Guid,
+    units::{ByteSize, Lba, SECTOR},
+};
 
 /// What LBA 0 holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MbrKind {
     /// One `0xEE` entry: what TF-A and U-Boot expect.
     Protective,
@@ -15,43 +19,44 @@ pub enum MbrKind {
     None,
 }
 
-/// One used entry.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// One used entry. Its LBAs are as the file says: nothing about them is trusted (they may lie past 2^64 bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodedEntry {
     /// 1-based slot number (the partition number).
     pub number: u32,
     /// Type GUID.
-    #[serde(serialize_with = "ser_guid")]
     pub type_guid: Guid,
     /// Unique GUID.
-    #[serde(serialize_with = "ser_guid")]
     pub unique_guid: Guid,
     /// First sector.
-    pub first_lba: u64,
+    pub first_lba: Lba,
     /// Last sector.
-    pub last_lba: u64,
+    pub last_lba: Lba,
     /// Attribute bits.
     pub attributes: u64,
     /// Name.
     pub name: String,
 }
 
-fn ser_guid<S: serde::Serializer>(g: &Guid, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&g.to_string())
+impl DecodedEntry {
+    /// Sectors covered (0 when the entry ends before it starts).
+    #[must_use]
+    pub fn sectors(&self) -> u64 {
+        if self.last_lba >= self.first_lba { (self.last_lba.get() - self.first_lba.get()).saturating_add(1) } else { 0 }
+    }
 }
 
 /// Everything read back.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct DecodedGpt {
     /// LBA 0.
     pub mbr: Option<MbrKind>,
     /// Disk GUID from the primary header.
-    #[serde(skip)]
     pub disk_guid: Option<Guid>,
     /// First usable LBA.
-    pub first_usable: Option<u64>,
+    pub first_usable: Option<Lba>,
     /// Last usable LBA.
-    pub last_usable: Option<u64>,
+    pub last_usable: Option<Lba>,
     /// Used entries in slot order.
     pub entries: Vec<DecodedEntry>,
     /// Everything inconsistent.
@@ -81,13 +86,17 @@ fn guid_at(b: &[u8], o: usize) -> Guid {
     Guid::from_gpt_bytes(field(b, o))
 }
 
+fn lba_at(b: &[u8], o: usize) -> Lba {
+    Lba::new(le64(b, o))
+}
+
 struct Header {
-    current: u64,
-    backup: u64,
-    first_usable: u64,
-    last_usable: u64,
+    current: Lba,
+    backup: Lba,
+    first_usable: Lba,
+    last_usable: Lba,
     disk_guid: Guid,
-    entries_lba: u64,
+    entries_lba: Lba,
     entries_crc: u32,
 }
 
@@ -116,17 +125,17 @@ fn read_header(sector: &[u8], what: &str, problems: &mut Vec<Problem>) -> Option
     }
     let count = le32(sector, 80);
     let entry_size = le32(sector, 84);
-    if count != 128 || entry_size != ENTRY_SIZE {
-        problems.push(err(format!("{count} entries of {entry_size} bytes; this tool reads 128 entries of 128 bytes")));
+    if count != GPT_ENTRIES || entry_size != ENTRY_SIZE {
+        problems.push(err(format!("{count} entries of {entry_size} bytes; this tool reads {GPT_ENTRIES} entries of {ENTRY_SIZE} bytes")));
         return None;
     }
     Some(Header {
-        current: le64(sector, 24),
-        backup: le64(sector, 32),
-        first_usable: le64(sector, 40),
-        last_usable: le64(sector, 48),
+        current: lba_at(sector, 24),
+        backup: lba_at(sector, 32),
+        first_usable: lba_at(sector, 40),
+        last_usable: lba_at(sector, 48),
         disk_guid: guid_at(sector, 56),
-        entries_lba: le64(sector, 72),
+        entries_lba: lba_at(sector, 72),
         entries_crc: le32(sector, 88),
     })
 }
@@ -167,8 +176,8 @@ fn read_entries(array: &[u8]) -> Vec<DecodedEntry> {
             number: u32::try_from(slot + 1).unwrap_or(0),
             type_guid,
             unique_guid: guid_at(b, 16),
-            first_lba: le64(b, 32),
-            last_lba: le64(b, 40),
+            first_lba: lba_at(b, 32),
+            last_lba: lba_at(b, 40),
             attributes: le64(b, 48),
             name: String::from_utf16_lossy(&units),
         });
@@ -176,44 +185,52 @@ fn read_entries(array: &[u8]) -> Vec<DecodedEntry> {
     out
 }
 
-/// Decode a GPT disk from its first 34 sectors (`head`) and last 33 sectors (`tail`) and its length in bytes.
+/// Bytes of the start of a disk [`decode`] reads: the protective MBR and the primary table (34 sectors).
+pub const HEAD_BYTES: ByteSize = ByteSize::sectors(1 + TABLE_SECTORS);
+/// Bytes of the end of a disk [`decode`] reads: the backup table (33 sectors).
+pub const TAIL_BYTES: ByteSize = ByteSize::sectors(TABLE_SECTORS);
+
+/// Decode a GPT disk from its first [`HEAD_BYTES`] (`head`) and last [`TAIL_BYTES`] (`tail`) and its length.
 #[must_use]
-pub fn decode(head: &[u8], tail: &[u8], disk_len: u64) -> DecodedGpt {
+pub fn decode(head: &[u8], tail: &[u8], disk_len: ByteSize) -> DecodedGpt {
     let mut out = DecodedGpt::default();
-    let need = (GPT_SECTORS + 1) * SECTOR;
+    let geometry = DiskGeometry::for_size(disk_len);
     // Every slice taken below (MBR, headers, entry arrays) lies inside `head` or `tail` once this holds.
-    if (head.len() as u64) < need || (tail.len() as u64) < GPT_SECTORS * SECTOR || disk_len < need + GPT_SECTORS * SECTOR {
-        out.problems.push(Problem::error("gpt::too_small", format!("{disk_len} bytes is too small to hold a GPT with a backup")));
+    if (head.len() as u64) < HEAD_BYTES.get() || (tail.len() as u64) < TAIL_BYTES.get() || !geometry.is_valid() {
+        out.problems.push(Problem::error("gpt::too_small", format!("{} bytes is too small to hold a GPT with a backup", disk_len.get())));
         return out;
     }
-    if !disk_len.is_multiple_of(SECTOR) {
-        out.problems.push(Problem::warning("gpt::partial_sector", format!("the image is {disk_len} bytes, not a whole number of 512-byte sectors")));
+    if !disk_len.is_aligned(SECTOR) {
+        out.problems
+            .push(Problem::warning("gpt::partial_sector", format!("the image is {} bytes, not a whole number of 512-byte sectors", disk_len.get())));
     }
-    let total_lba = disk_len / SECTOR;
-    let last = total_lba - 1;
-    out.mbr = Some(read_mbr(&head[..512], &mut out.problems));
-    let sector = SECTOR as usize;
+    let last = geometry.last_lba();
+    out.mbr = Some(read_mbr(&head[..SECTOR_BYTES], &mut out.problems));
+    let sector = SECTOR_BYTES;
     let Some(primary) = read_header(&head[sector..2 * sector], "primary", &mut out.problems) else {
         return out;
     };
     out.disk_guid = Some(primary.disk_guid);
     out.first_usable = Some(primary.first_usable);
     out.last_usable = Some(primary.last_usable);
-    if primary.current != 1 || primary.backup != last {
+    if primary.current != PRIMARY_HEADER_LBA || primary.backup != last {
         out.problems.push(Problem::error(
             "gpt::bad_header",
             format!(
-                "primary GPT header: current LBA {} / backup LBA {}, expected 1 / {last} (was the image truncated or grown?)",
-                primary.current, primary.backup
+                "primary GPT header: current LBA {} / backup LBA {}, expected 1 / {} (was the image truncated or grown?)",
+                primary.current.get(),
+                primary.backup.get(),
+                last.get()
             ),
         ));
     }
-    if primary.entries_lba != 2 {
+    if primary.entries_lba != PRIMARY_ENTRIES_LBA {
         out.problems
-            .push(Problem::note("gpt::entries_location", format!("the entry array is at LBA {}, not 2; it was not read", primary.entries_lba)));
+            .push(Problem::note("gpt::entries_location", format!("the entry array is at LBA {}, not 2; it was not read", primary.entries_lba.get())));
         return out;
     }
-    let array = &head[2 * sector..2 * sector + ENTRIES_BYTES];
+    let entries_at = usize::try_from(PRIMARY_ENTRIES_LBA.offset().get()).unwrap_or(2 * sector);
+    let array = &head[entries_at..entries_at + ENTRIES_BYTES];
     let crc = crc32fast::hash(array);
     if crc != primary.entries_crc {
         out.problems
@@ -224,15 +241,17 @@ pub fn decode(head: &[u8], tail: &[u8], disk_len: u64) -> DecodedGpt {
     let backup_sector = &tail[tail.len() - sector..];
     match read_header(backup_sector, "backup", &mut out.problems) {
         Some(b) => {
-            if b.current != last || b.backup != 1 || b.entries_lba != last - 32 {
+            let entries = geometry.backup_entries_lba();
+            if b.current != last || b.backup != PRIMARY_HEADER_LBA || b.entries_lba != entries {
                 out.problems.push(Problem::error(
                     "gpt::bad_backup",
                     format!(
-                        "backup GPT header: current {} / backup {} / entries at {}, expected {last} / 1 / {}",
-                        b.current,
-                        b.backup,
-                        b.entries_lba,
-                        last - 32
+                        "backup GPT header: current {} / backup {} / entries at {}, expected {} / 1 / {}",
+                        b.current.get(),
+                        b.backup.get(),
+                        b.entries_lba.get(),
+                        last.get(),
+                        entries.get()
                     ),
                 ));
             }
@@ -250,7 +269,7 @@ pub fn decode(head: &[u8], tail: &[u8], disk_len: u64) -> DecodedGpt {
             }
         }
         None => out.problems.push(
-            Problem::error("gpt::bad_backup", format!("no valid backup GPT header at the last LBA ({last})"))
+            Problem::error("gpt::bad_backup", format!("no valid backup GPT header at the last LBA ({})", last.get()))
                 .with_help("rewrite the backup GPT, e.g. `sgdisk -e`"),
         ),
     }
@@ -263,7 +282,12 @@ pub fn decode(head: &[u8], tail: &[u8], disk_len: u64) -> DecodedGpt {
                 "gpt::entry_range",
                 format!(
                     "partition {} `{}` spans LBA {}..{}, outside the usable range {}..{}",
-                    e.number, e.name, e.first_lba, e.last_lba, primary.first_usable, primary.last_usable
+                    e.number,
+                    e.name,
+                    e.first_lba.get(),
+                    e.last_lba.get(),
+                    primary.first_usable.get(),
+                    primary.last_usable.get()
                 ),
             ));
         }
@@ -276,12 +300,12 @@ pub fn decode(head: &[u8], tail: &[u8], disk_len: u64) -> DecodedGpt {
                     "partition {} `{}` (LBA {}..{}) overlaps partition {} `{}` (LBA {}..{})",
                     pair[1].number,
                     pair[1].name,
-                    pair[1].first_lba,
-                    pair[1].last_lba,
+                    pair[1].first_lba.get(),
+                    pair[1].last_lba.get(),
                     pair[0].number,
                     pair[0].name,
-                    pair[0].first_lba,
-                    pair[0].last_lba
+                    pair[0].first_lba.get(),
+                    pair[0].last_lba.get()
                 ),
             ));
         }

@@ -40,7 +40,7 @@ const NAMES: &[(&str, &str)] = &[
 ];
 
 /// One ToC entry.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FipEntry {
     /// The 16 UUID bytes as stored, shown `8-4-4-4-12`.
     pub uuid: String,
@@ -55,7 +55,7 @@ pub struct FipEntry {
 }
 
 /// A parsed table of contents.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FipToc {
     /// ToC serial number.
     pub serial: u32,

@@ -10,8 +10,7 @@ use std::path::PathBuf;
 use crate::{board::Soc, diag::Problem, units::ByteSize};
 
 /// What an input file turned out to be.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputKind {
     /// Starts with the STM32 magic; the header parsed (or failed to, with the reason).
     Stm32 {
@@ -34,7 +33,7 @@ pub enum InputKind {
 }
 
 /// One input file, as read.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct InputFacts {
     /// The name as written in the board description.
     pub name: String,
@@ -43,18 +42,9 @@ pub struct InputFacts {
     /// Size in bytes.
     pub size: ByteSize,
     /// SHA-256 of the content, when it was computed (always for boot stages; for large files only when asked).
-    #[serde(serialize_with = "ser_digest")]
     pub sha256: Option<[u8; 32]>,
     /// Header facts.
     pub kind: InputKind,
-}
-
-#[allow(clippy::ref_option)]
-fn ser_digest<S: serde::Serializer>(d: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_some(&hex::encode(d)),
-        None => s.serialize_none(),
-    }
 }
 
 /// Bytes read from the start of each input to classify it; enough for a v2 header and a full FIP ToC.
@@ -82,7 +72,7 @@ impl InputFacts {
         } else {
             InputKind::Other
         };
-        InputFacts { name: name.to_string(), path, size: ByteSize(size), sha256, kind }
+        InputFacts { name: name.to_string(), path, size: ByteSize::new(size), sha256, kind }
     }
 
     /// Short description for tables: `STM32 v1.0`, `FIP (3 entries)`, `data`.

@@ -15,7 +15,7 @@ pub const V2_HEADER_LEN: usize = 512;
 pub const MP15_FSBL_MAX_PAYLOAD: u64 = 247 * 1024;
 
 /// Header version as the `header_version` field encodes it (byte 1 minor, byte 2 major).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeaderVersion {
     /// Major version (1 for MP15, 2 for MP13/MP2x).
     pub major: u8,
@@ -32,7 +32,7 @@ impl fmt::Display for HeaderVersion {
 /// The fields of an STM32 header that matter to us.
 #[doc(alias = "boot_api_image_header_t")]
 #[doc(alias = "stm32_header_v1")]
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stm32Header {
     /// Header version.
     pub version: HeaderVersion,

@@ -1,31 +1,24 @@
-//! Placement: boot slots from ST's defaults, user partitions after them, GUIDs, types, image size, reserved regions.
+//! Placement: boot slots from ST's defaults, user partitions after them, GUIDs, types, image size.
 
-use super::{
-    DiskPlan, FIRST_USABLE_LBA, GPT_SECTORS, HwBootPartition, InputSet, Plan, PlannedInput, PlannedPartition, ProgrammerStages, Region, Role,
-};
+use super::{DiskPlan, HwBootPartition, InputSet, Plan, PlannedInput, PlannedPartition, ProgrammerStages, Role};
 use crate::{
     board::{BoardFile, Chain, Media, Spanned},
     diag::Problem,
+    geometry::DiskGeometry,
     guid::{self, Guid},
-    units::{ByteSize, Lba, Offset, SECTOR},
+    units::{ByteSize, Offset},
 };
 
-/// ST's SD-card defaults: fsbl1 at 0x4400, 256 KiB slots, ssbl 2 MiB, fip 4 MiB (`flashlayout-spec.md` §7).
-pub(super) const SD_FIRST_OFFSET: Offset = Offset(0x4400);
-/// eMMC user area starts at one erase group.
-pub(super) const EMMC_FIRST_OFFSET: Offset = Offset(0x8_0000);
-/// SD erase unit (one sector).
-pub(super) const SD_ERASE: ByteSize = ByteSize(512);
-/// eMMC erase group on ST boards (512 KiB).
-pub(super) const EMMC_ERASE: ByteSize = ByteSize(0x8_0000);
-const FSBL_SLOT: ByteSize = ByteSize(256 * 1024);
-const SSBL_SLOT: ByteSize = ByteSize(2 * 1024 * 1024);
-const FIP_SLOT: ByteSize = ByteSize(4 * 1024 * 1024);
+/// ST's slot defaults (`flashlayout-spec.md` §7): 256 KiB fsbl slots, ssbl 2 MiB, fip 4 MiB, placed from the
+/// medium's first offset (SD 0x4400, eMMC 0x80000: [`crate::geometry::Medium::first_offset`]).
+const FSBL_SLOT: ByteSize = ByteSize::new(256 * 1024);
+const SSBL_SLOT: ByteSize = ByteSize::new(2 * 1024 * 1024);
+const FIP_SLOT: ByteSize = ByteSize::new(4 * 1024 * 1024);
 /// Images end on a 4 KiB boundary, as genimage rounds them (for fastboot and 4K-sector tools).
-const IMAGE_ROUND: ByteSize = ByteSize(4096);
+const IMAGE_ROUND: ByteSize = ByteSize::new(4096);
 
 fn planned_input(inputs: &InputSet, name: &str) -> PlannedInput {
-    let size = inputs.facts.get(name).map_or(ByteSize(0), |f| f.size);
+    let size = inputs.facts.get(name).map_or(ByteSize::ZERO, |f| f.size);
     PlannedInput { name: name.to_string(), size }
 }
 
@@ -39,10 +32,8 @@ pub(super) fn place(board: &BoardFile, inputs: &InputSet, problems: &mut Vec<Pro
     let media = board.storage.media.value;
     let device = board.storage.device.value;
     let board_name = board.board.name.value.as_str();
-    let (first_offset, erase_unit) = match media {
-        Media::Sdcard => (SD_FIRST_OFFSET, SD_ERASE),
-        Media::Emmc => (EMMC_FIRST_OFFSET, EMMC_ERASE),
-    };
+    let medium = super::medium(media);
+    let (first_offset, erase_unit) = (medium.first_offset(), medium.erase_unit());
     let align = board.storage.align.as_ref().map_or(erase_unit, |a| a.value);
 
     let fsbl = planned_input(inputs, &board.boot.fsbl.value);
@@ -79,7 +70,7 @@ pub(super) fn place(board: &BoardFile, inputs: &InputSet, problems: &mut Vec<Pro
         Media::Sdcard => {
             for (name, role) in [("fsbl1", Role::Fsbl1), ("fsbl2", Role::Fsbl2)] {
                 parts.push(boot_part(name, role, cursor, fsbl_slot, &fsbl, fsbl_span.clone()));
-                cursor = Offset(cursor.0.saturating_add(fsbl_slot.0));
+                cursor = cursor.saturating_add(fsbl_slot);
             }
         }
         Media::Emmc => {
@@ -89,7 +80,7 @@ pub(super) fn place(board: &BoardFile, inputs: &InputSet, problems: &mut Vec<Pro
         }
     }
     parts.push(boot_part(second_name, second_role, cursor, second_slot, &second, second_span));
-    cursor = Offset(cursor.0.saturating_add(second_slot.0));
+    cursor = cursor.saturating_add(second_slot);
 
     for spec in &board.partitions {
         let input = spec.image.as_ref().map(|i| planned_input(inputs, &i.value));
@@ -106,7 +97,7 @@ pub(super) fn place(board: &BoardFile, inputs: &InputSet, problems: &mut Vec<Pro
                         .with_span(Some(spec.name.span.clone()))
                         .with_help("add `size = \"…\"` (an empty partition), or `image = \"…\"` to size it from its content"),
                 );
-                ByteSize(0)
+                ByteSize::ZERO
             }
         };
         let name = spec.name.value.clone();
@@ -125,7 +116,7 @@ pub(super) fn place(board: &BoardFile, inputs: &InputSet, problems: &mut Vec<Pro
             input,
             span: Some(spec.span.clone()),
         });
-        cursor = Offset(start.0.saturating_add(size.0));
+        cursor = start.saturating_add(size);
     }
 
     // GPT numbers follow offsets, as U-Boot's stm32prog numbers them; a stable sort keeps file order on ties.
@@ -135,27 +126,20 @@ pub(super) fn place(board: &BoardFile, inputs: &InputSet, problems: &mut Vec<Pro
     }
 
     let content_end = parts.iter().map(PlannedPartition::end).max().unwrap_or(first_offset);
-    let backup_len = ByteSize(GPT_SECTORS * SECTOR);
     let size = match &board.storage.size {
         Some(s) => s.value,
-        None => Offset(content_end.0.saturating_add(backup_len.0)).align_up(IMAGE_ROUND).map_or(ByteSize(u64::MAX), |o| ByteSize(o.0)),
+        None => content_end
+            .saturating_add(DiskGeometry::backup_table_size())
+            .align_up(IMAGE_ROUND)
+            .map_or(ByteSize::new(u64::MAX), |end| end - Offset::ZERO),
     };
-    let total_lba = size.0 / SECTOR;
     let disk = DiskPlan {
         file_name: board.storage.image.value.clone(),
         size,
         disk_guid: board.storage.uuid.as_ref().map_or_else(|| Guid::derive(&[board_name, "disk"]), |u| u.value),
-        first_usable: FIRST_USABLE_LBA,
-        last_usable: Lba(total_lba.saturating_sub(GPT_SECTORS + 1)),
         align,
         erase_unit,
     };
-    let reserved = vec![
-        Region { name: "[protective MBR]", start: Offset(0), size: ByteSize(SECTOR) },
-        Region { name: "[GPT header]", start: Offset(SECTOR), size: ByteSize(SECTOR) },
-        Region { name: "[GPT entries]", start: Offset(2 * SECTOR), size: ByteSize(32 * SECTOR) },
-        Region { name: "[backup GPT]", start: Offset(total_lba.saturating_sub(GPT_SECTORS) * SECTOR), size: backup_len },
-    ];
 
     Plan {
         board: board_name.to_string(),
@@ -166,7 +150,6 @@ pub(super) fn place(board: &BoardFile, inputs: &InputSet, problems: &mut Vec<Pro
         disk,
         partitions: parts,
         hw_boot,
-        reserved,
         stages: ProgrammerStages { fsbl, second },
         layout_name: board.flash.layout.value.clone(),
         flash_mode: board.flash.mode.value,

@@ -1,7 +1,8 @@
 //! The plan: every partition placed (offset, size, number, type, GUIDs, source), validated against every rule.
 //!
 //! Pure: [`plan`] takes the parsed board description and the input facts and returns a [`Plan`] plus every
-//! problem found, never stopping at the first. The placement is in [`layout`], the rules in [`rules`].
+//! problem found, never stopping at the first. The placement is in [`layout`], the rules in [`rules`]; where the
+//! partition table itself lies is [`crate::geometry`]'s. What a build writes from a plan is [`crate::job`]'s.
 
 mod layout;
 pub mod rules;
@@ -11,21 +12,23 @@ use std::{collections::BTreeMap, ops::Range};
 use crate::{
     board::{BoardFile, Chain, FlashMode, Media, MmcDevice, Soc},
     diag::{self, Problem},
+    geometry::{DiskGeometry, Medium},
     guid::Guid,
     inputs::InputFacts,
-    units::{ByteSize, Lba, Offset, SECTOR},
+    units::{ByteSize, Lba, Offset},
 };
 
-/// Number of entries in the GPT partition array (U-Boot and genimage both write 128).
-pub const GPT_ENTRIES: u32 = 128;
-/// Sectors used by one GPT copy: the header sector and 32 sectors of entries.
-pub const GPT_SECTORS: u64 = 33;
-/// First LBA a partition may use: after the protective MBR, the header and the 128-entry array.
-pub const FIRST_USABLE_LBA: Lba = Lba(34);
+/// The geometry medium of a board's storage.
+#[must_use]
+pub fn medium(media: Media) -> Medium {
+    match media {
+        Media::Sdcard => Medium::SdCard,
+        Media::Emmc => Medium::Emmc,
+    }
+}
 
 /// The role a partition plays in the boot chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// First TF-A copy (ROM loads `fsbl*` entries on SD; `boot1` on eMMC).
     Fsbl1,
@@ -39,17 +42,31 @@ pub enum Role {
     User,
 }
 
+impl Role {
+    /// How scripts name it (`check --json`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Fsbl1 => "fsbl1",
+            Role::Fsbl2 => "fsbl2",
+            Role::Ssbl => "ssbl",
+            Role::Fip => "fip",
+            Role::User => "user",
+        }
+    }
+}
+
 /// An input file as the plan uses it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedInput {
-    /// Name as written (relative to `--images`).
+    /// Name as written (relative to the images folder).
     pub name: String,
     /// Size in bytes.
     pub size: ByteSize,
 }
 
 /// One GPT partition of the disk image.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedPartition {
     /// GPT entry number, 1-based, in offset order (as `stm32prog` numbers them).
     pub number: u32,
@@ -70,7 +87,6 @@ pub struct PlannedPartition {
     /// Content, if any (a partition without one stays empty).
     pub input: Option<PlannedInput>,
     /// Where it was described in the board file.
-    #[serde(skip)]
     pub span: Option<Range<usize>>,
 }
 
@@ -78,7 +94,7 @@ impl PlannedPartition {
     /// One past the last byte.
     #[must_use]
     pub fn end(&self) -> Offset {
-        Offset(self.start.0.saturating_add(self.size.0))
+        self.start.saturating_add(self.size)
     }
     /// First sector.
     #[must_use]
@@ -89,7 +105,7 @@ impl PlannedPartition {
     /// on other values this saturates rather than overflow.
     #[must_use]
     pub fn last_lba(&self) -> Lba {
-        Lba((self.start.0.saturating_add(self.size.0) / SECTOR).saturating_sub(1))
+        self.end().lba().saturating_sub(1)
     }
     /// GPT attribute bits.
     #[must_use]
@@ -99,7 +115,7 @@ impl PlannedPartition {
 }
 
 /// An eMMC hardware boot partition holding a TF-A copy (outside the user-area image).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HwBootPartition {
     /// Layout name (`fsbl1`, `fsbl2`).
     pub name: String,
@@ -109,19 +125,8 @@ pub struct HwBootPartition {
     pub input: PlannedInput,
 }
 
-/// A part of the disk that belongs to the partition table, not to a partition.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Region {
-    /// `[protective MBR]`, `[GPT header]`, `[GPT entries]`, `[backup GPT]`.
-    pub name: &'static str,
-    /// First byte.
-    pub start: Offset,
-    /// Length.
-    pub size: ByteSize,
-}
-
 /// The disk image as a whole.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiskPlan {
     /// Output file name.
     pub file_name: String,
@@ -129,10 +134,6 @@ pub struct DiskPlan {
     pub size: ByteSize,
     /// Disk GUID.
     pub disk_guid: Guid,
-    /// First usable LBA written in both GPT headers (34).
-    pub first_usable: Lba,
-    /// Last usable LBA (size/512 − 34).
-    pub last_usable: Lba,
     /// Alignment of automatically placed partitions.
     pub align: ByteSize,
     /// The media's erase unit (every offset must be a multiple).
@@ -140,15 +141,15 @@ pub struct DiskPlan {
 }
 
 impl DiskPlan {
-    /// Number of sectors.
+    /// Where the partition table lies, and which sectors are usable (first usable LBA 34, last usable size/512 − 34).
     #[must_use]
-    pub fn total_lba(&self) -> u64 {
-        self.size.0 / SECTOR
+    pub fn geometry(&self) -> DiskGeometry {
+        DiskGeometry::for_size(self.size)
     }
 }
 
 /// The programmer stages loaded into RAM over USB before flashing (`-` lines 0x01 and 0x03).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgrammerStages {
     /// TF-A sent to the ROM (Id 0x01).
     pub fsbl: PlannedInput,
@@ -157,7 +158,7 @@ pub struct ProgrammerStages {
 }
 
 /// Everything needed to write the image and the layout.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// Board name.
     pub board: String,
@@ -175,8 +176,6 @@ pub struct Plan {
     pub partitions: Vec<PlannedPartition>,
     /// eMMC hardware boot partitions (empty on SD).
     pub hw_boot: Vec<HwBootPartition>,
-    /// Partition-table regions.
-    pub reserved: Vec<Region>,
     /// RAM-loaded programmer stages.
     pub stages: ProgrammerStages,
     /// Layout file name.
@@ -190,6 +189,27 @@ impl Plan {
     #[must_use]
     pub fn partition(&self, name: &str) -> Option<&PlannedPartition> {
         self.partitions.iter().find(|p| p.name == name)
+    }
+
+    /// The medium, for geometry.
+    #[must_use]
+    pub fn medium(&self) -> Medium {
+        medium(self.media)
+    }
+
+    /// Bytes STM32CubeProgrammer sends over USB for this layout: the two RAM stages, then the whole image (`raw`) or
+    /// each partition's file (`partitions`), plus the eMMC boot-partition copies.
+    #[must_use]
+    pub fn transfer_bytes(&self, mode: FlashMode) -> ByteSize {
+        // Saturating: sizes come from the description and the inputs (a 16 EiB `[storage] size` must not overflow).
+        let sum = |sizes: &mut dyn Iterator<Item = ByteSize>| sizes.fold(ByteSize::ZERO, ByteSize::saturating_add);
+        let stages = self.stages.fsbl.size.saturating_add(self.stages.second.size);
+        let hw = sum(&mut self.hw_boot.iter().map(|h| h.input.size));
+        let body = match mode {
+            FlashMode::Raw => self.disk.size,
+            FlashMode::Partitions => sum(&mut self.partitions.iter().filter_map(|p| p.input.as_ref()).map(|i| i.size)),
+        };
+        stages.saturating_add(hw).saturating_add(body)
     }
 }
 
@@ -216,67 +236,23 @@ pub struct PlanOutcome {
 pub fn plan(board: &BoardFile, inputs: &InputSet) -> PlanOutcome {
     let mut problems = Vec::new();
     problems.extend(rules::check_inputs(board, inputs));
+    // TF-A copies described as user-area partitions on eMMC: one error, and the rest is planned without them (kept,
+    // they would draw a misalignment, an overlap and a duplicate name each).
+    let (misplaced, problem) = rules::reject_emmc_fsbl_partitions(board);
+    problems.extend(problem);
+    let trimmed;
+    let board = if misplaced.is_empty() {
+        board
+    } else {
+        let mut b = board.clone();
+        b.partitions = b.partitions.into_iter().enumerate().filter(|(i, _)| !misplaced.contains(i)).map(|(_, p)| p).collect();
+        trimmed = b;
+        &trimmed
+    };
     let draft = layout::place(board, inputs, &mut problems);
     problems.extend(rules::check_plan(board, &draft));
     let plan = (!diag::has_errors(&problems)).then_some(draft);
     PlanOutcome { plan, problems }
-}
-
-/// What the image holds at an offset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Content {
-    /// LBA 0.
-    ProtectiveMbr,
-    /// LBA 1.
-    PrimaryHeader,
-    /// LBA 2–33.
-    PrimaryEntries,
-    /// A partition's input file.
-    Input {
-        /// Partition name.
-        partition: String,
-        /// Input name (relative to `--images`).
-        name: String,
-        /// Input size.
-        size: ByteSize,
-    },
-    /// The 32 sectors before the last.
-    BackupEntries,
-    /// The last sector.
-    BackupHeader,
-}
-
-impl Plan {
-    /// Everything the image holds, in increasing offset order (what the writer copies; the rest stays a hole).
-    #[must_use]
-    pub fn image_contents(&self) -> Vec<(Offset, Content)> {
-        let last = self.disk.total_lba().saturating_sub(1);
-        let mut out =
-            vec![(Offset(0), Content::ProtectiveMbr), (Offset(SECTOR), Content::PrimaryHeader), (Offset(2 * SECTOR), Content::PrimaryEntries)];
-        for p in &self.partitions {
-            if let Some(input) = &p.input {
-                out.push((p.start, Content::Input { partition: p.name.clone(), name: input.name.clone(), size: input.size }));
-            }
-        }
-        out.push((Offset(last.saturating_sub(GPT_SECTORS - 1) * SECTOR), Content::BackupEntries));
-        out.push((Offset(last * SECTOR), Content::BackupHeader));
-        out
-    }
-
-    /// Bytes STM32CubeProgrammer sends over USB for this layout: the two RAM stages, then the whole image (`raw`) or
-    /// each partition's file (`partitions`), plus the eMMC boot-partition copies.
-    #[must_use]
-    pub fn transfer_bytes(&self, mode: FlashMode) -> u64 {
-        // Saturating: sizes come from the description and the inputs (a 16 EiB `[storage] size` must not overflow).
-        let sum = |sizes: &mut dyn Iterator<Item = u64>| sizes.fold(0u64, u64::saturating_add);
-        let stages = self.stages.fsbl.size.0.saturating_add(self.stages.second.size.0);
-        let hw = sum(&mut self.hw_boot.iter().map(|h| h.input.size.0));
-        let body = match mode {
-            FlashMode::Raw => self.disk.size.0,
-            FlashMode::Partitions => sum(&mut self.partitions.iter().filter_map(|p| p.input.as_ref()).map(|i| i.size.0)),
-        };
-        stages.saturating_add(hw).saturating_add(body)
-    }
 }
 
 /// USB throughput seen in the guide's transcript: 539,002,368 bytes in 4 min 31.583 s (STM32CubeProgrammer 2.2.0,

@@ -5,13 +5,14 @@
 
 use std::path::{Component, Path};
 
-use super::{GPT_ENTRIES, InputSet, Plan, PlannedPartition, Role};
+use super::{InputSet, Plan, PlannedPartition, Role};
 use crate::{
     board::{BoardFile, Chain, FlashMode, Media, Soc, Spanned},
     diag::Problem,
-    guid::{self, Guid},
+    geometry::{DiskGeometry, GPT_ENTRIES, Medium},
+    guid::{self, Guid, TsvType},
     inputs::{self, StageRole},
-    units::{ByteSize, SECTOR},
+    units::{ByteSize, Offset, SECTOR},
 };
 
 /// Longest partition name `stm32prog` accepts (`name[16+1]`).
@@ -75,15 +76,15 @@ pub fn ensure_input_paths_safe_name(name: &str) -> Option<&'static str> {
     }
     let path = Path::new(name);
     if path.is_absolute() {
-        return Some("it is absolute; inputs are named relative to --images");
+        return Some("it is absolute; inputs are named relative to the images folder");
     }
     if path.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Some("it contains `..`; inputs must stay inside --images");
+        return Some("it contains `..`; inputs must stay inside the images folder");
     }
     None
 }
 
-/// Input names are relative paths inside `--images`, without `..` or characters that break `flash.tsv`.
+/// Input names are relative paths inside the images folder, without `..` or characters that break `flash.tsv`.
 #[must_use]
 pub fn ensure_input_paths_safe(board: &BoardFile) -> Vec<Problem> {
     board
@@ -142,7 +143,7 @@ pub fn ensure_inputs_present(board: &BoardFile, inputs: &InputSet) -> Vec<Proble
             inputs.missing.get(&n.value).map(|why| {
                 Problem::error("input::missing", format!("input `{}`: {why}", n.value))
                     .with_span(Some(n.span.clone()))
-                    .with_help("build it first, fix the name, or point --images at the folder that holds it")
+                    .with_help("build it first, fix the name, or take the inputs from the folder that holds it")
             })
         })
         .collect()
@@ -166,6 +167,41 @@ pub fn ensure_boot_stages_valid(board: &BoardFile, inputs: &InputSet) -> Vec<Pro
         }
     }
     out
+}
+
+/// On eMMC the boot ROM loads TF-A from the hardware boot partitions, where this tool writes `[boot] fsbl` itself
+/// (`boot1`, `boot2`): `[[partition]]` tables for TF-A in the user area (named `fsbl…`, or holding the `fsbl` file),
+/// as an SD description has them, are refused with one error. Returns their indexes in `board.partitions`, which
+/// the planner then leaves out.
+#[must_use]
+pub fn reject_emmc_fsbl_partitions(board: &BoardFile) -> (Vec<usize>, Option<Problem>) {
+    if board.storage.media.value != Media::Emmc {
+        return (Vec::new(), None);
+    }
+    let fsbl = &board.boot.fsbl.value;
+    let misplaced: Vec<usize> = board
+        .partitions
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.name.value.starts_with("fsbl") || p.image.as_ref().is_some_and(|i| &i.value == fsbl))
+        .map(|(i, _)| i)
+        .collect();
+    let Some(&first) = misplaced.first() else { return (misplaced, None) };
+    let names: Vec<String> = misplaced.iter().map(|&i| format!("`{}`", board.partitions[i].name.value)).collect();
+    let (what, them) = if names.len() == 1 { ("partition", "it") } else { ("partitions", "them") };
+    let problem = Problem::error(
+        "plan::emmc_fsbl_partition",
+        format!(
+            "{what} {} in the eMMC user area: on eMMC the boot ROM loads TF-A from the hardware boot partitions, and this tool writes `[boot] fsbl` to boot1 and boot2 itself",
+            names.join(" and ")
+        ),
+    )
+    .with_span(Some(board.partitions[first].span.clone()))
+    .with_help(format!(
+        "remove {them}: the user area starts with `ssbl` (or `fip`) at {}, and flash.tsv gets the fsbl1/fsbl2 lines for boot1/boot2",
+        Medium::Emmc.first_offset()
+    ));
+    (misplaced, Some(problem))
 }
 
 /// The trusted chain (U-Boot `.stm32` in `ssbl`) exists only on STM32MP15.
@@ -261,21 +297,21 @@ pub fn ensure_alignment(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
     let erase = plan.disk.erase_unit;
     let media = plan.media.name();
     if let Some(a) = &board.storage.align
-        && (a.value.0 == 0 || !a.value.is_aligned(erase))
+        && (a.value == ByteSize::ZERO || !a.value.is_aligned(erase))
     {
         out.push(
-            Problem::error("plan::misaligned", format!("`align = {}` is not a multiple of the {media} erase unit {erase}", a.value))
+            Problem::error("plan::misaligned", format!("`align = {}` is not a multiple of the {media} erase unit {erase}", a.value.describe()))
                 .with_span(Some(a.span.clone()))
                 .with_help(format!("use a multiple of {erase}, e.g. `\"1M\"`")),
         );
     }
     if let Some(s) = &board.storage.size
-        && !s.value.is_aligned(ByteSize(SECTOR))
+        && !s.value.is_aligned(SECTOR)
     {
         out.push(
-            Problem::error("plan::misaligned", format!("image size {} is not a whole number of 512-byte sectors", s.value))
+            Problem::error("plan::misaligned", format!("image size {} is not a whole number of 512-byte sectors", s.value.describe()))
                 .with_span(Some(s.span.clone()))
-                .with_help(format!("use {}", s.value.align_up(ByteSize(SECTOR)).unwrap_or(s.value))),
+                .with_help(format!("use {}", s.value.align_up(SECTOR).unwrap_or(s.value))),
         );
     }
     for p in &plan.partitions {
@@ -290,11 +326,14 @@ pub fn ensure_alignment(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
                 .with_help(format!("U-Boot refuses it (\"not aligned address\"); use `offset = \"{fix}\"`")),
             );
         }
-        if !p.size.is_aligned(ByteSize(SECTOR)) {
+        if !p.size.is_aligned(SECTOR) {
             out.push(
-                Problem::error("plan::misaligned", format!("partition `{}` size {} is not a whole number of 512-byte sectors", p.name, p.size))
-                    .with_span(p.span.clone())
-                    .with_help(format!("use `size = \"{}\"`", p.size.align_up(ByteSize(SECTOR)).unwrap_or(p.size))),
+                Problem::error(
+                    "plan::misaligned",
+                    format!("partition `{}` size {} is not a whole number of 512-byte sectors", p.name, p.size.describe()),
+                )
+                .with_span(p.span.clone())
+                .with_help(format!("use `size = \"{}\"`", p.size.align_up(SECTOR).unwrap_or(p.size))),
             );
         }
     }
@@ -304,13 +343,10 @@ pub fn ensure_alignment(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
 /// The first partition starts at or after 0x4400 on SD (after the GPT) and 0x80000 on eMMC (one erase group).
 #[must_use]
 pub fn ensure_first_offset(plan: &Plan) -> Vec<Problem> {
-    let min = match plan.media {
-        Media::Sdcard => super::layout::SD_FIRST_OFFSET,
-        Media::Emmc => super::layout::EMMC_FIRST_OFFSET,
-    };
+    let min = plan.medium().first_offset();
     plan.partitions
         .iter()
-        .filter(|p| p.start < min && plan.media == Media::Emmc)
+        .filter(|p| p.start < min && plan.medium() == Medium::Emmc)
         .map(|p| {
             Problem::error(
                 "plan::below_first_offset",
@@ -327,28 +363,33 @@ pub fn ensure_first_offset(plan: &Plan) -> Vec<Problem> {
 pub fn reject_overlaps(plan: &Plan) -> Vec<Problem> {
     struct Area<'a> {
         name: String,
-        start: u64,
-        end: u64,
+        start: Offset,
+        end: Offset,
         part: Option<&'a PlannedPartition>,
     }
-    // The protective MBR, the primary header and the entry array are one obstacle for the user.
-    let table_end = plan.reserved.iter().filter(|r| r.name != "[backup GPT]").map(|r| r.start.0 + r.size.0).max().unwrap_or(0);
-    let mut areas: Vec<Area> =
-        vec![Area { name: "the partition table (protective MBR + primary GPT)".to_string(), start: 0, end: table_end, part: None }];
-    areas.extend(plan.reserved.iter().filter(|r| r.name == "[backup GPT]").map(|r| Area {
-        name: "the backup GPT".to_string(),
-        start: r.start.0,
-        end: r.start.0.saturating_add(r.size.0),
-        part: None,
-    }));
-    areas.extend(plan.partitions.iter().filter(|p| p.size.0 > 0).map(|p| Area {
+    // The protective MBR, the primary header and the entry array are one obstacle for the user, the backup entries
+    // and header another.
+    let geometry = plan.disk.geometry();
+    let (table_start, table_end) = geometry.primary_table();
+    let (backup_start, backup_end) = geometry.backup_table();
+    let mut areas: Vec<Area> = vec![
+        Area { name: "the partition table (protective MBR + primary GPT)".to_string(), start: table_start, end: table_end, part: None },
+        Area { name: "the backup GPT".to_string(), start: backup_start, end: backup_end, part: None },
+    ];
+    areas.extend(plan.partitions.iter().filter(|p| p.size > ByteSize::ZERO).map(|p| Area {
         name: format!("partition `{}`", p.name),
-        start: p.start.0,
-        end: p.end().0,
+        start: p.start,
+        end: p.end(),
         part: Some(p),
     }));
     areas.sort_by_key(|a| (a.start, a.end));
     let erase = plan.disk.erase_unit;
+    let backup_help = || {
+        format!(
+            "the backup GPT takes the last {} sectors: enlarge `[storage] size` or shrink the partition",
+            DiskGeometry::backup_table_size().whole_sectors()
+        )
+    };
     let mut out = Vec::new();
     for (i, a) in areas.iter().enumerate() {
         for b in &areas[i + 1..] {
@@ -361,24 +402,21 @@ pub fn reject_overlaps(plan: &Plan) -> Vec<Problem> {
                 continue;
             }
             let help = if other.start <= culprit.start {
-                let next = crate::units::Offset(other.end).align_up(erase).map_or(other.end, |o| o.0);
-                if other.part.is_none() && other.start > 0 {
-                    "the backup GPT takes the last 33 sectors: enlarge `[storage] size` or shrink the partition".to_string()
+                let next = other.end.align_up(erase).unwrap_or(other.end);
+                if other.part.is_none() && other.start > Offset::ZERO {
+                    backup_help()
                 } else {
-                    format!("start it at `offset = \"{next:#x}\"` or later, or shrink {}", other.name)
+                    format!("start it at `offset = \"{next}\"` or later, or shrink {}", other.name)
                 }
             } else if other.part.is_none() {
-                "the backup GPT takes the last 33 sectors: enlarge `[storage] size` or shrink the partition".to_string()
+                backup_help()
             } else {
-                format!("shrink it to at most {:#x} bytes, or move {}", other.start - culprit.start, other.name)
+                format!("shrink it to at most {} bytes, or move {}", other.start - culprit.start, other.name)
             };
             out.push(
                 Problem::error(
                     "plan::overlap",
-                    format!(
-                        "{} ({:#x}..{:#x}) overlaps {} ({:#x}..{:#x})",
-                        culprit.name, culprit.start, culprit.end, other.name, other.start, other.end
-                    ),
+                    format!("{} ({}..{}) overlaps {} ({}..{})", culprit.name, culprit.start, culprit.end, other.name, other.start, other.end),
                 )
                 .with_span(culprit.part.and_then(|p| p.span.clone()))
                 .with_help(help),
@@ -395,16 +433,18 @@ pub fn ensure_within_image(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
     let span = board.storage.size.as_ref().map(|s| s.span.clone());
     plan.partitions
         .iter()
-        .filter(|p| p.end().0 > size.0)
+        .filter(|p| p.end() > Offset::ZERO.saturating_add(size))
         .map(|p| {
+            let backup = DiskGeometry::backup_table_size();
             Problem::error(
                 "plan::past_end",
-                format!("partition `{}` ({}..{}) ends past the end of the image ({size} bytes)", p.name, p.start, p.end()),
+                format!("partition `{}` ({}..{}) ends past the end of the image, which is {}", p.name, p.start, p.end(), size.describe()),
             )
             .with_span(p.span.clone().or_else(|| span.clone()))
             .with_help(format!(
-                "set `[storage] size` to at least {:#x} (partition end + 33-sector backup GPT), or shrink the partition",
-                p.end().0.saturating_add(super::GPT_SECTORS * SECTOR)
+                "set `[storage] size` to at least {} (partition end + {}-sector backup GPT), or shrink the partition",
+                (p.end().saturating_add(backup) - Offset::ZERO).describe(),
+                backup.whole_sectors()
             ))
         })
         .collect()
@@ -417,7 +457,7 @@ pub fn reject_empty_partitions(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
     let spec = |name: &str| board.partitions.iter().find(|s| s.name.value == name);
     plan.partitions
         .iter()
-        .filter(|p| p.size.0 == 0)
+        .filter(|p| p.size == ByteSize::ZERO)
         // A [[partition]] with neither `size` nor `image` already has `plan::no_size`.
         .filter(|p| !(p.role == Role::User && spec(&p.name).is_some_and(|s| s.size.is_none() && s.image.is_none())))
         .map(|p| {
@@ -435,12 +475,12 @@ pub fn reject_empty_partitions(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
 /// The image is a file: its size must fit a file offset (`off_t`, 2^63 − 1 bytes).
 #[must_use]
 pub fn ensure_image_fits_a_file(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
-    let max = u64::try_from(i64::MAX).unwrap_or(u64::MAX);
-    if plan.disk.size.0 <= max {
+    let max = ByteSize::new(u64::try_from(i64::MAX).unwrap_or(u64::MAX));
+    if plan.disk.size <= max {
         return Vec::new();
     }
     vec![
-        Problem::error("plan::image_too_large", format!("image size {} is larger than a file can be ({max:#x} bytes)", plan.disk.size))
+        Problem::error("plan::image_too_large", format!("image size {} is larger than a file can be ({max} bytes)", plan.disk.size))
             .with_span(board.storage.size.as_ref().map(|s| s.span.clone()))
             .with_help("set `[storage] size` to the size of the card or eMMC"),
     ]
@@ -452,7 +492,7 @@ pub fn ensure_inputs_fit(plan: &Plan) -> Vec<Problem> {
     let mut out = Vec::new();
     for p in &plan.partitions {
         if let Some(input) = &p.input
-            && input.size.0 > p.size.0
+            && input.size > p.size
         {
             let key = match p.role {
                 Role::Fsbl1 | Role::Fsbl2 => "`fsbl_size` in [boot]",
@@ -463,12 +503,19 @@ pub fn ensure_inputs_fit(plan: &Plan) -> Vec<Problem> {
             out.push(
                 Problem::error(
                     "plan::input_too_large",
-                    format!("input `{}` ({} bytes) does not fit partition `{}` ({} bytes at {})", input.name, input.size, p.name, p.size, p.start),
+                    format!(
+                        "input `{}` is {} and does not fit partition `{}`: {} at {}",
+                        input.name,
+                        input.size.describe(),
+                        p.name,
+                        p.size.describe(),
+                        p.start
+                    ),
                 )
                 .with_span(p.span.clone())
                 .with_help(format!(
                     "set {key} to at least {}",
-                    input.size.align_up(plan.disk.erase_unit.max(ByteSize(SECTOR))).unwrap_or(input.size)
+                    input.size.align_up(plan.disk.erase_unit.max(SECTOR)).unwrap_or(input.size).describe()
                 )),
             );
         }
@@ -523,9 +570,14 @@ pub fn warn_bootable_type(plan: &Plan) -> Vec<Problem> {
         .iter()
         .filter(|p| p.bootable && p.type_guid != guid::LINUX_FS)
         .map(|p| {
-            Problem::warning("plan::bootable_type", format!("partition `{}` is bootable but its type is {}, not linux", p.name, p.type_guid))
-                .with_span(p.span.clone())
-                .with_help("stm32prog sets `bootable` only on `System` (linux) partitions; U-Boot's extlinux scan looks for it on the partition holding /boot")
+            Problem::warning(
+                "plan::bootable_type",
+                format!("partition `{}` is bootable but its type is {}, not `linux`", p.name, guid::describe_type(p.type_guid)),
+            )
+            .with_span(p.span.clone())
+            .with_help(
+                "stm32prog sets `bootable` only on `System` (linux) partitions; U-Boot's extlinux scan looks for it on the partition holding /boot",
+            )
         })
         .collect()
 }
@@ -557,34 +609,35 @@ pub fn warn_partitions_mode_divergence(plan: &Plan) -> Vec<Problem> {
     for pair in plan.partitions.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
         if a.end() < b.start {
+            let grown = b.start - a.start;
             out.push(
                 Problem::warning(
                     "plan::layout_gap",
                     format!(
-                        "partition `{}` ends at {} but `{}` starts at {}: a flash layout has no gaps, so stm32prog makes `{}` {} bytes",
+                        "partition `{}` ends at {} but `{}` starts at {}: a flash layout has no gaps, so stm32prog makes `{}` {}",
                         a.name,
                         a.end(),
                         b.name,
                         b.start,
                         a.name,
-                        ByteSize(b.start.0 - a.start.0)
+                        grown.describe()
                     ),
                 )
                 .with_span(a.span.clone())
-                .with_help(format!("set `size = \"{}\"` on `{}` so both GPTs agree", ByteSize(b.start.0 - a.start.0), a.name)),
+                .with_help(format!("set `size = \"{grown}\"` on `{}` so both GPTs agree", a.name)),
             );
         }
     }
     for p in &plan.partitions {
-        if crate::flashlayout::tsv_type_for(p.type_guid, p.bootable).is_none() {
+        if TsvType::for_gpt_type(p.type_guid, p.bootable).is_none() {
             out.push(
                 Problem::warning(
                     "plan::layout_type",
                     format!(
                         "partition `{}` has type {}, which a flash layout cannot express; stm32prog will create it as `Binary` ({})",
                         p.name,
-                        p.type_guid,
-                        guid::LINUX_RESERVED
+                        guid::describe_type(p.type_guid),
+                        guid::describe_type(guid::LINUX_RESERVED)
                     ),
                 )
                 .with_span(p.span.clone())

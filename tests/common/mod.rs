@@ -3,10 +3,13 @@
 #![allow(dead_code)]
 
 use std::{
-    fs,
+    fs::{self, File},
+    os::unix::fs::FileExt,
     path::{Path, PathBuf},
     process::{Command, Output},
 };
+
+use sha2::{Digest, Sha256};
 
 /// Debian package providing each oracle.
 const PACKAGES: &[(&str, &str)] = &[
@@ -190,13 +193,20 @@ pub fn shipped_board(name: &str) -> PathBuf {
 }
 
 /// The oracle: genimage 16 run on our `genimage-cfg` output for `board`, with the workspace's inputs; returns the
-/// bytes of the image it wrote (`image_name`).
+/// bytes of the image it wrote (`image_name`). For small images; [`genimage_image`] leaves a large one on disk.
 pub fn genimage_write(ws: &Workspace, board: &Path, image_name: &str) -> Vec<u8> {
+    fs::read(genimage_image(ws.root(), &ws.images(), board, image_name)).unwrap()
+}
+
+/// genimage 16 run on our `genimage-cfg` output for `board` with the inputs in `images`, working in `root` (its
+/// own folder per call); returns the path of the image it wrote (`image_name`).
+pub fn genimage_image(root: &Path, images: &Path, board: &Path, image_name: &str) -> PathBuf {
     require("genimage");
-    let cfg = run_ok(imager().arg("genimage-cfg").arg(board).arg("--images").arg(ws.images()));
-    let cfg_path = ws.root().join("genimage.cfg");
+    let cfg = run_ok(imager().arg("genimage-cfg").arg(board).arg("--images").arg(images));
+    fs::create_dir_all(root).unwrap();
+    let cfg_path = root.join("genimage.cfg");
     fs::write(&cfg_path, &cfg.stdout).unwrap();
-    let (gout, groot, gtmp) = (ws.root().join("genimage-out"), ws.root().join("genimage-root"), ws.root().join("genimage-tmp"));
+    let (gout, groot, gtmp) = (root.join("genimage-out"), root.join("genimage-root"), root.join("genimage-tmp"));
     fs::create_dir_all(&gout).unwrap();
     fs::create_dir_all(&groot).unwrap();
     run_ok(
@@ -204,7 +214,7 @@ pub fn genimage_write(ws: &Workspace, board: &Path, image_name: &str) -> Vec<u8>
             .arg("--config")
             .arg(&cfg_path)
             .arg("--inputpath")
-            .arg(ws.images())
+            .arg(images)
             .arg("--outputpath")
             .arg(&gout)
             .arg("--rootpath")
@@ -212,7 +222,7 @@ pub fn genimage_write(ws: &Workspace, board: &Path, image_name: &str) -> Vec<u8>
             .arg("--tmppath")
             .arg(&gtmp),
     );
-    fs::read(gout.join(image_name)).unwrap()
+    gout.join(image_name)
 }
 
 /// genimage 16 writes the first partition's LBA as the GPT's first usable LBA; U-Boot's `gpt write`, genimage ≥ 19
@@ -220,10 +230,144 @@ pub fn genimage_write(ws: &Workspace, board: &Path, image_name: &str) -> Vec<u8>
 /// be compared byte for byte.
 pub fn normalise_first_usable(image: &mut [u8], value: u64) {
     for at in [512, image.len() - 512] {
-        let h = &mut image[at..at + 92];
-        h[40..48].copy_from_slice(&value.to_le_bytes());
-        h[16..20].fill(0);
-        let crc = crc32fast::hash(h);
-        h[16..20].copy_from_slice(&crc.to_le_bytes());
+        normalise_header(&mut image[at..at + 92], value);
     }
+}
+
+fn normalise_header(h: &mut [u8], value: u64) {
+    h[40..48].copy_from_slice(&value.to_le_bytes());
+    h[16..20].fill(0);
+    let crc = crc32fast::hash(h);
+    h[16..20].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// [`normalise_first_usable`] on an image file, in place (only its two header sectors are read and written).
+pub fn normalise_first_usable_file(image: &Path, value: u64) {
+    let f = fs::OpenOptions::new().read(true).write(true).open(image).unwrap();
+    let len = f.metadata().unwrap().len();
+    for at in [512, len - 512] {
+        let mut h = [0u8; 92];
+        f.read_exact_at(&mut h, at).unwrap();
+        normalise_header(&mut h, value);
+        f.write_all_at(&h, at).unwrap();
+    }
+}
+
+/// The little-endian u64 at `at` in a file.
+pub fn read_u64_at(path: &Path, at: u64) -> u64 {
+    let mut b = [0u8; 8];
+    File::open(path).unwrap().read_exact_at(&mut b, at).unwrap();
+    u64::from_le_bytes(b)
+}
+
+/// The data extents of a file in `from..to` (`SEEK_DATA`/`SEEK_HOLE`; where they are not supported, the whole
+/// range). Holes read as zeros and are never read.
+pub fn data_extents(file: &File, from: u64, to: u64) -> Vec<(u64, u64)> {
+    use rustix::{fs::SeekFrom, io::Errno};
+    let mut out = Vec::new();
+    let mut pos = from;
+    while pos < to {
+        let data = match rustix::fs::seek(file, SeekFrom::Data(pos)) {
+            Ok(d) => d,
+            Err(Errno::NXIO) => break,
+            Err(_) => {
+                out.push((pos, to));
+                break;
+            }
+        };
+        if data >= to {
+            break;
+        }
+        let hole = rustix::fs::seek(file, SeekFrom::Hole(data)).map_or(to, |h| h.min(to));
+        out.push((data, hole));
+        pos = hole;
+    }
+    out
+}
+
+/// Content digest independent of how a file is stored: its length, then every non-zero 4 KiB block with its offset
+/// (holes and zero blocks alike are skipped). Two files with the same bytes get the same digest; reading it costs
+/// only the data, never the holes of a sparse image, and memory stays at one buffer.
+pub fn content_digest(path: &Path) -> String {
+    let file = File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let len = file.metadata().unwrap().len();
+    let mut h = Sha256::new();
+    h.update(len.to_le_bytes());
+    let mut buf = vec![0u8; 1 << 20];
+    // Blocks at 4 KiB-aligned offsets, each hashed once however the extents fall.
+    let mut next = 0u64;
+    for (start, end) in data_extents(&file, 0, len) {
+        let mut at = (start / 4096 * 4096).max(next);
+        let end = end.div_ceil(4096).saturating_mul(4096).min(len);
+        while at < end {
+            let n = usize::try_from((end - at).min(buf.len() as u64)).unwrap();
+            file.read_exact_at(&mut buf[..n], at).unwrap();
+            for (i, block) in buf[..n].chunks(4096).enumerate() {
+                if block.iter().any(|&b| b != 0) {
+                    h.update((at + i as u64 * 4096).to_le_bytes());
+                    h.update(block);
+                }
+            }
+            at += n as u64;
+        }
+        next = at;
+    }
+    hex::encode(h.finalize())
+}
+
+/// The first offset where two files differ (a longer file differs at the shorter one's end), read in chunks.
+pub fn first_difference(a: &Path, b: &Path) -> Option<u64> {
+    let (fa, fb) = (File::open(a).unwrap(), File::open(b).unwrap());
+    let (la, lb) = (fa.metadata().unwrap().len(), fb.metadata().unwrap().len());
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    let mut at = 0u64;
+    while at < la.min(lb) {
+        let n = usize::try_from((la.min(lb) - at).min(1 << 20)).unwrap();
+        fa.read_exact_at(&mut ba[..n], at).unwrap();
+        fb.read_exact_at(&mut bb[..n], at).unwrap();
+        if ba[..n] != bb[..n] {
+            let i = ba[..n].iter().zip(&bb[..n]).position(|(x, y)| x != y).unwrap();
+            return Some(at + i as u64);
+        }
+        at += n as u64;
+    }
+    (la != lb).then_some(la.min(lb))
+}
+
+/// Whether `image` holds exactly the bytes of `input` at `offset` (read in chunks).
+pub fn holds_at(image: &Path, offset: u64, input: &Path) -> bool {
+    let (fi, fo) = (File::open(image).unwrap(), File::open(input).unwrap());
+    let len = fo.metadata().unwrap().len();
+    let (mut a, mut b) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    let mut at = 0u64;
+    while at < len {
+        let n = usize::try_from((len - at).min(1 << 20)).unwrap();
+        if fi.read_exact_at(&mut a[..n], offset + at).is_err() {
+            return false;
+        }
+        fo.read_exact_at(&mut b[..n], at).unwrap();
+        if a[..n] != b[..n] {
+            return false;
+        }
+        at += n as u64;
+    }
+    true
+}
+
+/// Whether `from..to` of a file reads as zeros (only its data extents are read).
+pub fn zero_between(path: &Path, from: u64, to: u64) -> bool {
+    let file = File::open(path).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    for (start, end) in data_extents(&file, from, to) {
+        let mut at = start.max(from);
+        while at < end {
+            let n = usize::try_from((end - at).min(1 << 20)).unwrap();
+            file.read_exact_at(&mut buf[..n], at).unwrap();
+            if buf[..n].iter().any(|&b| b != 0) {
+                return false;
+            }
+            at += n as u64;
+        }
+    }
+    true
 }

@@ -8,17 +8,15 @@ pub mod model;
 use std::{
     collections::BTreeMap,
     fs::{self, File},
-    os::unix::{
-        fs::{FileExt, MetadataExt},
-        io::AsRawFd,
-    },
+    os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
 };
 
-use sha2::{Digest, Sha256};
+use rustix::process::{Pid, Signal};
 
+pub use crate::common::content_digest;
 use crate::common::{OsArg, Workspace, imager, make_ext4, make_stm32, text};
 
 /// Prefix of the temporaries the tool leaves only when killed.
@@ -40,41 +38,6 @@ pub struct Fingerprint {
     pub mtime: (i64, i64),
     pub ctime: (i64, i64),
     pub data_sha256: String,
-}
-
-/// Content digest independent of identity: two files with the same bytes get the same digest whatever their extents.
-pub fn content_digest(path: &Path) -> String {
-    let file = File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    let len = file.metadata().unwrap().len();
-    let mut h = Sha256::new();
-    h.update(len.to_le_bytes());
-    let mut pos = 0u64;
-    let mut buf = vec![0u8; 1 << 20];
-    while pos < len {
-        // SAFETY: lseek on an open descriptor.
-        let data = unsafe { libc::lseek(file.as_raw_fd(), pos as libc::off_t, libc::SEEK_DATA) };
-        if data < 0 {
-            break;
-        }
-        // SAFETY: as above.
-        let hole = unsafe { libc::lseek(file.as_raw_fd(), data, libc::SEEK_HOLE) };
-        let (start, end) = (data as u64, (hole as u64).min(len));
-        let mut at = start;
-        while at < end {
-            let n = ((end - at) as usize).min(buf.len());
-            file.read_exact_at(&mut buf[..n], at).unwrap();
-            // Hash non-zero 4 KiB blocks with their offsets: extents full of zeros hash like holes.
-            for (i, block) in buf[..n].chunks(4096).enumerate() {
-                if block.iter().any(|&b| b != 0) {
-                    h.update((at + i as u64 * 4096).to_le_bytes());
-                    h.update(block);
-                }
-            }
-            at += n as u64;
-        }
-        pos = end;
-    }
-    hex::encode(h.finalize())
 }
 
 pub fn fingerprint(path: &Path) -> Fingerprint {
@@ -195,6 +158,32 @@ pub fn proc_state(pid: u32) -> Option<char> {
     stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next())
 }
 
+/// Wait until `log` says `marker` (panics if `child` exits first, or after a minute). Polls the log file: the
+/// marker is the event waited for, never a guess of how long something takes.
+pub fn wait_for_marker(child: &mut Child, log: &Path, marker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !logs(log).contains(marker) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the build exited ({status}) before saying `{marker}`:\n{}", logs(log));
+        }
+        assert!(Instant::now() < deadline, "the build did not say `{marker}` in a minute:\n{}", logs(log));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Whether another process holds the lock a build takes on its output folder (an exclusive `flock` on the folder).
+pub fn folder_locked(dir: &Path) -> bool {
+    let f = File::open(dir).unwrap();
+    match f.try_lock() {
+        Ok(()) => {
+            f.unlock().unwrap();
+            false
+        }
+        Err(fs::TryLockError::WouldBlock) => true,
+        Err(fs::TryLockError::Error(e)) => panic!("cannot test the lock of {}: {e}", dir.display()),
+    }
+}
+
 /// Wait until `child` has stopped itself at its failpoint (panics if it exits or takes a minute).
 pub fn wait_stopped(child: &mut Child, log: &Path) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -210,10 +199,10 @@ pub fn wait_stopped(child: &mut Child, log: &Path) {
     }
 }
 
-pub fn signal(child: &Child, sig: libc::c_int) {
-    // SAFETY: kill() on our own child's pid.
-    let rc = unsafe { libc::kill(child.id() as libc::pid_t, sig) };
-    assert_eq!(rc, 0, "kill({}, {sig}) failed", child.id());
+pub fn signal(child: &Child, sig: Signal) {
+    if let Err(e) = rustix::process::kill_process(Pid::from_child(child), sig) {
+        panic!("kill({}, {sig:?}) failed: {e}", child.id());
+    }
 }
 
 /// How to get a private mount namespace to mount a tmpfs in, without touching the machine's mounts: `unshare -Urm`
