@@ -54,7 +54,7 @@ impl Board {
         }
     }
     fn defconfig(self) -> PathBuf {
-        tree().join("configs").join(format!("{}_defconfig", self.name().replace('-', "_")))
+        tree().join("configs").join(format!("{}_imager_trusted_defconfig", self.name().replace('-', "_")))
     }
     fn image(self) -> &'static str {
         match self {
