@@ -355,7 +355,7 @@ fn the_shim_runs_the_host_tool_with_buildroots_arguments() {
     check_built(&w, &run);
     oracle_ok("shellcheck", "shellcheck", &[&script]);
     let text = fs::read_to_string(&script).unwrap();
-    assert!(text.starts_with("#!/bin/sh\n") && text.contains("exec \"${HOST_DIR}/bin/stm32mp-imager\" buildroot-post-image \"$@\""), "{text}");
+    assert!(text.starts_with("#!/bin/sh\n") && text.contains("exec \"${tool}\" buildroot-post-image \"$@\""), "{text}");
 }
 
 #[test]
