@@ -1,15 +1,12 @@
 //! Block maps (bmaptool's `.bmap`, format 2.0): the mapped ranges of an image with their SHA-256, built from the
-//! non-zero runs the image writer emits in offset order, and the file's text with its own checksum.
+//! non-zero runs the image writer emits in offset order.
 //!
-//! Pure: runs of bytes in, ranges out; the text comes from `templates/bmap.xml.j2` through [`crate::render`].
+//! Pure: runs of bytes in, ranges out; the file's text is [`crate::render::bmap_file`]'s.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::{
-    render::{self, RenderError},
-    units::{ByteSize, Offset},
-};
+use crate::units::{ByteSize, Offset};
 
 /// Block size of the block map and of the writer's zero detection (bmaptool's default).
 pub const BLOCK: u64 = 4096;
@@ -98,15 +95,6 @@ impl BmapBuilder {
         self.close();
         self.ranges
     }
-}
-
-/// The `.bmap` file for an image of `image_size` bytes: rendered first with 64 zeros in its checksum field, whose
-/// SHA-256 is then written there (bmaptool's own scheme).
-pub fn file_text(image_size: ByteSize, ranges: &[BmapRange]) -> Result<String, RenderError> {
-    let zeros = "0".repeat(64);
-    let draft = render::bmap(image_size, BLOCK, ranges, &zeros)?;
-    let digest = hex::encode(Sha256::digest(draft.as_bytes()));
-    render::bmap(image_size, BLOCK, ranges, &digest)
 }
 
 #[cfg(test)]
