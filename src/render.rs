@@ -223,4 +223,13 @@ mod tests {
     fn all_templates_parse() {
         let _ = environment();
     }
+
+    #[test]
+    fn the_file_checksum_is_of_the_file_with_zeros() {
+        let ranges = [BmapRange { first: 0, last: 0, sha256: "ab".repeat(32) }];
+        let text = bmap_file(ByteSize::new(crate::bmap::BLOCK), &ranges).unwrap();
+        let digest = text.split("<BmapFileChecksum>").nth(1).and_then(|t| t.split("</BmapFileChecksum>").next()).unwrap().trim().to_string();
+        let zeroed = text.replace(&digest, &"0".repeat(64));
+        assert_eq!(digest, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(zeroed.as_bytes())));
+    }
 }
