@@ -1,15 +1,12 @@
 //! Block maps (bmaptool's `.bmap`, format 2.0): the mapped ranges of an image with their SHA-256, built from the
-//! non-zero runs the image writer emits in offset order, and the file's text with its own checksum.
+//! non-zero runs the image writer emits in offset order.
 //!
-//! Pure: runs of bytes in, ranges out; the text comes from `templates/bmap.xml.j2` through [`crate::render`].
+//! Pure: runs of bytes in, ranges out; the file's text is [`crate::render::bmap_file`]'s.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::{
-    render::{self, RenderError},
-    units::{ByteSize, Offset},
-};
+use crate::units::{ByteSize, Offset};
 
 /// Block size of the block map and of the writer's zero detection (bmaptool's default).
 pub const BLOCK: u64 = 4096;
@@ -100,15 +97,6 @@ impl BmapBuilder {
     }
 }
 
-/// The `.bmap` file for an image of `image_size` bytes: rendered first with 64 zeros in its checksum field, whose
-/// SHA-256 is then written there (bmaptool's own scheme).
-pub fn file_text(image_size: ByteSize, ranges: &[BmapRange]) -> Result<String, RenderError> {
-    let zeros = "0".repeat(64);
-    let draft = render::bmap(image_size, BLOCK, ranges, &zeros)?;
-    let digest = hex::encode(Sha256::digest(draft.as_bytes()));
-    render::bmap(image_size, BLOCK, ranges, &digest)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,14 +117,5 @@ mod tests {
         let mut last = vec![0u8; 100];
         last[99] = 6;
         assert_eq!(r[2].sha256, hex::encode(Sha256::digest(&last)), "the last block is cut at the image end");
-    }
-
-    #[test]
-    fn the_file_checksum_is_of_the_file_with_zeros() {
-        let ranges = [BmapRange { first: 0, last: 0, sha256: "ab".repeat(32) }];
-        let text = file_text(ByteSize::new(BLOCK), &ranges).unwrap();
-        let digest = text.split("<BmapFileChecksum>").nth(1).and_then(|t| t.split("</BmapFileChecksum>").next()).unwrap().trim().to_string();
-        let zeroed = text.replace(&digest, &"0".repeat(64));
-        assert_eq!(digest, hex::encode(Sha256::digest(zeroed.as_bytes())));
     }
 }

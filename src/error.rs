@@ -1,6 +1,19 @@
 //! The top-level error of a command and its exit status (documented in the README).
+//!
+//! Typed: each variant keeps what failed (the file and the OS error, the library error, the count of problems
+//! already printed); the text is made only when it is shown, and the exit status follows from the variant.
 
-use crate::{effects::image::ImageError, effects::output::OutputError, render::RenderError};
+use std::{io, path::PathBuf};
+
+use crate::{
+    effects::{
+        build::BuildError,
+        flash_job::{HashError, LayoutFileError},
+    },
+    flash::select::SelectError,
+    job::JobError,
+    render::RenderError,
+};
 
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
@@ -17,51 +30,139 @@ pub const EXIT_INTERNAL: u8 = 70;
 /// Exit status: interrupted (Ctrl-C, SIGTERM).
 pub const EXIT_INTERRUPTED: u8 = 130;
 
+/// Where the problems that an [`Error::Problems`] counts were shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// Printed on stderr, one by one.
+    Above,
+    /// In the JSON document printed on stdout.
+    InJson,
+}
+
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The description, an input or a layout is wrong; the problems were already printed.
-    #[error("{0}")]
-    Invalid(String),
-    /// File I/O failed.
-    #[error("{0}")]
-    Io(String),
-    /// Flashing failed.
+    /// The description, an input or a layout is wrong: `errors` problems were already shown, each with its place.
+    #[error("{}", problems_text(subject.as_deref(), *errors, *shown, *undone))]
+    Problems {
+        /// The file they are in (a description, a layout), when there is one.
+        subject: Option<String>,
+        /// How many errors (warnings are not counted).
+        errors: usize,
+        /// Where they were shown.
+        shown: Shown,
+        /// What was therefore not done (`written`, `flashed`), if anything.
+        undone: Option<&'static str>,
+    },
+    /// An argument or a file is refused outright, for one reason.
+    #[error("{subject}: {reason}")]
+    Refused {
+        /// What is refused (a file, an option).
+        subject: String,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// Reading or writing a file or folder failed.
+    #[error("cannot {action} {}: {source}", path.display())]
+    File {
+        /// What was being done (`read board description`, `create output folder`).
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The build stopped (an output or input problem found while writing, or a refused output name).
+    #[error(transparent)]
+    Build(BuildError),
+    /// A flash layout cannot be read, or is not a file.
+    #[error(transparent)]
+    LayoutFile(#[from] LayoutFileError),
+    /// A file the layout sends could not be hashed for the records.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    /// No board, or not the one asked for; `advice` says which options choose one.
+    #[error("{error}{advice}")]
+    Selection {
+        /// Why no board could be chosen.
+        error: SelectError,
+        /// What to do, when the error itself does not say it (`; choose with --port usbN …`).
+        advice: String,
+    },
+    /// Choosing the boards needs the programmer's board list, which it did not give.
+    #[error("the programmer's board list (`-l usb`) is needed to select boards {how}: {listing}")]
+    BoardListNeeded {
+        /// The selection asked for (`with --all`).
+        how: &'static str,
+        /// Why the list is missing.
+        listing: String,
+    },
+    /// Flashing failed, or could not start.
     #[error("{0}")]
     Flash(String),
+    /// Every board was flashed but a traceability record could not be written.
+    #[error("flash records not written: {0}")]
+    Records(String),
+    /// Standard output was closed by its reader (`| head -1`): the command ends quietly.
+    #[error("standard output closed")]
+    StdoutClosed,
     /// The user interrupted.
     #[error("interrupted")]
     Interrupted,
-    /// A bug.
+    /// A bug: a layout this tool made that U-Boot would refuse, a template that does not render.
     #[error("internal error: {0}")]
     Internal(String),
 }
 
+fn problems_text(subject: Option<&str>, errors: usize, shown: Shown, undone: Option<&str>) -> String {
+    let count = format!("{errors} error{}", if errors == 1 { "" } else { "s" });
+    let mut text = match (subject, shown) {
+        (Some(s), Shown::Above) => format!("{s}: {count} (all listed above)"),
+        (Some(s), Shown::InJson) => format!("{s}: {count} (in the JSON above)"),
+        // Problems of several files (Buildroot's configuration and the description; several `inspect` files).
+        (None, Shown::Above) => format!("{count} (listed above)"),
+        (None, Shown::InJson) => format!("{count} (in the JSON above)"),
+    };
+    if let Some(undone) = undone {
+        text.push_str(&format!("; nothing was {undone}"));
+    }
+    text
+}
+
 impl Error {
+    /// A file operation that failed.
+    pub fn file(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::File { action, path, source }
+    }
+
     /// The process exit status for this error.
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Invalid(_) => EXIT_INVALID,
-            Error::Io(_) => EXIT_IO,
-            Error::Flash(_) => EXIT_FLASH,
+            Error::Problems { .. } | Error::Refused { .. } => EXIT_INVALID,
+            Error::File { .. } => EXIT_IO,
+            Error::Build(e) => build_exit_code(e),
+            Error::LayoutFile(e) if e.is_io() => EXIT_IO,
+            Error::LayoutFile(_) => EXIT_INVALID,
+            Error::Hash(_) | Error::Records(_) => EXIT_IO,
+            Error::Selection { error: SelectError::Ambiguous { .. }, .. } => EXIT_INVALID,
+            Error::Selection { .. } | Error::BoardListNeeded { .. } | Error::Flash(_) => EXIT_FLASH,
+            Error::StdoutClosed => EXIT_OK,
             Error::Interrupted => EXIT_INTERRUPTED,
             Error::Internal(_) => EXIT_INTERNAL,
         }
     }
 }
 
-impl From<OutputError> for Error {
-    fn from(e: OutputError) -> Error {
-        Error::Io(e.to_string())
-    }
-}
-
-impl From<ImageError> for Error {
-    fn from(e: ImageError) -> Error {
-        match e {
-            ImageError::Layout(m) => Error::Internal(m),
-            other => Error::Io(other.to_string()),
+fn build_exit_code(e: &BuildError) -> u8 {
+    match e {
+        BuildError::Job(JobError::InputNotRead(_) | JobError::Layout(_)) | BuildError::Internal(_) => EXIT_INTERNAL,
+        BuildError::Job(_) => EXIT_INVALID,
+        BuildError::Cancelled { .. } | BuildError::Begin(crate::effects::output::OutputError::Cancelled) => EXIT_INTERRUPTED,
+        BuildError::Folder { .. } | BuildError::Begin(_) | BuildError::Unchanged { .. } | BuildError::Changed(_) | BuildError::Unfinished(_) => {
+            EXIT_IO
         }
     }
 }
@@ -69,5 +170,14 @@ impl From<ImageError> for Error {
 impl From<RenderError> for Error {
     fn from(e: RenderError) -> Error {
         Error::Internal(e.to_string())
+    }
+}
+
+impl From<BuildError> for Error {
+    fn from(e: BuildError) -> Error {
+        match e {
+            BuildError::Cancelled { .. } | BuildError::Begin(crate::effects::output::OutputError::Cancelled) => Error::Interrupted,
+            other => Error::Build(other),
+        }
     }
 }

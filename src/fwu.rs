@@ -31,7 +31,7 @@ pub const BANK_INFO_LEN: usize = 24;
 pub const MAX_BANKS: usize = 4;
 
 /// Metadata layout version (the `version` field).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
     /// v1: no descriptor; the reader must know the bank and image counts (U-Boot `CONFIG_FWU_MDATA_V1`, TF-A < v2.10).
     V1,
@@ -51,7 +51,7 @@ impl Version {
 }
 
 /// State of a bank (v2 `bank_state[]`), as U-Boot `include/fwu.h` and TF-A `drivers/fwu/fwu.h` encode it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BankState {
     /// 0xFC: every image valid and accepted.
     Accepted,
@@ -85,7 +85,7 @@ impl BankState {
 }
 
 /// One bank's copy of an image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BankImage {
     /// Image GUID: on SD/eMMC, the unique GUID (PARTUUID) of the partition holding this bank's copy.
     pub image: Guid,
@@ -94,7 +94,7 @@ pub struct BankImage {
 }
 
 /// One updatable image and its copy in every bank.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageEntry {
     /// Image type GUID (the FIP type GUID for ST's FIP).
     pub image_type: Guid,
@@ -105,7 +105,7 @@ pub struct ImageEntry {
 }
 
 /// FWU metadata, either version.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metadata {
     /// Layout version.
     pub version: Version,

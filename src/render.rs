@@ -152,8 +152,16 @@ pub fn genimage_cfg(plan: &Plan) -> Result<String, RenderError> {
     render("genimage.cfg.j2", &Ctx { board: &plan.board, image, partitions })
 }
 
-/// Render a bmap 2.0 file. `checksum` is the file's own SHA-256 (rendered first with 64 zeros, then hashed:
-/// [`crate::bmap::file_text`]).
+/// The `.bmap` file for an image of `image_size` bytes: rendered first with 64 zeros in its checksum field, whose
+/// SHA-256 is then written there (bmaptool's own scheme).
+pub fn bmap_file(image_size: ByteSize, ranges: &[BmapRange]) -> Result<String, RenderError> {
+    let zeros = "0".repeat(64);
+    let draft = bmap(image_size, crate::bmap::BLOCK, ranges, &zeros)?;
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(draft.as_bytes()));
+    bmap(image_size, crate::bmap::BLOCK, ranges, &digest)
+}
+
+/// Render a bmap 2.0 file with `checksum` as its own SHA-256 ([`bmap_file`] computes it).
 pub fn bmap(image_size: ByteSize, block_size: u64, ranges: &[BmapRange], checksum: &str) -> Result<String, RenderError> {
     let image_size = image_size.get();
     let blocks = image_size.div_ceil(block_size);
@@ -214,5 +222,14 @@ mod tests {
     #[test]
     fn all_templates_parse() {
         let _ = environment();
+    }
+
+    #[test]
+    fn the_file_checksum_is_of_the_file_with_zeros() {
+        let ranges = [BmapRange { first: 0, last: 0, sha256: "ab".repeat(32) }];
+        let text = bmap_file(ByteSize::new(crate::bmap::BLOCK), &ranges).unwrap();
+        let digest = text.split("<BmapFileChecksum>").nth(1).and_then(|t| t.split("</BmapFileChecksum>").next()).unwrap().trim().to_string();
+        let zeroed = text.replace(&digest, &"0".repeat(64));
+        assert_eq!(digest, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(zeroed.as_bytes())));
     }
 }

@@ -57,8 +57,7 @@ impl Soc {
 }
 
 /// How TF-A finds the second stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chain {
     /// TF-A BL2 + U-Boot `.stm32` in a partition named `ssbl` (TF-A < 2.8, the guide's chain).
     Trusted,
@@ -72,8 +71,7 @@ impl Chain {
 }
 
 /// The storage the image is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Media {
     /// SD card: FSBL copies in GPT partitions `fsbl1`/`fsbl2`, 512-byte erase unit.
     Sdcard,
@@ -96,8 +94,7 @@ impl Media {
 }
 
 /// How `flash.tsv` describes the image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlashMode {
     /// One `RawImage` line that writes the whole disk image (the guide's layout).
     Raw,
@@ -111,7 +108,7 @@ impl FlashMode {
 }
 
 /// An MMC device as U-Boot numbers it (`mmc0` = SDMMC1 = SD on ST boards, `mmc1` = eMMC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MmcDevice(pub u8);
 
 impl fmt::Display for MmcDevice {

@@ -11,7 +11,6 @@ use crate::{
     effects::{
         build::{self, BuildError, Built, Hooks},
         inputs::HashPolicy,
-        output::OutputError,
         progress,
     },
     error::Error,
@@ -72,15 +71,14 @@ pub fn run(args: &BuildArgs, ctx: &super::Context) -> Result<(), Error> {
         let (plan, prepared) = require_plan(prepared, ctx)?;
         // Nothing is created, not even a missing output folder: the job is planned for it as it would be.
         let job = build::plan_job(&plan, &prepared.inputs, &images, &output, options).map_err(|e| to_error(e, ctx))?;
-        print!("{job}");
+        out!("{job}");
         return Ok(());
     }
     create_output_folder(&output)?;
     let summary = build_prepared(prepared, &images, &output, options, ctx, &|| {
-        eprintln!("waiting: another build is writing into {}", output.display());
+        say!("waiting: another build is writing into {}", output.display());
     })?;
-    print_summary(&summary);
-    Ok(())
+    print_summary(&summary)
 }
 
 /// `--output DIR` may name a folder that does not exist yet: it is created, but only the folder itself, inside an
@@ -91,57 +89,44 @@ fn create_output_folder(output: &Path) -> Result<(), Error> {
     }
     let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if !parent.is_dir() {
-        return Err(Error::Io(format!(
-            "output folder {}: does not exist, and neither does its parent {}; create it first",
-            output.display(),
-            parent.display()
-        )));
+        let why = format!("it does not exist, and neither does its parent {}; create it first", parent.display());
+        return Err(Error::file("create output folder", output)(std::io::Error::new(std::io::ErrorKind::NotFound, why)));
     }
     match std::fs::create_dir(output) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(Error::Io(format!("cannot create output folder {}: {e}", output.display()))),
+        Err(e) => Err(Error::file("create output folder", output)(e)),
     }
 }
 
 /// Print what was written and how to flash it.
-pub fn print_summary(summary: &BuildSummary) {
+pub fn print_summary(summary: &BuildSummary) -> Result<(), Error> {
     for path in &summary.artifacts {
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        println!("wrote {}  {size} bytes ({})", path.display(), human_bytes(size));
+        outln!("wrote {}  {size} bytes ({})", path.display(), human_bytes(size));
     }
     let built = &summary.built;
-    println!("image data: {} written; the rest of the image is holes", built.data_bytes.human());
+    outln!("image data: {} written; the rest of the image is holes", built.data_bytes.human());
     let layout = built.layout.display();
-    println!("flash it: stm32mp-imager flash {layout}   (or: STM32_Programmer_CLI -c port=usb1 -w {layout})");
+    outln!("flash it: stm32mp-imager flash {layout}   (or: STM32_Programmer_CLI -c port=usb1 -w {layout})");
     if let Some(bmap) = &built.bmap {
-        println!("or write a card: bmaptool copy --bmap {} {} /dev/sdX", bmap.display(), built.image.display());
+        outln!("or write a card: bmaptool copy --bmap {} {} /dev/sdX", bmap.display(), built.image.display());
     }
-    print!("{}", super::report::transfer_estimate(&summary.plan));
+    out!("{}", super::report::transfer_estimate(&summary.plan));
+    Ok(())
 }
 
-/// A library error as the command reports it (and its exit status).
+/// A library error as the command reports it (and its exit status): what it says beyond the error itself is
+/// printed here.
 fn to_error(e: BuildError, ctx: &super::Context) -> Error {
-    match e {
-        BuildError::Job(JobError::Layout(LayoutError::BreaksRules(problems))) => {
-            ctx.print_problems(&problems, None);
-            Error::Internal(JobError::Layout(LayoutError::BreaksRules(problems)).to_string())
+    match &e {
+        BuildError::Job(JobError::Layout(LayoutError::BreaksRules(problems))) => ctx.print_problems(problems, None),
+        BuildError::Cancelled { staged_in: Some(dir) } => {
+            say!("interrupted: the temporaries were removed; nothing was replaced in {}", dir.display());
         }
-        BuildError::Job(e @ (JobError::InputNotRead(_) | JobError::Layout(_))) => Error::Internal(e.to_string()),
-        BuildError::Job(e) => Error::Invalid(e.to_string()),
-        BuildError::Internal(m) => Error::Internal(m),
-        BuildError::Begin(OutputError::Cancelled) => Error::Interrupted,
-        BuildError::Cancelled { staged_in } => {
-            if let Some(dir) = staged_in {
-                eprintln!("interrupted: the temporaries were removed; nothing was replaced in {}", dir.display());
-            }
-            Error::Interrupted
-        }
-        e
-        @ (BuildError::Folder { .. } | BuildError::Begin(_) | BuildError::Unchanged { .. } | BuildError::Changed(_) | BuildError::Unfinished(_)) => {
-            Error::Io(e.to_string())
-        }
+        _ => {}
     }
+    Error::from(e)
 }
 
 /// Plan and write everything from a description already read and planned: the call `build` and

@@ -15,7 +15,7 @@ use crate::{
     buildroot::{self, Artifact, BuildrootEnv, EXTLINUX_CONF, RootExpectation, Target},
     diag::{self, Problem, Style},
     effects::inputs::HashPolicy,
-    error::Error,
+    error::{Error, Shown},
 };
 
 /// Arguments of `buildroot-post-image`, exactly as Buildroot passes them to a post-image script.
@@ -40,14 +40,14 @@ fn print_plain(problems: &[Problem]) {
     }
     let mut sorted = problems.to_vec();
     diag::sort(&mut sorted);
-    eprint!("{}", diag::render(&sorted, None, Style::Plain));
+    super::write_stderr(format_args!("{}", diag::render(&sorted, None, Style::Plain)));
 }
 
 /// Print the problems and give up; `more` errors were printed already (the description's).
 fn refuse(problems: &[Problem], more: usize) -> Error {
     print_plain(problems);
     let errors = problems.iter().filter(|p| p.is_error()).count() + more;
-    Error::Invalid(format!("{errors} error{} (listed above); nothing was written", if errors == 1 { "" } else { "s" }))
+    Error::Problems { subject: None, errors, shown: Shown::Above, undone: Some("written") }
 }
 
 /// Run `buildroot-post-image`.
@@ -63,7 +63,7 @@ pub fn run(args: &BuildrootPostImageArgs, ctx: &super::Context) -> Result<(), Er
     };
 
     // Outputs go to $1 only, and $1 must be the BINARIES_DIR Buildroot exported.
-    let images = env.images_dir.canonicalize().map_err(|e| Error::Io(format!("images folder {}: {e}", env.images_dir.display())))?;
+    let images = env.images_dir.canonicalize().map_err(Error::file("resolve the images folder", &env.images_dir))?;
     if let Some(binaries) = &env.binaries_dir
         && binaries.canonicalize().ok().as_ref() != Some(&images)
     {
@@ -73,7 +73,7 @@ pub fn run(args: &BuildrootPostImageArgs, ctx: &super::Context) -> Result<(), Er
     }
 
     let config_name = env.br2_config.display().to_string();
-    let config_text = std::fs::read_to_string(&env.br2_config).map_err(|e| Error::Io(format!("cannot read BR2_CONFIG {config_name}: {e}")))?;
+    let config_text = std::fs::read_to_string(&env.br2_config).map_err(Error::file("read BR2_CONFIG", &env.br2_config))?;
     let (config, config_problems) = buildroot::parse_kconfig(&config_name, &config_text);
     problems.extend(config_problems);
 
@@ -84,7 +84,7 @@ pub fn run(args: &BuildrootPostImageArgs, ctx: &super::Context) -> Result<(), Er
         problems.push(buildroot::EnvError::BoardNotFound { board: wanted, tried }.to_problem());
         return Err(refuse(&problems, 0));
     };
-    println!("stm32mp-imager buildroot-post-image: board description {}, images in {}", board_path.display(), images.display());
+    outln!("stm32mp-imager buildroot-post-image: board description {}, images in {}", board_path.display(), images.display());
 
     let prepared = prepare(&board_path, &images, HashPolicy::UpTo(BUILD_HASH_LIMIT))?;
     if let Some(board) = &prepared.board {
@@ -98,7 +98,7 @@ pub fn run(args: &BuildrootPostImageArgs, ctx: &super::Context) -> Result<(), Er
                 match std::fs::read_to_string(&path) {
                     Ok(text) => problems.extend(buildroot::lint_extlinux(&name, &text, &expect)),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => problems.push(buildroot::no_extlinux(&name, &expect)),
-                    Err(e) => return Err(Error::Io(format!("cannot read {name}: {e}"))),
+                    Err(e) => return Err(Error::file("read", &path)(e)),
                 }
             }
             None => problems.push(
@@ -115,16 +115,16 @@ pub fn run(args: &BuildrootPostImageArgs, ctx: &super::Context) -> Result<(), Er
     }
     print_plain(&problems);
     let summary = build_prepared(prepared, &images, &images, BuildOptions { bmap: post.bmap, sync: false }, ctx, &|| {
-        eprintln!("waiting: another build is writing into {}", images.display());
+        say!("waiting: another build is writing into {}", images.display());
     })?;
     let artifacts: Vec<Artifact> = summary
         .artifacts
         .iter()
         .map(|p| std::fs::metadata(p).map(|m| Artifact { path: p.clone(), size: m.len() }))
         .collect::<Result<_, _>>()
-        .map_err(|e| Error::Io(format!("cannot read back the artifacts: {e}")))?;
+        .map_err(|e| Error::File { action: "read back the artifacts in", path: images.clone(), source: e })?;
     let image = images.join(&summary.plan.disk.file_name);
     let layout = images.join(&summary.plan.layout_name);
-    print!("{}", buildroot::summary(&summary.plan.board, summary.plan.media, &artifacts, &layout, &image, post.bmap));
+    out!("{}", buildroot::summary(&summary.plan.board, summary.plan.media, &artifacts, &layout, &image, post.bmap));
     Ok(())
 }

@@ -8,7 +8,7 @@ use clap::Args;
 use super::{images_dir, prepare, report};
 use crate::{
     effects::inputs::HashPolicy,
-    error::Error,
+    error::{Error, Shown},
     job::{
         BinaryPaths, json,
         layout::{self, LayoutError},
@@ -37,35 +37,40 @@ pub fn run(args: &CheckArgs, ctx: &super::Context) -> Result<(), Error> {
     if args.json {
         let doc = json::report(&prepared.source, prepared.plan.as_ref(), &prepared.inputs, &prepared.problems);
         let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.to_string()))?;
-        println!("{text}");
         let errors = doc.problems.iter().filter(|p| p.severity == "error").count();
-        return if doc.ok {
-            Ok(())
-        } else {
-            Err(Error::Invalid(format!("{}: {errors} error{} (in the JSON above)", prepared.source.name, if errors == 1 { "" } else { "s" })))
-        };
+        let printed = super::write_stdout(format_args!("{text}\n"));
+        // The verdict stands even when the reader closed stdout early (`| head`).
+        if !doc.ok {
+            return Err(Error::Problems { subject: Some(prepared.source.name.clone()), errors, shown: Shown::InJson, undone: None });
+        }
+        return printed;
     }
     let Some(plan) = prepared.plan.clone() else {
         return super::require_plan(prepared, ctx).map(|_| ());
     };
-    let kinds = PlanInputKinds::from_inputs(&prepared.inputs);
-    print!("{}", report::plan_table(&plan, &kinds));
-    println!("\ninputs (from {}):", images.display());
-    for (name, facts) in &prepared.inputs.facts {
-        let sha = facts.sha256.map_or_else(|| "-".to_string(), hex::encode);
-        println!("  {name}: {} bytes ({}), {}, sha256 {sha}", facts.size.get(), facts.size.human(), facts.describe());
-    }
-    let tsv = layout::text(&plan, &BinaryPaths::beside(&plan)).map_err(|e| layout_error(e, ctx))?;
-    println!(
-        "\n{} ({} mode, binaries named as in a build into the images folder):",
-        plan.layout_name,
-        if plan.flash_mode == crate::board::FlashMode::Raw { "raw" } else { "partitions" }
-    );
-    print!("{tsv}");
-    println!();
-    print!("{}", report::transfer_estimate(&plan));
-    super::require_plan(prepared, ctx).map(|_| ())?;
-    println!("\nok: nothing written");
+    // The plan on stdout, then the warnings on stderr; the verdict stands even when the reader closed stdout early.
+    let printed = (|| -> Result<(), Error> {
+        let kinds = PlanInputKinds::from_inputs(&prepared.inputs);
+        out!("{}", report::plan_table(&plan, &kinds));
+        outln!("\ninputs (from {}):", images.display());
+        for (name, facts) in &prepared.inputs.facts {
+            let sha = facts.sha256.map_or_else(|| "-".to_string(), hex::encode);
+            outln!("  {name}: {} bytes ({}), {}, sha256 {sha}", facts.size.get(), facts.size.human(), facts.describe());
+        }
+        let tsv = layout::text(&plan, &BinaryPaths::beside(&plan)).map_err(|e| layout_error(e, ctx))?;
+        outln!(
+            "\n{} ({} mode, binaries named as in a build into the images folder):",
+            plan.layout_name,
+            if plan.flash_mode == crate::board::FlashMode::Raw { "raw" } else { "partitions" }
+        );
+        out!("{tsv}");
+        outln!();
+        out!("{}", report::transfer_estimate(&plan));
+        Ok(())
+    })();
+    super::require_plan(prepared, ctx)?;
+    printed?;
+    outln!("\nok: nothing written");
     Ok(())
 }
 

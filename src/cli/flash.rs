@@ -17,14 +17,13 @@ use clap::{Args, ValueEnum};
 use crate::{
     diag,
     effects::{
-        flash_job::{self, LayoutFileError},
-        flash_progress,
+        flash_job, flash_progress,
         flashlog::file_stamp,
         fleet::{self, BoardOutcome},
         programmer::{CubeProgrammer, DOWNLOAD_URL, PROGRAMMER_ENV, ProgrammerError},
         usb,
     },
-    error::Error,
+    error::{Error, Shown},
     flash::{
         Event, ResultKind,
         cubeprog::version,
@@ -176,9 +175,10 @@ fn selection(args: &FlashArgs) -> Selection {
 /// A selection error, with the options that fix it.
 fn select_error(e: &SelectError, selection: &Selection, listing_error: Option<&str>) -> Error {
     match e {
-        SelectError::Ambiguous { .. } => {
-            Error::Invalid(format!("{e}; choose with --port usbN, --serial SN or --usb-path BUS-PORT, or flash them all with --all"))
-        }
+        SelectError::Ambiguous { .. } => Error::Selection {
+            error: e.clone(),
+            advice: "; choose with --port usbN, --serial SN or --usb-path BUS-PORT, or flash them all with --all".to_string(),
+        },
         SelectError::NeedListing(_) => {
             let how = match selection {
                 Selection::All => "with --all",
@@ -186,9 +186,11 @@ fn select_error(e: &SelectError, selection: &Selection, listing_error: Option<&s
                 Selection::UsbPaths(_) => "with --usb-path",
                 Selection::Ports(_) | Selection::Only => "without --port",
             };
-            Error::Flash(format!("the programmer's board list (`-l usb`) is needed to select boards {how}: {}", listing_error.unwrap_or("")))
+            Error::BoardListNeeded { how, listing: listing_error.unwrap_or("").to_string() }
         }
-        SelectError::NoBoards | SelectError::NotListed { .. } => Error::Flash(format!("{e}\n  hint: {}", hints::NO_DEVICE)),
+        SelectError::NoBoards | SelectError::NotListed { .. } => {
+            Error::Selection { error: e.clone(), advice: format!("\n  hint: {}", hints::NO_DEVICE) }
+        }
     }
 }
 
@@ -207,25 +209,17 @@ fn outcome_row(o: &BoardOutcome) -> Row {
 
 /// Run `flash`.
 pub fn run(args: &FlashArgs, ctx: &super::Context) -> Result<(), Error> {
-    let checked = flash_job::check_layout(&args.layout).map_err(
-        |e: LayoutFileError| {
-            if e.is_io() { Error::Io(e.to_string()) } else { Error::Invalid(e.to_string()) }
-        },
-    )?;
+    let checked = flash_job::check_layout(&args.layout)?;
     ctx.print_problems(&checked.problems, None);
     if diag::has_errors(&checked.problems) {
         let errors = checked.problems.iter().filter(|p| p.is_error()).count();
-        return Err(Error::Invalid(format!(
-            "{}: {errors} error{} (all listed above); nothing was flashed",
-            checked.shown,
-            if errors == 1 { "" } else { "s" }
-        )));
+        return Err(Error::Problems { subject: Some(checked.shown.clone()), errors, shown: Shown::Above, undone: Some("flashed") });
     }
     let mut prg = CubeProgrammer::new(find_programmer(args.programmer.as_deref())?, ctx.cancel.clone());
     let version = check_version(&prg, args.force)?;
     prg.set_version(version);
     check_interrupt(ctx)?;
-    let layout = flash_job::hash_layout(&checked).map_err(|e| Error::Io(e.to_string()))?;
+    let layout = flash_job::hash_layout(&checked)?;
     check_interrupt(ctx)?;
 
     let selection = selection(args);
@@ -251,7 +245,7 @@ pub fn run(args: &FlashArgs, ctx: &super::Context) -> Result<(), Error> {
     let log_dir = if args.dry_run {
         std::path::absolute(&log_dir).unwrap_or(log_dir)
     } else {
-        std::fs::create_dir_all(&log_dir).map_err(|e| Error::Io(format!("cannot create log folder {}: {e}", log_dir.display())))?;
+        std::fs::create_dir_all(&log_dir).map_err(Error::file("create log folder", &log_dir))?;
         std::fs::canonicalize(&log_dir).unwrap_or(log_dir)
     };
     let now = SystemTime::now();
@@ -319,7 +313,7 @@ pub fn run(args: &FlashArgs, ctx: &super::Context) -> Result<(), Error> {
         return Err(Error::Flash(format!("flashing failed on {} of {} boards: {}", failed.len(), outcomes.len(), failed.join(", "))));
     }
     if let Some(e) = record_errors.into_iter().next() {
-        return Err(Error::Io(e));
+        return Err(Error::Records(e));
     }
     Ok(())
 }

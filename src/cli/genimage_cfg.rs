@@ -21,6 +21,6 @@ pub struct GenimageCfgArgs {
 pub fn run(args: &GenimageCfgArgs, ctx: &super::Context) -> Result<(), Error> {
     let images = images_dir(args.images.as_deref())?;
     let (plan, _) = require_plan(super::with_images_flag(prepare(&args.board, &images, HashPolicy::UpTo(0))?), ctx)?;
-    print!("{}", render::genimage_cfg(&plan)?);
+    out!("{}", render::genimage_cfg(&plan)?);
     Ok(())
 }

@@ -17,7 +17,7 @@ use clap::Args;
 
 use crate::{
     diag::{self, Problem},
-    error::Error,
+    error::{Error, Shown},
     flashlayout::{self, LintOptions},
     gpt, guid,
     inputs::{fip, stm32},
@@ -65,36 +65,42 @@ pub struct InspectArgs {
     pub files: Vec<PathBuf>,
 }
 
-/// Run `inspect`.
+/// Run `inspect`. Every file is read and judged even when the reader of stdout went away (`| head`): the exit
+/// status still says whether one was wrong.
 pub fn run(args: &InspectArgs, ctx: &super::Context) -> Result<(), Error> {
     let mut errors = 0usize;
     let mut io_errors = Vec::new();
+    let mut stdout_closed = false;
     for (i, path) in args.files.iter().enumerate() {
-        if i > 0 {
-            println!();
-        }
         match inspect_file(path) {
-            Ok(problems) => {
-                ctx.print_problems(&problems, None);
-                errors += problems.iter().filter(|p| p.is_error()).count();
+            Ok(inspection) => {
+                if !stdout_closed {
+                    let sep = if i > 0 { "\n" } else { "" };
+                    match super::write_stdout(format_args!("{sep}{}", inspection.report)) {
+                        Err(Error::StdoutClosed) => stdout_closed = true,
+                        other => other?,
+                    }
+                }
+                ctx.print_problems(&inspection.problems, None);
+                errors += inspection.problems.iter().filter(|p| p.is_error()).count();
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                say!("error: {e}");
                 io_errors.push(e);
             }
         }
     }
     if let Some(e) = io_errors.into_iter().next() {
-        return Err(Error::Io(e));
+        return Err(e);
     }
     if errors > 0 {
-        return Err(Error::Invalid(format!("{errors} error{} found", if errors == 1 { "" } else { "s" })));
+        return Err(Error::Problems { subject: None, errors, shown: Shown::Above, undone: None });
     }
-    Ok(())
+    if stdout_closed { Err(Error::StdoutClosed) } else { Ok(()) }
 }
 
 /// Read `len` bytes at `offset` (fewer at the end of the source).
-fn read_at(src: &dyn ReadAt, offset: u64, len: usize) -> Result<Vec<u8>, String> {
+fn read_at(src: &dyn ReadAt, offset: u64, len: usize) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; len];
     let mut done = 0;
     while done < len {
@@ -102,33 +108,31 @@ fn read_at(src: &dyn ReadAt, offset: u64, len: usize) -> Result<Vec<u8>, String>
             Ok(0) => break,
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e),
         }
     }
     buf.truncate(done);
     Ok(buf)
 }
 
-/// Inspect one file: print its report on stdout and return its problems, or an I/O error message.
-pub fn inspect_file(path: &Path) -> Result<Vec<Problem>, String> {
+/// Inspect one file: its report and its problems (the caller prints them), or why it could not be read.
+pub fn inspect_file(path: &Path) -> Result<Inspection, Error> {
     let shown = path.display().to_string();
-    let file = File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
-    let meta = file.metadata().map_err(|e| format!("cannot stat {shown}: {e}"))?;
+    let file = File::open(path).map_err(Error::file("open", path))?;
+    let meta = file.metadata().map_err(Error::file("read the metadata of", path))?;
     if meta.is_dir() {
-        return Err(format!("cannot read {shown}: is a folder"));
+        return Err(Error::Refused { subject: shown, reason: "is a folder; name a file".to_string() });
     }
     let is_tsv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
-    let inspection = inspect_source(&shown, &file, meta.len(), is_tsv)?;
-    print!("{}", inspection.report);
-    Ok(inspection.problems)
+    inspect_source(&shown, &file, meta.len(), is_tsv).map_err(Error::file("read", path))
 }
 
 /// Inspect `len` bytes readable from `src`, named `shown` in the report. `is_tsv` reads it as a flash layout whatever
 /// it holds (the file name ends in `.tsv`). Pure apart from reading `src`: the report is returned, not printed.
-pub fn inspect_source(shown: &str, src: &dyn ReadAt, len: u64, is_tsv: bool) -> Result<Inspection, String> {
+pub fn inspect_source(shown: &str, src: &dyn ReadAt, len: u64, is_tsv: bool) -> io::Result<Inspection> {
     let mut out = Inspection::default();
     let head_len = usize::try_from(gpt::HEAD_BYTES.get()).unwrap_or(0);
-    let head = read_at(src, 0, head_len).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let head = read_at(src, 0, head_len)?;
     let looks_like_text = head.iter().all(|&b| b == b'\t' || b == b'\n' || b == b'\r' || (0x20..0x7f).contains(&b)) && head.contains(&b'\t');
     let sector = usize::try_from(SECTOR.get()).unwrap_or(512);
     let signature = head.get(sector..sector + gpt::SIGNATURE.len());
@@ -143,7 +147,7 @@ pub fn inspect_source(shown: &str, src: &dyn ReadAt, len: u64, is_tsv: bool) -> 
             );
             return Ok(out);
         }
-        let bytes = read_at(src, 0, usize::try_from(len).unwrap_or(0)).map_err(|e| format!("cannot read {shown}: {e}"))?;
+        let bytes = read_at(src, 0, usize::try_from(len).unwrap_or(0))?;
         inspect_tsv(&mut out, shown, &bytes);
         return Ok(out);
     }
@@ -284,9 +288,9 @@ fn entry_bytes(e: &gpt::DecodedEntry) -> Option<(Offset, ByteSize)> {
     Some((start, ByteSize::new(e.sectors().saturating_mul(SECTOR.get()))))
 }
 
-fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, head: &[u8]) -> Result<(), String> {
+fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, head: &[u8]) -> io::Result<()> {
     let tail_len = gpt::TAIL_BYTES.get();
-    let tail = read_at(src, len.saturating_sub(tail_len), usize::try_from(tail_len).unwrap_or(0)).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let tail = read_at(src, len.saturating_sub(tail_len), usize::try_from(tail_len).unwrap_or(0))?;
     let size = ByteSize::new(len);
     let decoded = gpt::decode(head, &tail, size);
     let r = &mut out.report;
@@ -344,7 +348,7 @@ fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, he
         if start >= len {
             continue;
         }
-        let part_head = read_at(src, start, 4096).map_err(|err| format!("cannot read {shown}: {err}"))?;
+        let part_head = read_at(src, start, 4096)?;
         let label = format!("{shown} partition {} `{}`", e.number, e.name);
         if stm32::has_magic(&part_head) {
             let _ = writeln!(out.report, "  partition {} `{}` holds an STM32 image:", e.number, e.name);

@@ -1,6 +1,32 @@
 //! The command line: argument parsing (clap), dispatch to one file per subcommand, and what they share (loading a
 //! board description with its inputs and plan, printing problems).
 
+/// Writes to standard output, where results go (`out!`/`outln!` as `print!`/`println!`, ending in `?`). A reader
+/// that closed it (`| head -1`, `| grep -q`) makes the command stop writing and end quietly ([`Error::StdoutClosed`],
+/// exit status 0 unless something else failed) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))?
+    };
+}
+
+/// `out!` with a newline.
+macro_rules! outln {
+    () => {
+        out!("\n")
+    };
+    ($($arg:tt)*) => {
+        out!("{}\n", format_args!($($arg)*))
+    };
+}
+
+/// Writes a message line to standard error (`eprintln!` that never panics: a closed stderr loses the message).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stderr(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 pub mod build;
 pub mod buildroot_post_image;
 pub mod check;
@@ -23,7 +49,7 @@ use crate::{
     cancel::Cancel,
     diag::{self, Problem, SourceFile, Style},
     effects::inputs::{HashPolicy, read_inputs},
-    error::Error,
+    error::{Error, Shown},
     plan::{self, InputSet, Plan},
 };
 
@@ -62,6 +88,22 @@ pub enum Command {
     BuildrootPostImage(buildroot_post_image::BuildrootPostImageArgs),
 }
 
+/// Write to standard output; a closed pipe is [`Error::StdoutClosed`].
+pub fn write_stdout(args: std::fmt::Arguments) -> Result<(), Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args).map_err(|e| match e.kind() {
+        std::io::ErrorKind::BrokenPipe => Error::StdoutClosed,
+        _ => Error::File { action: "write to", path: "standard output".into(), source: e },
+    })
+}
+
+/// Write to standard error, ignoring failure (there is nowhere left to report it).
+pub fn write_stderr(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_fmt(args);
+}
+
 /// What every command is given besides its arguments: the one cancellation token (raised by Ctrl-C, SIGTERM,
 /// SIGHUP) and how to draw on stderr. Made once by `main`; nothing else keeps global output state.
 #[derive(Debug, Clone)]
@@ -94,7 +136,7 @@ impl Context {
         }
         let mut sorted = problems.to_vec();
         diag::sort(&mut sorted);
-        eprint!("{}", diag::render(&sorted, source, self.style));
+        write_stderr(format_args!("{}", diag::render(&sorted, source, self.style)));
     }
 }
 
@@ -133,7 +175,7 @@ pub struct Prepared {
 pub fn images_dir(images: Option<&Path>) -> Result<PathBuf, Error> {
     match images {
         Some(p) => Ok(p.to_path_buf()),
-        None => std::env::current_dir().map_err(|e| Error::Io(format!("cannot read the current folder: {e}"))),
+        None => std::env::current_dir().map_err(Error::file("read the current folder", ".")),
     }
 }
 
@@ -143,19 +185,20 @@ pub const MAX_BOARD_BYTES: u64 = 1 << 20;
 
 /// Load a board description, read its inputs from `images`, and plan.
 pub fn prepare(board_path: &Path, images: &Path, policy: HashPolicy) -> Result<Prepared, Error> {
-    let io = |e: std::io::Error| Error::Io(format!("cannot read board description {}: {e}", board_path.display()));
     let mut text = Vec::new();
     std::fs::File::open(board_path)
         .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_BOARD_BYTES + 1), &mut text))
-        .map_err(io)?;
+        .map_err(Error::file("read board description", board_path))?;
     if text.len() as u64 > MAX_BOARD_BYTES {
-        return Err(Error::Invalid(format!(
-            "{}: more than {MAX_BOARD_BYTES} bytes; a board description is a small TOML file (is this the right file?)",
-            board_path.display()
-        )));
+        return Err(Error::Refused {
+            subject: board_path.display().to_string(),
+            reason: format!("more than {MAX_BOARD_BYTES} bytes; a board description is a small TOML file (is this the right file?)"),
+        });
     }
-    let text = String::from_utf8(text)
-        .map_err(|e| Error::Invalid(format!("{}: not UTF-8 text (byte {})", board_path.display(), e.utf8_error().valid_up_to())))?;
+    let text = String::from_utf8(text).map_err(|e| Error::Refused {
+        subject: board_path.display().to_string(),
+        reason: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+    })?;
     let source = SourceFile::new(board_path.display().to_string(), text.clone());
     let (board, mut problems) = board::parse_board(&text);
     let mut inputs = InputSet::default();
@@ -184,16 +227,12 @@ pub fn with_images_flag(mut prepared: Prepared) -> Prepared {
     prepared
 }
 
-/// Print a prepared description's problems and turn errors into [`Error::Invalid`].
+/// Print a prepared description's problems and turn errors into [`Error::Problems`].
 pub fn require_plan(prepared: Prepared, ctx: &Context) -> Result<(Plan, Prepared), Error> {
     ctx.print_problems(&prepared.problems, Some(&prepared.source));
     let errors = prepared.problems.iter().filter(|p| p.is_error()).count();
     match prepared.plan.clone() {
         Some(plan) if errors == 0 => Ok((plan, prepared)),
-        _ => Err(Error::Invalid(format!(
-            "{}: {errors} error{} (all listed above); nothing was written",
-            prepared.source.name,
-            if errors == 1 { "" } else { "s" }
-        ))),
+        _ => Err(Error::Problems { subject: Some(prepared.source.name.clone()), errors, shown: Shown::Above, undone: Some("written") }),
     }
 }

@@ -28,9 +28,12 @@ pub fn run(args: &UdevRulesArgs, _ctx: &super::Context) -> Result<(), Error> {
     if let Some(g) = &args.group
         && !valid_group(g)
     {
-        return Err(Error::Invalid(format!("`{g}` is not a group name (lower-case letters, digits, `_`, `-`)")));
+        return Err(Error::Refused {
+            subject: format!("--group {g}"),
+            reason: "not a group name: write lower-case letters, digits, `_` and `-`".to_string(),
+        });
     }
-    print!("{}", render::udev_rules(args.group.as_deref())?);
+    out!("{}", render::udev_rules(args.group.as_deref())?);
     Ok(())
 }
 

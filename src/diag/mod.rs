@@ -9,8 +9,7 @@ pub mod codes;
 use std::{fmt, ops::Range, sync::Arc};
 
 /// How bad a problem is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     /// Worth knowing, not wrong.
     Note,
@@ -63,7 +62,7 @@ impl SourceFile {
 }
 
 /// One thing wrong (or worth a warning), ready to be reported with the others.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct Problem {
     /// Error, warning or note.
     pub severity: Severity,
@@ -74,7 +73,6 @@ pub struct Problem {
     /// What to change.
     pub help: Option<String>,
     /// Byte range in the board description (or other source) this is about.
-    #[serde(skip)]
     pub span: Option<Range<usize>>,
     /// `file:line:column` (or `file:line`) once resolved against a source.
     pub location: Option<String>,

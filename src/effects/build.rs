@@ -16,10 +16,10 @@ use super::{
     output::{OutputError, Staging},
 };
 use crate::{
-    bmap,
     cancel::Cancel,
     job::{BuildJob, Folders, JobError, JobOptions, PieceSource, Placement},
     plan::{InputSet, Plan},
+    render,
     units::{ByteSize, Offset},
 };
 
@@ -172,7 +172,7 @@ pub fn execute(job: &BuildJob, sync: bool, hooks: Hooks) -> Result<Built, BuildE
     let written = written?;
     staging.write_file(&job.layout_name, job.layout.as_bytes()).map_err(|e| unchanged(&e))?;
     if let (Some(name), Some(ranges)) = (&job.bmap, &written.bmap) {
-        let text = bmap::file_text(job.image.size, ranges).map_err(|e| BuildError::Internal(e.to_string()))?;
+        let text = render::bmap_file(job.image.size, ranges).map_err(|e| BuildError::Internal(e.to_string()))?;
         staging.write_file(name, text.as_bytes()).map_err(|e| unchanged(&e))?;
     }
     for b in &job.binaries {
