@@ -453,7 +453,13 @@ fn upstream_ends_in_artifacts(setup: Setup) {
     run.assert_code(0).assert_problem("warning", "buildroot::no_usb_programmer").assert_stderr("STM32MP_USB_PROGRAMMER=1");
     assert!(!run.stderr.contains("error["), "{}", run.stderr);
     check_built(&w, &run);
-    assert!(run.stdout.contains("STM32MP_USB_PROGRAMMER=1") || run.stderr.contains("STM32MP_USB_PROGRAMMER=1"), "{}", run.stdout);
+    assert!(!w.artifact("flash.tsv").exists());
+    // The summary names the layout and the exact line: Buildroot's variables with STM32MP_USB_PROGRAMMER=1 added.
+    let config = fs::read_to_string(&w.config).unwrap();
+    let vars = config_value(&config, "BR2_TARGET_ARM_TRUSTED_FIRMWARE_ADDITIONAL_VARIABLES").unwrap();
+    assert!(run.stdout.contains("flash.tsv was not written: flashing over USB would fail"), "{}", run.stdout);
+    let fix = format!("to flash over USB: write `BR2_TARGET_ARM_TRUSTED_FIRMWARE_ADDITIONAL_VARIABLES=\"{vars} STM32MP_USB_PROGRAMMER=1\"`");
+    assert!(run.stdout.contains(&fix), "no `{fix}` in:\n{}", run.stdout);
 }
 
 #[test]
@@ -660,18 +666,28 @@ fn the_guide_gives_the_lines_the_upstream_fixtures_were_made_with() {
     }
 }
 
+/// No USB programmer support in TF-A only affects flashing: make does not fail, the image and its .bmap are written,
+/// the layout is not (an earlier one is removed: it no longer matches the image), and the summary gives the line.
 #[test]
-fn tfa_without_usb_programmer_is_refused_with_the_line_to_write() {
+fn tfa_without_usb_programmer_writes_the_image_and_says_what_to_add_for_flashing() {
     let w = World::new(Setup::Dk2Trusted);
+    w.run().assert_code(0);
+    assert!(w.artifact("flash.tsv").is_file());
     w.edit_config(" STM32MP_USB_PROGRAMMER=1", "");
     let run = w.run();
-    run.assert_code(1)
-        .assert_problem("error", "buildroot::no_usb_programmer")
+    let fix = "write `BR2_TARGET_ARM_TRUSTED_FIRMWARE_ADDITIONAL_VARIABLES=\"STM32MP_USE_STM32IMAGE=1 AARCH32_SP=sp_min DTB_FILE_NAME=stm32mp157c-dk2.dtb STM32MP_SDMMC=1 E=0 STM32MP_USB_PROGRAMMER=1\"`";
+    run.assert_code(0)
+        .assert_problem("warning", "buildroot::no_usb_programmer")
         .assert_stderr("Boot interface 6 not supported")
         .assert_stderr("Start operation failed at partition 0x01")
-        .assert_stderr("help: write `BR2_TARGET_ARM_TRUSTED_FIRMWARE_ADDITIONAL_VARIABLES=\"STM32MP_USE_STM32IMAGE=1 AARCH32_SP=sp_min DTB_FILE_NAME=stm32mp157c-dk2.dtb STM32MP_SDMMC=1 E=0 STM32MP_USB_PROGRAMMER=1\"`")
-        .assert_stderr("nothing was written");
-    assert!(!w.artifact("sdcard.img").exists() && !w.artifact("flash.tsv").exists());
+        .assert_stderr(&format!("help: {fix}"));
+    assert!(!run.stderr.contains("error["), "{}", run.stderr);
+    check_built(&w, &run);
+    assert!(!w.artifact("flash.tsv").exists(), "a layout whose line 0x01 cannot work is not left in BINARIES_DIR");
+    assert!(run.stdout.contains("flash.tsv was not written: flashing over USB would fail"), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("to flash over USB: {fix}")), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("removed {}", w.artifact("flash.tsv").display())), "{}", run.stdout);
+    assert!(!run.stdout.contains("STM32_Programmer_CLI"), "{}", run.stdout);
     // The location is the .config line.
     let line =
         fs::read_to_string(&w.config).unwrap().lines().position(|l| l.starts_with("BR2_TARGET_ARM_TRUSTED_FIRMWARE_ADDITIONAL_VARIABLES=")).unwrap()
