@@ -693,8 +693,18 @@ fn finding_the_programmer() {
     let layout = b.layout();
     let sys = b.sysfs();
     let base = ["flash", layout.as_str(), "--sysfs-root", sys.as_str(), "--stagger", "0"];
-    // Nowhere: the message says where it looked and how to install.
+    // Nowhere, and no --via: the built-in client, and the first line says so.
     let out = b.command(&base).env("PATH", &empty).env("HOME", b.tmp.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.lines().next(),
+        Some("via builtin: the built-in USB DFU client (STM32_Programmer_CLI not found; --via stm32cubeprogrammer requires it)"),
+        "{stderr}"
+    );
+    // Nowhere, with --via stm32cubeprogrammer: the message says where it looked and how to install.
+    let mut asked = base.to_vec();
+    asked.extend(["--via", "stm32cubeprogrammer"]);
+    let out = b.command(&asked).env("PATH", &empty).env("HOME", b.tmp.path()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(
@@ -755,8 +765,8 @@ fn devices_lists_0_1_and_3_boards() {
     let r = b.devices(&[]);
     assert_eq!(r.code, Some(0), "{}", r.show());
     let lines: Vec<&str> = r.stdout.lines().collect();
-    assert_eq!(lines[0], "index  serial                    usb path  bus  address  answering    soc");
-    assert_eq!(lines[1], "usb1   004200343338510534383330  3-1       003  003      ROM or TF-A  STM32MP15");
+    assert_eq!(lines[0], "index  serial                    usb path  bus  address  answering    soc        alternates");
+    assert_eq!(lines[1], "usb1   004200343338510534383330  3-1       003  003      ROM or TF-A  STM32MP15  -", "not read over USB: a fake sysfs");
     assert_eq!(lines.len(), 4, "the guide's board, then the two df11 devices only sysfs sees: {}", r.show());
 
     let b = Bench::new("list_usb_3.txt");
@@ -943,7 +953,7 @@ fn a_missing_programmer_is_explained_in_a_few_short_lines() {
     let empty = b.tmp.path().join("empty-path");
     fs::create_dir_all(&empty).unwrap();
     let layout = b.layout();
-    let out = b.command(&["flash", layout.as_str()]).env("PATH", &empty).env("HOME", b.tmp.path()).output().unwrap();
+    let out = b.command(&["flash", layout.as_str(), "--via", "stm32cubeprogrammer"]).env("PATH", &empty).env("HOME", b.tmp.path()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     let lines: Vec<&str> = stderr.lines().collect();

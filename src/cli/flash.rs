@@ -1,11 +1,13 @@
-//! `stm32mp-imager flash LAYOUT.tsv [--port usbN … | --serial SN … | --usb-path BUS-PORT … | --all] [--dry-run]
-//! [--programmer PATH] [--timeout SECONDS] [--log-dir DIR] [--jobs N] [--stagger SECONDS] [--select-by
-//! auto|serial|index] [--force]`: flash a layout on one board or a line of boards, through `STM32_Programmer_CLI`.
+//! `stm32mp-imager flash LAYOUT.tsv [--via builtin|stm32cubeprogrammer] [--port usbN … | --serial SN … | --usb-path
+//! BUS-PORT … | --all] [--dry-run] [--programmer PATH] [--timeout SECONDS] [--log-dir DIR] [--jobs N] [--stagger
+//! SECONDS] [--select-by auto|serial|index] [--force]`: flash a layout on one board or a line of boards, through
+//! `STM32_Programmer_CLI` or the built-in USB DFU client. Without `--via`: ST's programmer when it is found, else the
+//! built-in client; the first line printed says which.
 //!
-//! Arguments → the job (the library checks the layout, finds and queries the programmer, hashes, lists and selects
-//! the boards, and builds the [`FlashJob`](crate::flash::job::FlashJob)) → with `--dry-run`, the job printed and
-//! nothing run; else the job run by `effects::fleet` → the table. Exit status: 0 all boards flashed, 1 layout or
-//! binaries wrong, 3 I/O, 4 a board (or the programmer) failed, 130 interrupted.
+//! Arguments → the back end → the job (the library checks the layout, queries the programmer or reads the FSBL's
+//! header, hashes, lists and selects the boards, and builds the [`FlashJob`](crate::flash::job::FlashJob)) → with
+//! `--dry-run`, the job printed and nothing run; else the job run by `effects::fleet` → the table. Exit status: 0
+//! all boards flashed, 1 layout or binaries wrong, 3 I/O, 4 a board (or the programmer) failed, 130 interrupted.
 
 use std::{
     path::{Path, PathBuf},
@@ -17,6 +19,7 @@ use clap::{Args, ValueEnum};
 use crate::{
     diag,
     effects::{
+        builtin::{self as builtin_usb, Builtin},
         flash_job::{self, LayoutFileError},
         flash_progress,
         flashlog::file_stamp,
@@ -27,6 +30,8 @@ use crate::{
     error::Error,
     flash::{
         Event, ResultKind,
+        backend::{Backend, Via},
+        builtin,
         cubeprog::version,
         devices::parse_usb_path,
         hints,
@@ -49,12 +54,27 @@ pub enum SelectByArg {
     Index,
 }
 
+/// Which back end flashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ViaArg {
+    /// The built-in USB DFU client (ROM → TF-A → U-Boot stm32prog, no STM32CubeProgrammer needed).
+    Builtin,
+    /// ST's STM32_Programmer_CLI.
+    #[value(name = "stm32cubeprogrammer")]
+    Stm32CubeProgrammer,
+}
+
 /// Arguments of `flash`.
 #[derive(Debug, Args)]
 pub struct FlashArgs {
     /// The flash layout (.tsv); the binaries it names are found relative to its folder.
     pub layout: PathBuf,
-    /// A board by the programmer's index (`usb1`, as `stm32mp-imager devices` lists them); repeat for several.
+    /// What flashes: the built-in USB DFU client, or ST's STM32_Programmer_CLI [default: ST's when it is found,
+    /// else the built-in client].
+    #[arg(long, value_enum, value_name = "BACK-END")]
+    pub via: Option<ViaArg>,
+    /// A board by STM32_Programmer_CLI's index (`usb1`, as `stm32mp-imager devices` lists them); repeat for several.
+    /// Not with the built-in client, which chooses boards by USB path or serial number.
     #[arg(long, value_name = "usbN", value_parser = parse_port, conflicts_with_all = ["all", "serial", "usb_path"])]
     pub port: Vec<u32>,
     /// A board by serial number; repeat for several.
@@ -67,9 +87,10 @@ pub struct FlashArgs {
     /// Every board in USB DFU mode. Without --port, --serial, --usb-path or --all, the only board present is flashed.
     #[arg(long)]
     pub all: bool,
-    /// Print the job (boards, files with sizes and SHA-256, the command for each board, log and record paths) and
-    /// flash nothing. The programmer is still asked its version and its board list (`-l usb`): queries that leave
-    /// the boards as they are. Nothing is written.
+    /// Print the job (boards, files with sizes and SHA-256, the command or the planned phases for each board, log
+    /// and record paths) and flash nothing. The programmer is still asked its version and its board list (`-l
+    /// usb`), the built-in client reads the USB device list: queries that leave the boards as they are. Nothing is
+    /// written.
     #[arg(long)]
     pub dry_run: bool,
     /// The programmer [default: $STM32_PROGRAMMER_CLI, then PATH, then ~/STMicroelectronics/STM32Cube/STM32CubeProgrammer/bin
@@ -77,7 +98,8 @@ pub struct FlashArgs {
     #[arg(long, value_name = "PATH")]
     pub programmer: Option<PathBuf>,
     /// Seconds a stage may go without progress before the board is stopped and reported as timed out (the
-    /// programmer's `--version` and `-l usb` have their own bound).
+    /// programmer's `--version` and `-l usb` have their own bound). The built-in client bounds every wait for the
+    /// board to come back, every transfer and every poll by it.
     #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
     /// Where the per-board logs and flash-records.jsonl go [default: flash-logs/ beside the layout].
@@ -89,7 +111,7 @@ pub struct FlashArgs {
     /// Seconds between two board starts (boards re-enumerate when they start).
     #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_seconds)]
     pub stagger: Duration,
-    /// How the programmer is told which board to use.
+    /// How the programmer is told which board to use (the built-in client always follows a board by its USB path).
     #[arg(long, value_enum, default_value_t = SelectByArg::Auto)]
     pub select_by: SelectByArg,
     /// Use a programmer version known not to work for STM32MP1.
@@ -174,19 +196,27 @@ fn selection(args: &FlashArgs) -> Selection {
 }
 
 /// A selection error, with the options that fix it.
-fn select_error(e: &SelectError, selection: &Selection, listing_error: Option<&str>) -> Error {
+fn select_error(e: &SelectError, selection: &Selection, listing_error: Option<&str>, via: Via) -> Error {
     match e {
-        SelectError::Ambiguous { .. } => {
-            Error::Invalid(format!("{e}; choose with --port usbN, --serial SN or --usb-path BUS-PORT, or flash them all with --all"))
-        }
+        SelectError::Ambiguous { .. } => match via {
+            Via::Builtin => Error::Invalid(format!("{e}; choose with --usb-path BUS-PORT or --serial SN, or flash them all with --all")),
+            Via::Stm32CubeProgrammer => {
+                Error::Invalid(format!("{e}; choose with --port usbN, --serial SN or --usb-path BUS-PORT, or flash them all with --all"))
+            }
+        },
         SelectError::NeedListing(_) => {
-            let how = match selection {
-                Selection::All => "with --all",
-                Selection::Serials(_) => "with --serial",
-                Selection::UsbPaths(_) => "with --usb-path",
-                Selection::Ports(_) | Selection::Only => "without --port",
+            let how = match (selection, via) {
+                (Selection::All, _) => "with --all",
+                (Selection::Serials(_), _) => "with --serial",
+                (Selection::UsbPaths(_), _) => "with --usb-path",
+                (Selection::Only, Via::Builtin) => "without naming them",
+                (Selection::Ports(_) | Selection::Only, _) => "without --port",
             };
-            Error::Flash(format!("the programmer's board list (`-l usb`) is needed to select boards {how}: {}", listing_error.unwrap_or("")))
+            let list = match via {
+                Via::Builtin => "the USB device list",
+                Via::Stm32CubeProgrammer => "the programmer's board list (`-l usb`)",
+            };
+            Error::Flash(format!("{list} is needed to select boards {how}: {}", listing_error.unwrap_or("")))
         }
         SelectError::NoBoards | SelectError::NotListed { .. } => Error::Flash(format!("{e}\n  hint: {}", hints::NO_DEVICE)),
     }
@@ -205,8 +235,60 @@ fn outcome_row(o: &BoardOutcome) -> Row {
     }
 }
 
+/// The back end a run uses.
+enum Chosen {
+    /// ST's programmer, at a path.
+    Cube(CubeProgrammer),
+    /// The built-in client.
+    Builtin(Builtin),
+}
+
+impl Chosen {
+    fn backend(&self) -> &dyn Backend {
+        match self {
+            Chosen::Cube(p) => p,
+            Chosen::Builtin(b) => b,
+        }
+    }
+
+    fn via(&self) -> Via {
+        match self {
+            Chosen::Cube(_) => Via::Stm32CubeProgrammer,
+            Chosen::Builtin(_) => Via::Builtin,
+        }
+    }
+}
+
+/// Choose the back end as `--via` and `--programmer` say; the line that says which, printed first.
+fn choose(args: &FlashArgs, ctx: &super::Context) -> Result<(Chosen, String), Error> {
+    let cube = |path: PathBuf, why: &str| {
+        let line = format!("via stm32cubeprogrammer: {} ({why})", path.display());
+        (Chosen::Cube(CubeProgrammer::new(path, ctx.cancel.clone())), line)
+    };
+    match args.via {
+        Some(ViaArg::Builtin) => Ok((Chosen::Builtin(Builtin::new(None)), "via builtin: the built-in USB DFU client (--via builtin)".to_string())),
+        Some(ViaArg::Stm32CubeProgrammer) => Ok(cube(find_programmer(args.programmer.as_deref())?, "--via stm32cubeprogrammer")),
+        None if args.programmer.is_some() => Ok(cube(find_programmer(args.programmer.as_deref())?, "--programmer")),
+        None => match find_programmer(None) {
+            Ok(path) => Ok(cube(path, "found; --via builtin uses the built-in client")),
+            Err(_) => Ok((
+                Chosen::Builtin(Builtin::new(None)),
+                "via builtin: the built-in USB DFU client (STM32_Programmer_CLI not found; --via stm32cubeprogrammer requires it)".to_string(),
+            )),
+        },
+    }
+}
+
 /// Run `flash`.
 pub fn run(args: &FlashArgs, ctx: &super::Context) -> Result<(), Error> {
+    let (mut chosen, first_line) = choose(args, ctx)?;
+    eprintln!("{first_line}");
+    if matches!(chosen, Chosen::Builtin(_)) && !args.port.is_empty() {
+        return Err(Error::Invalid(
+            "--port usbN is STM32_Programmer_CLI's board index; the built-in client chooses boards by --usb-path BUS-PORT, --serial SN or --all"
+                .into(),
+        ));
+    }
     let checked = flash_job::check_layout(&args.layout).map_err(
         |e: LayoutFileError| {
             if e.is_io() { Error::Io(e.to_string()) } else { Error::Invalid(e.to_string()) }
@@ -221,15 +303,25 @@ pub fn run(args: &FlashArgs, ctx: &super::Context) -> Result<(), Error> {
             if errors == 1 { "" } else { "s" }
         )));
     }
-    let mut prg = CubeProgrammer::new(find_programmer(args.programmer.as_deref())?, ctx.cancel.clone());
-    let version = check_version(&prg, args.force)?;
-    prg.set_version(version);
+    let mut version = None;
+    if let Chosen::Cube(prg) = &mut chosen {
+        version = check_version(prg, args.force)?;
+        prg.set_version(version);
+    }
     check_interrupt(ctx)?;
     let layout = flash_job::hash_layout(&checked).map_err(|e| Error::Io(e.to_string()))?;
     check_interrupt(ctx)?;
+    if let Chosen::Builtin(b) = &mut chosen {
+        let plan = builtin::stages(&layout, None).map_err(|e| Error::Invalid(e.to_string()))?;
+        let soc = builtin_usb::fsbl_soc(std::path::Path::new(&plan.fsbl.file.path)).map_err(Error::Invalid)?;
+        builtin::stages(&layout, Some(soc)).map_err(|e| Error::Invalid(e.to_string()))?;
+        *b = Builtin::new(Some(soc));
+    }
+    let via = chosen.via();
+    let backend = chosen.backend();
 
     let selection = selection(args);
-    let boards = flash_job::boards(&prg, &args.sysfs_root);
+    let boards = flash_job::boards(backend, &args.sysfs_root);
     for w in &boards.warnings {
         eprintln!("warning: {w}");
     }
@@ -239,13 +331,14 @@ pub fn run(args: &FlashArgs, ctx: &super::Context) -> Result<(), Error> {
     {
         eprintln!("warning: {why}; boards are selected by index and their serial numbers taken from the programmer's output");
     }
-    let by = match args.select_by {
-        SelectByArg::Auto => SelectBy::Auto,
-        SelectByArg::Serial => SelectBy::Serial,
-        SelectByArg::Index => SelectBy::Index,
+    let by = match (via, args.select_by) {
+        (Via::Builtin, _) => SelectBy::UsbPath,
+        (_, SelectByArg::Auto) => SelectBy::Auto,
+        (_, SelectByArg::Serial) => SelectBy::Serial,
+        (_, SelectByArg::Index) => SelectBy::Index,
     };
     let targets = select::select(&selection, boards.listed.as_ref().ok().map(Vec::as_slice), &boards.sysfs, by)
-        .map_err(|e| select_error(&e, &selection, boards.listed.as_ref().err().map(String::as_str)))?;
+        .map_err(|e| select_error(&e, &selection, boards.listed.as_ref().err().map(String::as_str), via))?;
 
     let log_dir = args.log_dir.clone().unwrap_or_else(|| flash_job::default_log_dir(&layout.dir));
     let log_dir = if args.dry_run {
@@ -263,7 +356,7 @@ pub fn run(args: &FlashArgs, ctx: &super::Context) -> Result<(), Error> {
         run_id: format!("{}-{}", file_stamp(now), std::process::id()),
         run_stamp: file_stamp(now),
     };
-    let job = job::build(layout, targets, &prg, &options);
+    let job = job::build(layout, targets, backend, &options);
     if args.dry_run {
         print!("{}", report::job(&job));
         return Ok(());
@@ -278,7 +371,12 @@ pub fn run(args: &FlashArgs, ctx: &super::Context) -> Result<(), Error> {
         if sent == 1 { "y" } else { "ies" },
         human_bytes(job.bytes_per_board())
     );
-    eprintln!("programmer {} (version {})", prg.path().display(), version.map_or_else(|| "unknown".to_string(), |v| v.to_string()));
+    match &chosen {
+        Chosen::Cube(prg) => {
+            eprintln!("programmer {} (version {})", prg.path().display(), version.map_or_else(|| "unknown".to_string(), |v| v.to_string()));
+        }
+        Chosen::Builtin(_) => eprintln!("{}", job.backend.name),
+    }
     let n = job.boards.len();
     let pace =
         if n > 1 { format!(", {} at a time, starts {} s apart", job.schedule.jobs, job.schedule.stagger.as_secs_f64()) } else { String::new() };
@@ -288,7 +386,7 @@ pub fn run(args: &FlashArgs, ctx: &super::Context) -> Result<(), Error> {
     let sink = |e: Event| {
         renderer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).event(&e);
     };
-    let outcomes = fleet::run(&job, &prg, &ctx.cancel, &sink);
+    let outcomes = fleet::run(&job, backend, &ctx.cancel, &sink);
     drop(renderer);
 
     let rows: Vec<Row> = outcomes.iter().map(outcome_row).collect();
@@ -363,7 +461,7 @@ mod tests {
             listed: "usb1 004200343338510534383330, usb2 0019002C3431511733353431, usb3 (no serial number)".into(),
         };
         assert_eq!(
-            select_error(&e, &Selection::Only, None).to_string(),
+            select_error(&e, &Selection::Only, None, Via::Stm32CubeProgrammer).to_string(),
             "3 boards are in USB DFU mode (usb1 004200343338510534383330, usb2 0019002C3431511733353431, usb3 (no serial number)); \
 choose with --port usbN, --serial SN or --usb-path BUS-PORT, or flash them all with --all"
         );

@@ -1,6 +1,7 @@
 //! Effects: everything that touches files, the terminal or other processes. Small modules behind small interfaces,
 //! so the pure layers above never do I/O and tests can swap these out.
 
+pub mod builtin;
 pub mod failpoint;
 pub mod flash_job;
 pub mod flash_progress;

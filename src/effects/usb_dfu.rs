@@ -20,10 +20,6 @@ use std::{
     num::NonZeroU8,
     os::unix::fs::FileExt,
     path::{Path, PathBuf},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
     thread,
     time::{Duration, Instant},
 };
@@ -33,12 +29,15 @@ use nusb::{
     transfer::{ControlIn, ControlOut, ControlType, Recipient, TransferError},
 };
 
-use crate::dfu::{
-    RawDevice, UsbPath,
-    descriptors::{Connection, DFU_PRODUCT, DeviceDescriptor, LANGUAGE_EN_US, ST_VENDOR, parse_configuration},
-    listing::Scanned,
-    sequencer::ImageId,
-    transport::{DfuTransport, ImageSource, TransportError},
+use crate::{
+    cancel::Cancel,
+    dfu::{
+        RawDevice, UsbPath,
+        descriptors::{Connection, DFU_PRODUCT, DeviceDescriptor, LANGUAGE_EN_US, ST_VENDOR, parse_configuration},
+        listing::Scanned,
+        sequencer::ImageId,
+        transport::{DfuTransport, ImageSource, TransportError},
+    },
 };
 
 const DESCRIPTOR_DEVICE: u8 = 0x01;
@@ -213,20 +212,20 @@ pub struct UsbDfuBoard {
     device: Option<Device>,
     interface: Option<Interface>,
     settings: UsbSettings,
-    cancel: Option<Arc<AtomicBool>>,
+    cancel: Option<Cancel>,
 }
 
 impl UsbDfuBoard {
     /// Stop waiting for a reconnection as soon as `flag` is raised (Ctrl-C); the wait then ends as timed out and
     /// the driver, which checks its own cancel test next, reports the interruption.
     #[must_use]
-    pub fn with_cancel(mut self, flag: Arc<AtomicBool>) -> UsbDfuBoard {
-        self.cancel = Some(flag);
+    pub fn with_cancel(mut self, cancel: Cancel) -> UsbDfuBoard {
+        self.cancel = Some(cancel);
         self
     }
 
     fn cancelled(&self) -> bool {
-        self.cancel.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+        self.cancel.as_ref().is_some_and(Cancel::is_cancelled)
     }
 
     /// Open the ST DFU board at `path` now (with the `EACCES` retry). With `serial`, a board with another serial

@@ -9,6 +9,8 @@
 //! * [`select`]: which boards (by index, serial number, USB path, all, or the only one) and how each is addressed;
 //! * [`job`]: the [`job::FlashJob`]: layout, partitions, files, bytes, digests, boards, steps, schedule, logs, records;
 //! * [`backend`]: the [`backend::Backend`] trait and what a back end reports ([`FlashEvent`], [`backend::BoardEnd`]);
+//! * [`builtin`]: the built-in USB DFU client's plan: a layout's files by stage, the protocol core's job, its steps,
+//!   bounds, events and verdicts;
 //! * [`cubeprog`]: ST's `STM32_Programmer_CLI`: its arguments, and its output read (lines, parser, transcript, verdict,
 //!   `-l usb`, version);
 //! * [`devices`]: boards in DFU mode on USB (sysfs, USB paths, stage and SoC names);
@@ -24,6 +26,7 @@
 //!   them, and exactly one [`EventKind::Finished`], always last.
 
 pub mod backend;
+pub mod builtin;
 pub mod cubeprog;
 pub mod devices;
 mod event;
