@@ -40,7 +40,8 @@
 //!   ABORT from `dfuDNLOAD-IDLE`/`dfuUPLOAD-IDLE`, poll through the sync/manifest states (TF-A after a refused
 //!   manifestation stays in `dfuMANIFEST-SYNC`).
 //! * **Errors** name the stage, the phase, the alternate and the image. After a device error the sequencer asks
-//!   GetPhase once more: TF-A's `DFU_ERROR` and U-Boot's `stm32prog_err` put their text there (0xFF).
+//!   GetPhase once more: TF-A's `DFU_ERROR` and U-Boot's `stm32prog_err` put their text there (0xFF). A U-Boot text
+//!   that names a partition of the job (`"name (0xID): ..."`, `stm32prog.c`) puts the error at that partition.
 //! * A board that comes back at an earlier stage (U-Boot → TF-A, anything → ROM) was reset: an error.
 
 use std::{
@@ -54,7 +55,7 @@ use super::{
     download::{DlStep, Download, ManifestEnd, PollLimits},
     error::{FailureKind, FlashError, Where},
     protocol::{DfuRequest, State, StatusReply},
-    stm32prog::{GET_PHASE_LENGTH, PhaseId, PhaseReply, wrap_layout},
+    stm32prog::{GET_PHASE_LENGTH, PhaseId, PhaseReply, partition_named_in, wrap_layout},
 };
 use crate::{board::Soc, units::ByteSize};
 
@@ -749,8 +750,20 @@ impl Sequencer {
 
     fn on_phase(&mut self, r: &PhaseReply) {
         if r.phase == PhaseId::RESET {
-            // `at` still names the phase sent last: the error is about it, or about what the device did after it.
-            return self.fail(FailureKind::DeviceSays { text: r.error.clone().unwrap_or_default() });
+            // `at` still names the phase sent last: the error is about it, or about what the device did after it,
+            // unless U-Boot's text names another partition of the job (`"%s (0x%x): ..."`, e.g. the next one failing
+            // to erase): then the error is at that partition.
+            let text = r.error.clone().unwrap_or_default();
+            if self.stage() == Stage::Uboot
+                && let Some(named) = partition_named_in(&text)
+                && self.at.phase != Some(named)
+                && let Some(&image) = self.job.partitions.get(&named.0)
+            {
+                let alternate = self.device.as_ref().and_then(|d| d.alternate_for(named)).map(|a| a.text.clone());
+                let image = Some(self.job.images[image.0].label.clone());
+                self.at = Where { stage: Some(Stage::Uboot), phase: Some(named), alternate, image };
+            }
+            return self.fail(FailureKind::DeviceSays { text });
         }
         self.at = Where { stage: self.at.stage, phase: Some(r.phase), ..Where::default() };
         let stage = self.stage();

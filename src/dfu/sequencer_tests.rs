@@ -199,6 +199,22 @@ fn uboot_reports_an_error_on_get_phase() {
     assert!(!board.flashed.contains_key(&0x10));
 }
 
+/// U-Boot fails while preparing the next partition (`stm32prog_err("%s (0x%x): MMC erase failed")`): GetPhase
+/// answers 0xFF right after 0x05 was manifested, and the text names 0x06. Regression: the error used to be put at
+/// 0x05, the partition sent last, which had been written fine.
+#[test]
+fn uboot_error_naming_the_next_partition_is_put_there() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    board.faults.uboot_error_after = Some((0x05, "fip (0x6): MMC erase failed".into()));
+    let (job, mut images) = job(Soc::Stm32mp15);
+    let (result, _) = run(&mut board, job, &mut images);
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, FailureKind::DeviceSays { text: "fip (0x6): MMC erase failed".into() });
+    assert_eq!((err.at.stage, err.at.phase, err.at.image.as_deref()), (Some(Stage::Uboot), Some(PhaseId(0x06)), Some("fip.bin")));
+    assert_eq!(err.at.alternate.as_deref(), Some("@fip/0x06/1*1Me"));
+    assert_eq!(board.flashed.get(&0x05), Some(&images.0[0]), "0x05 itself was written");
+}
+
 /// The board vanishes in the middle of a partition: "left the USB bus" with the block and offsets, in bounded time.
 #[test]
 fn board_vanishes_mid_partition() {
