@@ -118,6 +118,9 @@ pub struct Timing {
     pub rom_retry: Duration,
     /// For the board to come back after the ROM (TF-A enumerating).
     pub after_rom: Duration,
+    /// After the ROM's DETACH, how long to wait for a new enumeration before resetting the port (a TF-A that keeps
+    /// the ROM's connection shows itself only after a USB reset).
+    pub detach_grace: Duration,
     /// For the board to come back after TF-A's DETACH (TF-A again, or U-Boot started from the FIP).
     pub after_tfa: Duration,
     /// For U-Boot to come back after the layout's DETACH (it erases and writes the GPT first).
@@ -135,6 +138,7 @@ impl Default for Timing {
             rom_handover: Duration::from_secs(3),
             rom_retry: Duration::from_millis(100),
             after_rom: Duration::from_secs(15),
+            detach_grace: Duration::from_millis(1500),
             after_tfa: Duration::from_secs(60),
             after_layout: Duration::from_secs(600),
             progress_step: 1 << 20,
@@ -374,6 +378,9 @@ enum Look {
     First,
     AfterRomManifest,
     Reconnect(Stage),
+    /// The ROM was told to DETACH and may keep its connection for TF-A: a short wait, then a USB reset and the
+    /// rest of the bound.
+    RomDetached(Duration),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -495,6 +502,8 @@ enum Next {
     Reconnect(Stage, Duration),
     /// After DETACH (and maybe a reset), the end.
     Finish,
+    /// After a USB reset, go on waiting for the board (the wait was announced already).
+    Resume(Stage, Duration),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -647,7 +656,24 @@ impl Sequencer {
         self.io(Mode::Look(Look::Reconnect(after)), Io::AwaitReconnect { timeout });
     }
 
+    /// After the ROM's DETACH: wait [`Timing::detach_grace`] for TF-A to enumerate; if it does not, reset the port
+    /// (what snagboot does after GetPhase and DETACH on MP13/MP25, and `dfu-util -R`) and wait for the rest of
+    /// `timeout`. TF-A on STM32MP25 keeps the ROM's USB connection (`stm32mp2_usb_dfu.c` `usb_dfu_plat_init`): the
+    /// kernel sees its descriptors only when a reset makes it read them again.
+    fn reconnect_after_rom_detach(&mut self, timeout: Duration) {
+        self.events.push_back(Event::Waiting { after: Stage::Rom, timeout });
+        let grace = self.timing.detach_grace.min(timeout);
+        self.io(Mode::Look(Look::RomDetached(timeout)), Io::AwaitReconnect { timeout: grace });
+    }
+
     fn on_look(&mut self, look: Look, reply: Reply) {
+        if let Look::RomDetached(timeout) = look {
+            if reply == Reply::TimedOut {
+                let rest = timeout.saturating_sub(self.timing.detach_grace);
+                return self.io(Mode::Leave(DetachStep::Reset, Next::Resume(Stage::Rom, rest)), Io::ResetPort);
+            }
+            return self.on_look(Look::Reconnect(Stage::Rom), reply);
+        }
         let raw = match reply {
             Reply::Device(raw) => raw,
             Reply::Gone if look == Look::AfterRomManifest => return self.reconnect(Stage::Rom, self.timing.after_rom),
@@ -657,7 +683,7 @@ impl Sequencer {
                     Look::Reconnect(Stage::Rom) => ("the ROM loaded the FSBL".to_string(), self.timing.after_rom),
                     Look::Reconnect(Stage::Tfa) => ("TF-A was told to detach".to_string(), self.timing.after_tfa),
                     Look::Reconnect(s) => (format!("{s} was told to detach"), self.timing.after_layout),
-                    _ => ("reading its descriptors".to_string(), self.timing.request),
+                    Look::First | Look::AfterRomManifest | Look::RomDetached(_) => ("reading its descriptors".to_string(), self.timing.request),
                 };
                 return self.fail(FailureKind::ReconnectTimeout { waited, after });
             }
@@ -948,11 +974,14 @@ impl Sequencer {
         let reset = match next {
             Next::Finish => self.job.finish == Finish::Reset,
             Next::Reconnect(..) => !will_detach,
+            Next::Resume(..) => false,
         };
         if step == DetachStep::Detach && reset {
             return self.io(Mode::Leave(DetachStep::Reset, next), Io::ResetPort);
         }
         match next {
+            Next::Reconnect(Stage::Rom, timeout) if step == DetachStep::Detach => self.reconnect_after_rom_detach(timeout),
+            Next::Resume(stage, timeout) => self.io(Mode::Look(Look::Reconnect(stage)), Io::AwaitReconnect { timeout }),
             Next::Reconnect(stage, timeout) => self.reconnect(stage, timeout),
             Next::Finish => {
                 self.mode = Mode::Over;

@@ -368,6 +368,12 @@ impl DfuTransport for UsbDfuBoard {
     }
 
     fn reset_port(&mut self) -> Result<(), TransportError> {
+        if self.device.is_none() {
+            // The handles were dropped to wait for a new enumeration that did not come: the board is still there on
+            // its old connection (a stage that took it over, like TF-A on STM32MP25). Open it again to reset it.
+            let info = st_devices()?.into_iter().find(|i| path_of(i) == self.path).ok_or(TransportError::Gone)?;
+            self.device = Some(open_retrying(&info, Instant::now() + self.settings.access_window, &self.settings)?);
+        }
         let result = self.device()?.reset().wait();
         self.drop_handles();
         result.map_err(|e| match e.kind() {
