@@ -327,6 +327,13 @@ pub enum Event {
         /// The stage told to go.
         stage: Stage,
     },
+    /// A USB reset of the board's port.
+    PortReset {
+        /// The stage that answered last.
+        stage: Stage,
+        /// Why.
+        why: &'static str,
+    },
     /// Waiting for the board to come back.
     Waiting {
         /// The stage that left.
@@ -670,6 +677,10 @@ impl Sequencer {
         if let Look::RomDetached(timeout) = look {
             if reply == Reply::TimedOut {
                 let rest = timeout.saturating_sub(self.timing.detach_grace);
+                self.events.push_back(Event::PortReset {
+                    stage: Stage::Rom,
+                    why: "nothing enumerated after the ROM's DETACH: TF-A may have kept its connection",
+                });
                 return self.io(Mode::Leave(DetachStep::Reset, Next::Resume(Stage::Rom, rest)), Io::ResetPort);
             }
             return self.on_look(Look::Reconnect(Stage::Rom), reply);
@@ -924,7 +935,7 @@ impl Sequencer {
             ManifestEnd::Idle if stage == Stage::Rom => self.look(Look::AfterRomManifest),
             ManifestEnd::Idle => self.query(),
             ManifestEnd::WaitReset => {
-                self.events.push_back(Event::Waiting { after: stage, timeout });
+                self.events.push_back(Event::PortReset { stage, why: "the device waits for a USB reset after manifestation" });
                 self.io(Mode::Leave(DetachStep::Reset, Next::Reconnect(stage, timeout)), Io::ResetPort);
             }
             ManifestEnd::Left if stage == Stage::Rom || !tolerant => self.reconnect(stage, timeout),
@@ -977,6 +988,11 @@ impl Sequencer {
             Next::Resume(..) => false,
         };
         if step == DetachStep::Detach && reset {
+            let why = match next {
+                Next::Finish => "the end: U-Boot reboots the board",
+                _ => "after DETACH: the device does not detach by itself (no bitWillDetach)",
+            };
+            self.events.push_back(Event::PortReset { stage: self.stage(), why });
             return self.io(Mode::Leave(DetachStep::Reset, next), Io::ResetPort);
         }
         match next {

@@ -352,6 +352,7 @@ impl Tracker {
                 (out, format!("{stage}: phase {phase} {file}: {} bytes sent and manifested", sent.0))
             }
             Event::Detached { stage } => (Vec::new(), format!("DFU_DETACH sent to {stage}")),
+            Event::PortReset { stage, why } => (Vec::new(), format!("USB reset of the port ({stage} answered last): {why}")),
             Event::Waiting { after, timeout } => (
                 vec![FlashEvent::Reconnecting],
                 format!("waiting up to {} for the board to come back after {after}", humantime::format_duration(*timeout)),
