@@ -960,3 +960,18 @@ fn a_missing_programmer_is_explained_in_a_few_short_lines() {
     assert_eq!(lines.len(), 3, "{stderr}");
     assert!(lines[1].contains("install STM32CubeProgrammer") && lines[2].contains("--programmer PATH"), "{stderr}");
 }
+
+#[test]
+fn the_built_in_client_says_so_first_and_refuses_the_programmers_index() {
+    let b = Bench::new("list_usb_1.txt");
+    let layout = b.layout();
+    let r = b.run(&["flash", layout.as_str(), "--via", "builtin", "--port", "usb1"]);
+    assert_eq!(r.code, Some(1), "{}", r.show());
+    assert_eq!(r.stderr.lines().next(), Some("via builtin: the built-in USB DFU client (--via builtin)"), "{}", r.show());
+    assert!(r.stderr.contains("--port usbN is STM32_Programmer_CLI's board index; the built-in client chooses boards by --usb-path"), "{}", r.show());
+    assert!(b.calls().is_empty(), "the programmer is not run");
+    // With --programmer and no --via, ST's programmer, and the first line says why.
+    let r = b.flash(&["--dry-run"]);
+    assert_eq!(r.code, Some(0), "{}", r.show());
+    assert!(r.stderr.lines().next().is_some_and(|l| l.starts_with("via stm32cubeprogrammer: ") && l.ends_with("(--programmer)")), "{}", r.show());
+}

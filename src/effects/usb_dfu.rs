@@ -12,8 +12,8 @@
 //! answers on the ROM's connection with its own strings and alternates (`stm32mp1_usb_dfu.c`, "keep the
 //! configuration from ROM code"), which sysfs never sees.
 //!
-//! Not exercised by the unit tests (no USB here): it is to be tested end to end in a QEMU guest with an emulated
-//! board on `vhci_hcd`.
+//! Not exercised by the unit tests (no USB here): `tests/usb_vm.rs` runs it end to end in a QEMU guest against
+//! emulated boards on `vhci_hcd` (`scripts/usb-vm/suite.sh`).
 
 use std::{
     fs::File,

@@ -2,8 +2,9 @@
 //! progress events and verdicts, advice for known failures, the traceability record and the text people read.
 //!
 //! Pure: no `std::fs`, `std::process` or `std::env` here. Reading the layout and its files, running the programmer,
-//! scanning sysfs, the runner, logs and records live in `effects::{flash_job, programmer, process, usb, fleet,
-//! flashlog, flash_progress}`; the commands in `cli::{flash, devices, udev_rules}`.
+//! the built-in USB DFU client, scanning sysfs and USB, the runner, logs and records live in `effects::{flash_job,
+//! programmer, builtin, usb_dfu, process, usb, fleet, flashlog, flash_progress}`; the commands in `cli::{flash,
+//! devices, udev_rules}`.
 //!
 //! A reader's map:
 //! * [`select`]: which boards (by index, serial number, USB path, all, or the only one) and how each is addressed;
