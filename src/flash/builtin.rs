@@ -376,10 +376,11 @@ fn hint(e: &FlashError) -> Option<String> {
         FailureKind::Interrupted => hints::INTERRUPTED,
         FailureKind::ReconnectTimeout { .. } | FailureKind::TimedOut { .. } | FailureKind::PollLimit { .. } => hints::TIMEOUT,
         FailureKind::DeviceLeft { .. } => hints::VANISHED_USB,
-        FailureKind::RomRejected { .. } => hints::START_FAILED_FSBL,
+        FailureKind::RomRejected { .. } => hints::ROM_REFUSED,
         FailureKind::SocMismatch { .. } => hints::SOC_MISMATCH,
         FailureKind::Transport(m) if m.contains("permission denied") => hints::PERMISSIONS,
         FailureKind::DeviceSays { .. } | FailureKind::DeviceStatus { .. } | FailureKind::Stalled { .. } => match e.at.phase {
+            Some(PhaseId::FSBL) if e.at.stage == Some(crate::dfu::Stage::Rom) => hints::ROM_REFUSED,
             Some(PhaseId::FSBL) => hints::START_FAILED_FSBL,
             Some(PhaseId::SSBL | PhaseId::DDR_FW) => hints::START_FAILED_SSBL,
             _ => hints::START_FAILED_OTHER,
