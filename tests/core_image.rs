@@ -187,12 +187,27 @@ fn ev1_user_area_starts_at_one_erase_group() {
     assert_eq!(v.plan.hw_boot.len(), 2, "TF-A goes to boot1 and boot2");
 }
 
+/// The FIP-chain DK2 is upstream Buildroot's image (docs/buildroot-upstream.md §3): fsbl1 and fsbl2 sized from the
+/// TF-A file (rounded up to 512 bytes, as genimage sizes a partition without `size`), fip 2 MiB, rootfs sized from its
+/// file and bootable, each right after the previous one, all Linux filesystem.
 #[test]
-fn fip_partition_has_the_fip_type_guid() {
+fn fip_board_is_upstream_buildroots_image() {
     let v = verified("stm32mp157c-dk2-fip.toml");
-    let fip = sgdisk_info(&v.image(), 3);
-    assert_eq!(fip.name, "fip");
-    assert_eq!(fip.type_guid, "19D5DF83-11B0-457B-BE2C-7559C13142A5");
+    let tf_a = fs::metadata(inputs_ws().images().join("tf-a-stm32mp157c-dk2.stm32")).unwrap().len();
+    let rootfs = fs::metadata(inputs_ws().images().join("rootfs.ext4")).unwrap().len();
+    let slot = tf_a.div_ceil(512) * 512;
+    let expected = [
+        ("fsbl1", 34, slot),
+        ("fsbl2", 34 + slot / 512, slot),
+        ("fip", 34 + 2 * slot / 512, 2 << 20),
+        ("rootfs", 34 + 2 * slot / 512 + 4096, rootfs),
+    ];
+    for (n, (name, first, size)) in expected.into_iter().enumerate() {
+        let p = sgdisk_info(&v.image(), n as u32 + 1);
+        assert_eq!((p.name.as_str(), p.first, (p.last + 1 - p.first) * 512), (name, first, size), "partition {}", n + 1);
+        assert_eq!(p.type_guid, "0FC63DAF-8483-4772-8E79-3D69D8477DE4", "{name}: genimage's default type");
+        assert_eq!(p.attrs, if name == "rootfs" { 4 } else { 0 }, "{name}: only rootfs is bootable");
+    }
 }
 
 #[test]
