@@ -16,34 +16,6 @@ use std::{
 use common::*;
 use stm32mp_imager::{board, effects::inputs, plan};
 
-/// What `sgdisk -i N` says about a partition.
-#[derive(Debug, PartialEq, Eq)]
-struct SgdiskPart {
-    type_guid: String,
-    unique_guid: String,
-    first: u64,
-    last: u64,
-    attrs: u64,
-    name: String,
-}
-
-fn sgdisk_info(image: &Path, n: u32) -> SgdiskPart {
-    let out = run_ok(Command::new("sgdisk").arg("-i").arg(n.to_string()).arg(image));
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let field = |prefix: &str| -> String {
-        text.lines().find_map(|l| l.strip_prefix(prefix)).unwrap_or_else(|| panic!("no `{prefix}` in sgdisk -i {n}:\n{text}")).trim().to_string()
-    };
-    let first_word = |s: String| s.split_whitespace().next().unwrap_or("").to_string();
-    SgdiskPart {
-        type_guid: first_word(field("Partition GUID code:")),
-        unique_guid: field("Partition unique GUID:"),
-        first: first_word(field("First sector:")).parse().unwrap(),
-        last: first_word(field("Last sector:")).parse().unwrap(),
-        attrs: u64::from_str_radix(&field("Attribute flags:"), 16).unwrap(),
-        name: field("Partition name:").trim_matches('\'').to_string(),
-    }
-}
-
 fn plan_for(board_file: &Path, images: &Path) -> plan::Plan {
     let text = fs::read_to_string(board_file).unwrap();
     let (b, problems) = board::parse_board(&text);
