@@ -212,3 +212,8 @@ fn legacy_types_write_the_fip_as_binary() {
     let image = dir.path().join("out-legacy.toml/sdcard.img");
     assert_eq!(sgdisk_info(&image, 3).type_guid, "8DA63339-0007-60C0-C436-083AC8230908", "stm32prog's type for `Binary`");
 }
+
+#[test]
+fn nand_and_nor_keep_a_clear_error() {
+    reports("st_err_nand.toml", "error", "board::bad_value", "12:9", &["`media = \"nand\"`: NAND and NOR flash are not supported", "they have no GPT"]);
+}

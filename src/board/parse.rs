@@ -91,13 +91,15 @@ pub fn parse_board(text: &str) -> (Option<BoardFile>, Vec<Problem>) {
         None => Some(ProgrammerSection::default()),
     };
     let partitions = w.partitions(root);
-    if let (Some(boot), Some(flash), Some(programmer)) = (&boot, &flash, &programmer) {
-        w.cross_check(boot, flash, programmer);
-    }
+    // Keys of two sections that contradict each other: planning either way would draw problems of the wrong cause.
+    let consistent = match (&boot, &flash, &programmer) {
+        (Some(boot), Some(flash), Some(programmer)) => w.cross_check(boot, flash, programmer),
+        _ => true,
+    };
 
     let file = match (board, boot, storage, flash, programmer, partitions) {
         // A description with a syntax error is never planned: what did parse may be missing keys or whole tables.
-        (Some(board), Some(boot), Some(storage), Some(flash), Some(programmer), Some(partitions)) if !syntax => {
+        (Some(board), Some(boot), Some(storage), Some(flash), Some(programmer), Some(partitions)) if !syntax && consistent => {
             Some(BoardFile { board, boot, storage, flash, programmer, partitions })
         }
         _ => None,
@@ -616,8 +618,9 @@ impl Walker {
         (!bad).then_some(ProgrammerSection { fsbl, ssbl, fip, fip_ddr })
     }
 
-    /// Keys of different sections that contradict each other.
-    fn cross_check(&mut self, boot: &BootSection, flash: &FlashSection, programmer: &ProgrammerSection) {
+    /// Keys of different sections that contradict each other; whether there is none.
+    fn cross_check(&mut self, boot: &BootSection, flash: &FlashSection, programmer: &ProgrammerSection) -> bool {
+        let before = self.problems.len();
         match boot.chain.value {
             Chain::Trusted => {
                 if let Some(f) = &programmer.fip {
@@ -653,10 +656,24 @@ impl Walker {
                 ),
             );
         }
+        self.problems.len() == before
     }
 
     fn storage(&mut self, t: &Table) -> Option<StorageSection> {
         self.check_keys(t, STORAGE_KEYS, "[storage]");
+        if let Some(item) = get(t, "media")
+            && let Some(m) = item.get_ref().as_str()
+            && ["nand", "nor", "spi-nand", "spinand", "nor-sdcard", "nor-emmc"].contains(&m.to_ascii_lowercase().as_str())
+        {
+            self.push(
+                Problem::error("board::bad_value", format!("`media = \"{m}\"`: NAND and NOR flash are not supported"))
+                    .with_span(item_span(item))
+                    .with_help(
+                        "they have no GPT (MTD offsets fixed by TF-A and U-Boot's device tree, UBI volumes for file systems); describe the SD card or the eMMC: `\"sdcard\"` or `\"emmc\"`",
+                    ),
+            );
+            return None;
+        }
         let media = self.required_choice(t, "[storage]", "media", Media::NAMES, &[Media::Sdcard, Media::Emmc]);
         let device = self.string(t, "device", "\"mmc0\"").and_then(|d| self.mmc_device(d));
         let image = self.string(t, "image", "\"sdcard.img\"");

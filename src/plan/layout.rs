@@ -210,12 +210,11 @@ pub(super) fn place(board: &BoardFile, inputs: &InputSet, problems: &mut Vec<Pro
     };
     // `size = "fill"`: up to where stm32prog ends the last partition on a card of `[storage] size` (the rules report a
     // fill without that size, or not on the last partition).
-    if let (Some(name), Some(_)) = (&fill, &board.storage.size) {
+    if let (Some(name), Some(_), Some(last)) = (&fill, &board.storage.size, parts.last_mut())
+        && &last.name == name
+    {
         let end = medium.stm32prog_end(size.whole_sectors());
-        let last = parts.iter().map(|p| p.start).max();
-        if let Some(p) = parts.iter_mut().find(|p| &p.name == name && Some(p.start) == last) {
-            p.size = end.checked_sub(p.start).unwrap_or(ByteSize::ZERO);
-        }
+        last.size = end.checked_sub(last.start).unwrap_or(ByteSize::ZERO);
     }
     let disk = DiskPlan {
         file_name: board.storage.image.value.clone(),

@@ -485,7 +485,9 @@ pub fn reject_empty_partitions(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
             !(p.role == Role::User
                 && spec(&p.name).is_some_and(|s| {
                     let size = s.size.as_ref().map(|z| z.value);
-                    (matches!(size, None | Some(SizeSpec::Auto)) && s.image.is_none()) || (size == Some(SizeSpec::Fill) && !plan.disk.size_given)
+                    let last = plan.partitions.last().is_some_and(|l| l.name == p.name);
+                    (matches!(size, None | Some(SizeSpec::Auto)) && s.image.is_none())
+                        || (size == Some(SizeSpec::Fill) && (!plan.disk.size_given || !last))
                 }))
         })
         .map(|p| {
@@ -519,8 +521,10 @@ pub fn ensure_image_fits_a_file(board: &BoardFile, plan: &Plan) -> Vec<Problem> 
 pub fn ensure_inputs_fit(plan: &Plan) -> Vec<Problem> {
     let mut out = Vec::new();
     for p in &plan.partitions {
+        // A partition of 0 bytes has its own problem (`empty_partition`, `no_size`, `fill_…`): its cause, not its input.
         if let Some(input) = &p.input
             && input.size > p.size
+            && p.size > ByteSize::ZERO
         {
             let key = match p.role {
                 Role::Fsbl1 | Role::Fsbl2 => "`fsbl_size` in [boot]",
