@@ -215,5 +215,11 @@ fn legacy_types_write_the_fip_as_binary() {
 
 #[test]
 fn nand_and_nor_keep_a_clear_error() {
-    reports("st_err_nand.toml", "error", "board::bad_value", "12:9", &["`media = \"nand\"`: NAND and NOR flash are not supported", "they have no GPT"]);
+    reports(
+        "st_err_nand.toml",
+        "error",
+        "board::bad_value",
+        "12:9",
+        &["`media = \"nand\"`: NAND and NOR flash are not supported", "they have no GPT"],
+    );
 }

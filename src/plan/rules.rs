@@ -219,7 +219,7 @@ pub fn reject_emmc_fsbl_partitions(board: &BoardFile) -> (Vec<usize>, Option<Pro
     )
     .with_span(Some(board.partitions[first].span.clone()))
     .with_help(format!(
-        "remove {them}: the user area starts with `ssbl` (or `fip`) at {}, and flash.tsv gets the fsbl1/fsbl2 lines for boot1/boot2",
+        "remove {them}: the user area starts with `ssbl` (or `fip`, or `metadata1` with `fwu`) at {}, and flash.tsv gets the fsbl lines for boot1/boot2",
         Medium::Emmc.first_offset()
     ));
     (misplaced, Some(problem))
