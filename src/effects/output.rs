@@ -308,6 +308,35 @@ mod tests {
         assert_eq!(names, vec!["a.img".to_string()]);
     }
 
+    /// A removal is part of the commit: done with the renames, not before (a dropped staging removes nothing), and
+    /// completed from the journal after a crash.
+    #[test]
+    fn removals_are_committed_with_the_renames() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::write(d.join("flash.tsv"), b"stale").unwrap();
+        {
+            let mut s = Staging::begin(d, &|| {}, &Cancel::new()).unwrap();
+            s.write_file("a.img", b"new").unwrap();
+            s.remove_on_commit("flash.tsv").unwrap();
+            assert!(s.remove_on_commit("../x").is_err());
+        }
+        assert!(d.join("flash.tsv").exists(), "a dropped staging removes nothing");
+        let mut s = Staging::begin(d, &|| {}, &Cancel::new()).unwrap();
+        s.write_file("a.img", b"new").unwrap();
+        s.remove_on_commit("flash.tsv").unwrap();
+        s.remove_on_commit("never-there.bin").unwrap();
+        s.commit(false).unwrap();
+        assert!(!d.join("flash.tsv").exists());
+        assert_eq!(fs::read(d.join("a.img")).unwrap(), b"new");
+        // Interrupted after the journal was written: the next run removes it.
+        fs::write(d.join("flash.tsv"), b"stale").unwrap();
+        fs::write(d.join(JOURNAL), "\tflash.tsv\n").unwrap();
+        drop(Staging::begin(d, &|| {}, &Cancel::new()).unwrap());
+        let names: Vec<_> = fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        assert_eq!(names, vec!["a.img".to_string()]);
+    }
+
     #[test]
     fn refuses_paths() {
         assert!(!is_plain_name("../x"));
