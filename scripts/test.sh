@@ -41,3 +41,10 @@ done
 echo "test.sh: fuzz smoke runs passed"
 
 cargo test --locked --all-targets
+
+# The USB guest suite (issue 11): the built-in flasher end to end through a real Linux USB stack (a QEMU guest with
+# Debian's kernel, vhci_hcd) against emulated boards, and the emulator against dfu-util, in one guest boot. The
+# guest is prepared by scripts/usb-vm/setup.sh (apt-get, cached). A guest that cannot boot fails the suite (exit 2).
+# Measured cost, README "The built-in flasher": 3.6-7.3 min on 2 shared cores without KVM.
+echo "test.sh: the USB guest suite (scripts/usb-vm/suite.sh)"
+scripts/usb-vm/suite.sh

@@ -91,16 +91,50 @@ pub enum Error {
         advice: String,
     },
     /// Choosing the boards needs the programmer's board list, which it did not give.
-    #[error("the programmer's board list (`-l usb`) is needed to select boards {how}: {listing}")]
+    #[error("{list} is needed to select boards {how}: {listing}")]
     BoardListNeeded {
+        /// Which list (`the USB device list`, `the programmer's board list`).
+        list: &'static str,
         /// The selection asked for (`with --all`).
         how: &'static str,
         /// Why the list is missing.
         listing: String,
     },
-    /// Flashing failed, or could not start.
-    #[error("{0}")]
-    Flash(String),
+    /// `--port` (STM32_Programmer_CLI's board index) with the built-in client.
+    #[error("--port usbN is STM32_Programmer_CLI's board index; the built-in client chooses boards by --usb-path BUS-PORT, --serial SN or --all")]
+    PortWithBuiltin,
+    /// The layout cannot be sent by the built-in client (a missing RAM stage, a phase it cannot reach).
+    #[error(transparent)]
+    BuiltinPlan(#[from] crate::flash::builtin::PlanError),
+    /// The FSBL the built-in client would send names no SoC it knows.
+    #[error(transparent)]
+    FsblSoc(#[from] crate::effects::builtin::FsblSocError),
+    /// STM32_Programmer_CLI was not found or cannot run; `help` says how to install it or point at it.
+    #[error("{error}{help}")]
+    Programmer {
+        /// What the search found.
+        error: crate::effects::programmer::ProgrammerError,
+        /// How to fix it (may be empty).
+        help: String,
+    },
+    /// A programmer version known not to work for STM32MP1 (and no `--force`).
+    #[error("{} is STM32CubeProgrammer {version}: {reason}; pass --force to use it anyway", path.display())]
+    ProgrammerVersion {
+        /// The programmer.
+        path: PathBuf,
+        /// Its version.
+        version: String,
+        /// Why it does not work.
+        reason: &'static str,
+    },
+    /// At least one board was not flashed.
+    #[error("flashing failed on {} of {total} boards: {}", failed.len(), failed.join(", "))]
+    BoardsFailed {
+        /// Each failed board's label and result.
+        failed: Vec<String>,
+        /// Boards in the run.
+        total: usize,
+    },
     /// Every board was flashed but a traceability record could not be written.
     #[error("flash records not written: {0}")]
     Records(String),
@@ -141,14 +175,20 @@ impl Error {
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Problems { .. } | Error::Refused { .. } => EXIT_INVALID,
+            Error::Problems { .. } | Error::Refused { .. } | Error::PortWithBuiltin | Error::BuiltinPlan(_) => EXIT_INVALID,
+            Error::FsblSoc(crate::effects::builtin::FsblSocError::Read { .. }) => EXIT_IO,
+            Error::FsblSoc(_) => EXIT_INVALID,
             Error::File { .. } => EXIT_IO,
             Error::Build(e) => build_exit_code(e),
             Error::LayoutFile(e) if e.is_io() => EXIT_IO,
             Error::LayoutFile(_) => EXIT_INVALID,
             Error::Hash(_) | Error::Records(_) => EXIT_IO,
             Error::Selection { error: SelectError::Ambiguous { .. }, .. } => EXIT_INVALID,
-            Error::Selection { .. } | Error::BoardListNeeded { .. } | Error::Flash(_) => EXIT_FLASH,
+            Error::Selection { .. }
+            | Error::BoardListNeeded { .. }
+            | Error::Programmer { .. }
+            | Error::ProgrammerVersion { .. }
+            | Error::BoardsFailed { .. } => EXIT_FLASH,
             Error::StdoutClosed => EXIT_OK,
             Error::Interrupted => EXIT_INTERRUPTED,
             Error::Internal(_) => EXIT_INTERNAL,

@@ -223,6 +223,19 @@ impl Medium {
             Medium::Emmc => "eMMC",
         }
     }
+
+    /// Where U-Boot's `stm32prog` ends the last partition of a layout on a device of `sectors` sectors, when it
+    /// writes the GPT itself (`last_addr` in `init_device`, `arch/arm/mach-stm32mp/cmd_stm32prog/stm32prog.c`): on SD
+    /// (erase group of one sector) 35 sectors before the end, which leaves the 33-sector backup GPT and two spare
+    /// sectors; on eMMC one erase group (512 KiB) before the end.
+    #[must_use]
+    pub fn stm32prog_end(self, sectors: u64) -> Offset {
+        let reserved = match self {
+            Medium::SdCard => FIRST_USABLE_LBA.get() + 1,
+            Medium::Emmc => EMMC_ERASE_GROUP.whole_sectors(),
+        };
+        Lba::new(sectors.saturating_sub(reserved)).offset()
+    }
 }
 
 #[cfg(test)]
@@ -254,6 +267,18 @@ mod tests {
         assert_eq!(Medium::SdCard.erase_unit(), ByteSize::new(512));
         assert_eq!(Medium::Emmc.erase_unit(), ByteSize::new(0x8_0000));
         assert_eq!(MIN_SECTORS, 67);
+    }
+
+    #[test]
+    fn stm32prog_ends_the_last_partition_before_the_backup_gpt() {
+        // A 4 GiB card: 8388608 sectors. SD: (lba - 35) * 512; eMMC: (lba - 1024) * 512.
+        let sectors = 8_388_608;
+        assert_eq!(Medium::SdCard.stm32prog_end(sectors), Offset::new((sectors - 35) * 512));
+        assert_eq!(Medium::Emmc.stm32prog_end(sectors), Offset::new(sectors * 512 - 0x8_0000));
+        // Within the usable sectors: the backup table starts after it.
+        let g = DiskGeometry::for_sectors(sectors);
+        assert!(Medium::SdCard.stm32prog_end(sectors) <= g.backup_table().0);
+        assert_eq!(g.last_usable().get() - (Medium::SdCard.stm32prog_end(sectors).lba().get() - 1), 2, "two spare sectors");
     }
 
     #[test]

@@ -107,8 +107,10 @@ pub const TYPE_NAMES: &[(&str, Guid)] = &[
     ("basic-data", BASIC_DATA),
 ];
 
-/// Other spellings accepted for a type (what genimage and fdisk users write), not listed in help texts.
-pub const TYPE_ALIASES: &[(&str, Guid)] = &[("vfat", BASIC_DATA), ("fat", BASIC_DATA), ("fat16", BASIC_DATA), ("fat32", BASIC_DATA)];
+/// Other spellings accepted for a type (what genimage and fdisk users write, and the flash-layout names of the types
+/// that have one GPT type), not listed in help texts.
+pub const TYPE_ALIASES: &[(&str, Guid)] =
+    &[("vfat", BASIC_DATA), ("fat", BASIC_DATA), ("fat16", BASIC_DATA), ("fat32", BASIC_DATA), ("env", UBOOT_ENV), ("fwu_mdata", FWU_MDATA)];
 
 /// Look up a type name or alias (case-insensitive).
 #[must_use]
@@ -127,6 +129,23 @@ pub fn type_name(guid: Guid) -> Option<&'static str> {
 pub const FIP_A_PARTUUID: Guid = guid("4FD84C93-54EF-463F-A7EF-AE25FF887087");
 /// The PARTUUID U-Boot `stm32prog` gives a `FIP`-type partition named `fip-b` (`FIP_B_UUID`); bank 1 in the FWU metadata.
 pub const FIP_B_PARTUUID: Guid = guid("09C54952-D5BF-45AF-ACEE-335303766FB3");
+
+/// The unique GUID U-Boot's `stm32prog` gives a `FIP`-type partition of this name (`fip-a`, `fip-b`), if any.
+#[must_use]
+pub fn stm32prog_fip_partuuid(name: &str) -> Option<Guid> {
+    match name {
+        "fip-a" => Some(FIP_A_PARTUUID),
+        "fip-b" => Some(FIP_B_PARTUUID),
+        _ => None,
+    }
+}
+
+/// Whether `stm32prog` gives a partition of this name the fixed root file-system PARTUUID (the first one, in address
+/// order, named `rootfs` or `rootfs-a`: [`uboot_rootfs_partuuid`]).
+#[must_use]
+pub fn is_stm32prog_rootfs_name(name: &str) -> bool {
+    name == "rootfs" || name == "rootfs-a"
+}
 
 /// A type as messages show it: `` `basic-data` (EBD0A0A2-B9E5-4433-87C0-68B6B72699C7) `` for a named one, the GUID
 /// alone otherwise.
@@ -194,6 +213,26 @@ impl TsvType {
             return Some(if bootable { TsvType::System } else { TsvType::FileSystem });
         }
         LAYOUT_TYPES.iter().find(|(_, g)| *g == type_guid).map(|(t, _)| *t)
+    }
+
+    /// Whether U-Boot before 2022.07 knows this type (`Binary`, `System`, `FileSystem`, `RawImage`); `FIP` came in
+    /// v2022.07, `ENV`, `ESP` and `FWU_MDATA` in v2023.10 (`flashlayout-spec.md` §3.4).
+    #[must_use]
+    pub fn is_legacy(self) -> bool {
+        matches!(self, TsvType::Binary | TsvType::BinaryCopies(_) | TsvType::System | TsvType::FileSystem | TsvType::RawImage)
+    }
+
+    /// The type a layout for an older U-Boot writes: this one if it knows it, else `Binary` (ST's dunfell layouts).
+    #[must_use]
+    pub fn legacy(self) -> TsvType {
+        if self.is_legacy() { self } else { TsvType::Binary }
+    }
+
+    /// [`TsvType::for_gpt_type`] for a layout written with `legacy` types: a GPT type only a newer U-Boot creates
+    /// cannot be expressed (`stm32prog` would create it as `Binary`).
+    #[must_use]
+    pub fn for_gpt_type_in(type_guid: Guid, bootable: bool, legacy: bool) -> Option<TsvType> {
+        TsvType::for_gpt_type(type_guid, bootable).filter(|t| !legacy || t.is_legacy())
     }
 }
 

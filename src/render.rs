@@ -143,13 +143,20 @@ pub fn genimage_cfg(plan: &Plan) -> Result<String, RenderError> {
         disk_uuid: String,
     }
     #[derive(Serialize)]
+    struct Generated<'a> {
+        name: &'a str,
+        what: &'a str,
+    }
+    #[derive(Serialize)]
     struct Ctx<'a> {
         board: &'a str,
         image: Image<'a>,
         partitions: Vec<CfgPartition>,
+        generated: Vec<Generated<'a>>,
     }
     let image = Image { name: &plan.disk.file_name, size: plan.disk.size.get(), disk_uuid: plan.disk.disk_guid.to_string() };
-    render("genimage.cfg.j2", &Ctx { board: &plan.board, image, partitions })
+    let generated = plan.generated.iter().map(|g| Generated { name: &g.name, what: &g.what }).collect();
+    render("genimage.cfg.j2", &Ctx { board: &plan.board, image, partitions, generated })
 }
 
 /// The `.bmap` file for an image of `image_size` bytes: rendered first with 64 zeros in its checksum field, whose

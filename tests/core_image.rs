@@ -16,34 +16,6 @@ use std::{
 use common::*;
 use stm32mp_imager::{board, effects::inputs, plan};
 
-/// What `sgdisk -i N` says about a partition.
-#[derive(Debug, PartialEq, Eq)]
-struct SgdiskPart {
-    type_guid: String,
-    unique_guid: String,
-    first: u64,
-    last: u64,
-    attrs: u64,
-    name: String,
-}
-
-fn sgdisk_info(image: &Path, n: u32) -> SgdiskPart {
-    let out = run_ok(Command::new("sgdisk").arg("-i").arg(n.to_string()).arg(image));
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let field = |prefix: &str| -> String {
-        text.lines().find_map(|l| l.strip_prefix(prefix)).unwrap_or_else(|| panic!("no `{prefix}` in sgdisk -i {n}:\n{text}")).trim().to_string()
-    };
-    let first_word = |s: String| s.split_whitespace().next().unwrap_or("").to_string();
-    SgdiskPart {
-        type_guid: first_word(field("Partition GUID code:")),
-        unique_guid: field("Partition unique GUID:"),
-        first: first_word(field("First sector:")).parse().unwrap(),
-        last: first_word(field("Last sector:")).parse().unwrap(),
-        attrs: u64::from_str_radix(&field("Attribute flags:"), 16).unwrap(),
-        name: field("Partition name:").trim_matches('\'').to_string(),
-    }
-}
-
 fn plan_for(board_file: &Path, images: &Path) -> plan::Plan {
     let text = fs::read_to_string(board_file).unwrap();
     let (b, problems) = board::parse_board(&text);
@@ -187,12 +159,27 @@ fn ev1_user_area_starts_at_one_erase_group() {
     assert_eq!(v.plan.hw_boot.len(), 2, "TF-A goes to boot1 and boot2");
 }
 
+/// The FIP-chain DK2 is upstream Buildroot's image (docs/buildroot-upstream.md §3): fsbl1 and fsbl2 sized from the
+/// TF-A file (rounded up to 512 bytes, as genimage sizes a partition without `size`), fip 2 MiB, rootfs sized from its
+/// file and bootable, each right after the previous one, all Linux filesystem.
 #[test]
-fn fip_partition_has_the_fip_type_guid() {
+fn fip_board_is_upstream_buildroots_image() {
     let v = verified("stm32mp157c-dk2-fip.toml");
-    let fip = sgdisk_info(&v.image(), 3);
-    assert_eq!(fip.name, "fip");
-    assert_eq!(fip.type_guid, "19D5DF83-11B0-457B-BE2C-7559C13142A5");
+    let tf_a = fs::metadata(inputs_ws().images().join("tf-a-stm32mp157c-dk2.stm32")).unwrap().len();
+    let rootfs = fs::metadata(inputs_ws().images().join("rootfs.ext4")).unwrap().len();
+    let slot = tf_a.div_ceil(512) * 512;
+    let expected = [
+        ("fsbl1", 34, slot),
+        ("fsbl2", 34 + slot / 512, slot),
+        ("fip", 34 + 2 * slot / 512, 2 << 20),
+        ("rootfs", 34 + 2 * slot / 512 + 4096, rootfs),
+    ];
+    for (n, (name, first, size)) in expected.into_iter().enumerate() {
+        let p = sgdisk_info(&v.image(), n as u32 + 1);
+        assert_eq!((p.name.as_str(), p.first, (p.last + 1 - p.first) * 512), (name, first, size), "partition {}", n + 1);
+        assert_eq!(p.type_guid, "0FC63DAF-8483-4772-8E79-3D69D8477DE4", "{name}: genimage's default type");
+        assert_eq!(p.attrs, if name == "rootfs" { 4 } else { 0 }, "{name}: only rootfs is bootable");
+    }
 }
 
 #[test]

@@ -265,7 +265,7 @@ fn header_version_for_another_soc() {
         &board,
         images(),
         "input::bad_stm32_header",
-        "11:8",
+        "14:8",
         &["field header_version (offset 0x48): expected 0x00020000 (v2.0) for stm32mp13, found 0x00010000 (v1.0)"],
     );
 }
@@ -312,7 +312,7 @@ fn fip_that_is_not_a_fip() {
         &shipped_board("stm32mp157c-dk2-fip.toml"),
         &ws.images(),
         "input::not_fip",
-        "12:7",
+        "15:7",
         &["fip.bin: field ToC name (offset 0x0): expected 0xaa640001, found an STM32 image"],
     );
 }
@@ -323,7 +323,7 @@ fn fip_with_entry_past_its_end() {
     let len = fip.len();
     fip.truncate(len - 100);
     let ws = images_with("fip.bin", &fip);
-    rejects_path(&shipped_board("stm32mp157c-dk2-fip.toml"), &ws.images(), "input::bad_fip", "12:7", &["ends past the end of the file"]);
+    rejects_path(&shipped_board("stm32mp157c-dk2-fip.toml"), &ws.images(), "input::bad_fip", "15:7", &["ends past the end of the file"]);
 }
 
 #[test]

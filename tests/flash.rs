@@ -693,8 +693,18 @@ fn finding_the_programmer() {
     let layout = b.layout();
     let sys = b.sysfs();
     let base = ["flash", layout.as_str(), "--sysfs-root", sys.as_str(), "--stagger", "0"];
-    // Nowhere: the message says where it looked and how to install.
+    // Nowhere, and no --via: the built-in client, and the first line says so.
     let out = b.command(&base).env("PATH", &empty).env("HOME", b.tmp.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.lines().next(),
+        Some("via builtin: the built-in USB DFU client (STM32_Programmer_CLI not found; --via stm32cubeprogrammer requires it)"),
+        "{stderr}"
+    );
+    // Nowhere, with --via stm32cubeprogrammer: the message says where it looked and how to install.
+    let mut asked = base.to_vec();
+    asked.extend(["--via", "stm32cubeprogrammer"]);
+    let out = b.command(&asked).env("PATH", &empty).env("HOME", b.tmp.path()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(
@@ -755,8 +765,8 @@ fn devices_lists_0_1_and_3_boards() {
     let r = b.devices(&[]);
     assert_eq!(r.code, Some(0), "{}", r.show());
     let lines: Vec<&str> = r.stdout.lines().collect();
-    assert_eq!(lines[0], "index  serial                    usb path  bus  address  answering    soc");
-    assert_eq!(lines[1], "usb1   004200343338510534383330  3-1       003  003      ROM or TF-A  STM32MP15");
+    assert_eq!(lines[0], "index  serial                    usb path  bus  address  answering    soc        alternates");
+    assert_eq!(lines[1], "usb1   004200343338510534383330  3-1       003  003      ROM or TF-A  STM32MP15  -", "not read over USB: a fake sysfs");
     assert_eq!(lines.len(), 4, "the guide's board, then the two df11 devices only sysfs sees: {}", r.show());
 
     let b = Bench::new("list_usb_3.txt");
@@ -943,10 +953,25 @@ fn a_missing_programmer_is_explained_in_a_few_short_lines() {
     let empty = b.tmp.path().join("empty-path");
     fs::create_dir_all(&empty).unwrap();
     let layout = b.layout();
-    let out = b.command(&["flash", layout.as_str()]).env("PATH", &empty).env("HOME", b.tmp.path()).output().unwrap();
+    let out = b.command(&["flash", layout.as_str(), "--via", "stm32cubeprogrammer"]).env("PATH", &empty).env("HOME", b.tmp.path()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 3, "{stderr}");
     assert!(lines[1].contains("install STM32CubeProgrammer") && lines[2].contains("--programmer PATH"), "{stderr}");
+}
+
+#[test]
+fn the_built_in_client_says_so_first_and_refuses_the_programmers_index() {
+    let b = Bench::new("list_usb_1.txt");
+    let layout = b.layout();
+    let r = b.run(&["flash", layout.as_str(), "--via", "builtin", "--port", "usb1"]);
+    assert_eq!(r.code, Some(1), "{}", r.show());
+    assert_eq!(r.stderr.lines().next(), Some("via builtin: the built-in USB DFU client (--via builtin)"), "{}", r.show());
+    assert!(r.stderr.contains("--port usbN is STM32_Programmer_CLI's board index; the built-in client chooses boards by --usb-path"), "{}", r.show());
+    assert!(b.calls().is_empty(), "the programmer is not run");
+    // With --programmer and no --via, ST's programmer, and the first line says why.
+    let r = b.flash(&["--dry-run"]);
+    assert_eq!(r.code, Some(0), "{}", r.show());
+    assert!(r.stderr.lines().next().is_some_and(|l| l.starts_with("via stm32cubeprogrammer: ") && l.ends_with("(--programmer)")), "{}", r.show());
 }

@@ -149,7 +149,7 @@ fn mutate(spec: &BoardSpec, which: usize) -> (String, InputSet) {
         26 => add_part(&mut doc, &[("name", value("absent")), ("image", value("absent.bin"))]),
         27 => doc["storage"]["size"] = value(huge),
         28 => doc["boot"][if spec.fip { "fip_size" } else { "ssbl_size" }] = value("0x200"),
-        29 => add_part(&mut doc, &[("name", value("fsbl1")), ("size", value("1M"))]),
+        29 => add_part(&mut doc, &[("name", value(if spec.soc == "stm32mp25" { "fsbla1" } else { "fsbl1" })), ("size", value("1M"))]),
         30 => add_part(&mut doc, &[("name", value("zero")), ("size", value(0))]),
         31 => add_part(&mut doc, &[("name", value("hollow")), ("image", value("empty.bin"))]),
         _ => unreachable!(),

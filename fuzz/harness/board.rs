@@ -113,7 +113,7 @@ pub fn run(data: &[u8]) {
     }
     // The whole job, as `build --output` makes it: refusing a name clash is fine, a bug is not.
     let folders = Folders { images: "/images".into(), output: "/output".into() };
-    match BuildJob::new(&plan, &inputs, &folders, JobOptions { bmap: true }) {
+    match BuildJob::new(&plan, &inputs, &folders, JobOptions { bmap: true, layout: true }) {
         Ok(j) => assert_eq!(j.image.size, plan.disk.size),
         Err(e @ (JobError::InputNotRead(_) | JobError::Layout(_))) => panic!("a valid plan gives no build job: {e}"),
         Err(_) => {}

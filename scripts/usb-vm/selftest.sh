@@ -16,6 +16,7 @@ set -uo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 emu=$1
 logs=$2
+samples=$(cd "$(dirname "$0")/../../samples" && pwd)
 mkdir -p "$logs"
 work=$(mktemp -d /dev/shm/selftest.XXXXXX 2> /dev/null || mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -181,14 +182,9 @@ check "the board is gone from the bus" sh -c "! dfu-util -l 2> /dev/null | grep 
 
 # ================= MP25: TF-A keeps the ROM's connection; dfu-util -R (DETACH + USB reset) makes the kernel
 # re-read the descriptors, find TF-A's and re-enumerate; DDR FIP then FIP, each ended by a DETACH
-# An FSBL with a v2.2 header (mkimage makes v1 only): 4096 zero bytes, so the checksum is 0.
-{
-	printf 'STM2'
-	head -c 64 /dev/zero
-	printf '\000\000\000\000\000\002\002\000\000\020\000\000'
-	head -c $((256 - 80)) /dev/zero
-	head -c 4096 /dev/zero
-} > fsbl-mp25.stm32
+# An FSBL with a v2.2 header, as TF-A's tools/stm32image makes it (payload at 0x200; samples/, see
+# scripts/make-v2-fixtures.sh).
+cp "$samples/tf-a-stm32mp257f-dk-usb.stm32" fsbl-mp25.stm32
 head -c 8000 /dev/urandom > ddr.bin
 fiptool create --tos-fw ddr.bin fip-ddr.bin > /dev/null
 start_emu "$logs/emu-mp25.log" --storage "$work/sd4.img" --size 8M --soc mp25 --timeout 90

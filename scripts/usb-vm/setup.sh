@@ -19,17 +19,19 @@ command -v depmod > /dev/null || command -v /sbin/depmod > /dev/null || need+=(k
 command -v dfu-util > /dev/null || need+=(dfu-util)
 command -v mkimage > /dev/null || need+=(u-boot-tools)
 command -v sgdisk > /dev/null || need+=(gdisk)
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "usb-vm: installing ${need[*]}" >&2
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" > /dev/null
+	"${sudo[@]}" apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" > /dev/null
 fi
 
 # The kernel: the newest linux-image-<abi>-amd64 the archive offers (not the meta package).
 if [ ! -f "$cache/kernel.ready" ]; then
 	pkg=$(apt-cache search --names-only '^linux-image-[0-9.]+-[0-9]+-amd64$' | awk '{print $1}' | sort -V | tail -1)
 	if [ -z "$pkg" ]; then
-		apt-get update -qq
+		"${sudo[@]}" apt-get update -qq
 		pkg=$(apt-cache search --names-only '^linux-image-[0-9.]+-[0-9]+-amd64$' | awk '{print $1}' | sort -V | tail -1)
 	fi
 	[ -n "$pkg" ] || { echo "usb-vm: no linux-image-*-amd64 package found with apt-cache" >&2; exit 1; }

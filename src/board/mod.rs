@@ -9,7 +9,7 @@ use std::{fmt, ops::Range};
 
 pub use parse::parse_board;
 
-use crate::{guid::Guid, units::ByteSize, units::Offset};
+use crate::{fwu, guid::Guid, units::ByteSize, units::Offset};
 
 /// A value from the board file and where it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +121,72 @@ impl fmt::Display for MmcDevice {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartType(pub Guid);
 
+/// A size as written: a number of bytes, `"auto"` (the input's size, rounded up as genimage rounds a partition
+/// without `size`), or `"fill"` (the last partition grows to where U-Boot's `stm32prog` ends it on the storage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeSpec {
+    /// Exactly this many bytes.
+    Bytes(ByteSize),
+    /// From the input: its size rounded up to the alignment.
+    Auto,
+    /// Up to the end of the storage (`[storage] size`), as `stm32prog` stretches the last partition.
+    Fill,
+}
+
+impl SizeSpec {
+    /// The byte count, when one was written.
+    #[must_use]
+    pub fn bytes(self) -> Option<ByteSize> {
+        match self {
+            SizeSpec::Bytes(b) => Some(b),
+            SizeSpec::Auto | SizeSpec::Fill => None,
+        }
+    }
+}
+
+/// Column 1 of a partition's layout line: program it (`P`), erase it first (`PD`), keep it empty (`PE`), or erase it
+/// and keep it empty (`PED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum LineOpt {
+    /// `P`.
+    #[serde(rename = "P")]
+    P,
+    /// `PD`.
+    #[serde(rename = "PD")]
+    Pd,
+    /// `PE`.
+    #[serde(rename = "PE")]
+    Pe,
+    /// `PED`.
+    #[serde(rename = "PED")]
+    Ped,
+}
+
+impl LineOpt {
+    /// The spellings accepted in `opt`.
+    pub const NAMES: &'static [&'static str] = &["P", "PD", "PE", "PED"];
+    /// The values, in the order of [`LineOpt::NAMES`].
+    pub const ALL: [LineOpt; 4] = [LineOpt::P, LineOpt::Pd, LineOpt::Pe, LineOpt::Ped];
+
+    /// Whether the partition is left empty (`E`): `stm32prog` writes nothing into it.
+    #[must_use]
+    pub fn empty(self) -> bool {
+        matches!(self, LineOpt::Pe | LineOpt::Ped)
+    }
+
+    /// Whether the partition is erased before it is written (`D`).
+    #[must_use]
+    pub fn delete(self) -> bool {
+        matches!(self, LineOpt::Pd | LineOpt::Ped)
+    }
+
+    /// The layout spelling.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        Self::NAMES[Self::ALL.iter().position(|o| *o == self).unwrap_or(0)]
+    }
+}
+
 /// `[board]`.
 #[derive(Debug, Clone)]
 pub struct BoardSection {
@@ -141,12 +207,46 @@ pub struct BootSection {
     pub ssbl: Option<Spanned<String>>,
     /// FIP (fip chain).
     pub fip: Option<Spanned<String>>,
-    /// Size of each fsbl slot (default 256 KiB).
-    pub fsbl_size: Option<Spanned<ByteSize>>,
-    /// Size of the ssbl slot (default 2 MiB).
-    pub ssbl_size: Option<Spanned<ByteSize>>,
-    /// Size of the fip slot (default 4 MiB).
-    pub fip_size: Option<Spanned<ByteSize>>,
+    /// Size of each fsbl slot (default 256 KiB; `Auto`: from the TF-A file). Never `Fill`.
+    pub fsbl_size: Option<Spanned<SizeSpec>>,
+    /// Size of the ssbl slot (default 2 MiB). Never `Fill`.
+    pub ssbl_size: Option<Spanned<SizeSpec>>,
+    /// Size of the fip slot, or of each of fip-a and fip-b (default 4 MiB). Never `Fill`.
+    pub fip_size: Option<Spanned<SizeSpec>>,
+    /// GPT type of fsbl1/fsbl2 (default `binary`, what `stm32prog` gives them).
+    pub fsbl_type: Option<Spanned<PartType>>,
+    /// GPT type of ssbl (default `binary`).
+    pub ssbl_type: Option<Spanned<PartType>>,
+    /// GPT type of the fip slot(s) (default `fip`; `binary` with `[flash] legacy_types`).
+    pub fip_type: Option<Spanned<PartType>>,
+    /// ST's A/B firmware-update set: metadata1, metadata2, fip-a, fip-b, u-boot-env after fsbl1/fsbl2.
+    pub fwu: Option<Spanned<bool>>,
+    /// A given FWU metadata file for metadata1/metadata2 (checked against the GPT); without it the tool writes one.
+    pub metadata: Option<Spanned<String>>,
+    /// FWU metadata version the target reads (default 2).
+    pub metadata_version: Option<Spanned<fwu::Version>>,
+}
+
+impl BootSection {
+    /// Whether the A/B firmware-update set is described.
+    #[must_use]
+    pub fn fwu(&self) -> bool {
+        self.fwu.as_ref().is_some_and(|f| f.value)
+    }
+}
+
+/// `[programmer]`: what STM32CubeProgrammer loads into RAM over USB before flashing (the `-` lines), when it is not
+/// the flashed files.
+#[derive(Debug, Clone, Default)]
+pub struct ProgrammerSection {
+    /// TF-A sent to the ROM on Id 0x01 (a TF-A built with `STM32MP_USB_PROGRAMMER=1`); default `[boot] fsbl`.
+    pub fsbl: Option<Spanned<String>>,
+    /// U-Boot `.stm32` sent on Id 0x03 (trusted chain); default `[boot] ssbl`.
+    pub ssbl: Option<Spanned<String>>,
+    /// FIP sent on Id 0x03 (fip chain); default `[boot] fip`.
+    pub fip: Option<Spanned<String>>,
+    /// STM32MP25: the DDR firmware FIP sent on Id 0x02 (`fip-ddr`).
+    pub fip_ddr: Option<Spanned<String>>,
 }
 
 /// `[storage]`.
@@ -173,6 +273,16 @@ pub struct FlashSection {
     pub layout: Spanned<String>,
     /// Raw or per-partition layout.
     pub mode: Spanned<FlashMode>,
+    /// Layout types as U-Boot before 2022.07 knows them: `FIP`, `ENV`, `ESP`, `FWU_MDATA` written as `Binary`.
+    pub legacy_types: Option<Spanned<bool>>,
+}
+
+impl FlashSection {
+    /// Whether `legacy_types = true`.
+    #[must_use]
+    pub fn legacy_types(&self) -> bool {
+        self.legacy_types.as_ref().is_some_and(|l| l.value)
+    }
 }
 
 /// One `[[partition]]`.
@@ -184,8 +294,8 @@ pub struct PartitionSpec {
     pub name: Spanned<String>,
     /// Input file, relative to `--images`.
     pub image: Option<Spanned<String>>,
-    /// Partition size (default: the input's size rounded up to the alignment).
-    pub size: Option<Spanned<ByteSize>>,
+    /// Partition size (default, and `Auto`: the input's size rounded up to the alignment; `Fill`: to the end).
+    pub size: Option<Spanned<SizeSpec>>,
     /// Start offset (default: after the previous partition, aligned).
     pub offset: Option<Spanned<Offset>>,
     /// Partition type (default: `linux`).
@@ -194,6 +304,10 @@ pub struct PartitionSpec {
     pub uuid: Option<Spanned<Guid>>,
     /// Legacy BIOS bootable attribute (bit 2).
     pub bootable: Option<Spanned<bool>>,
+    /// Column 1 of its layout line (default `P` with an image, `PED` without).
+    pub opt: Option<Spanned<LineOpt>>,
+    /// Column 2 of its layout line (default: ST's counters, 0x04… for boot-loader types, 0x10… for the rest).
+    pub id: Option<Spanned<u32>>,
 }
 
 /// A whole board description, as written (types checked, semantics not yet).
@@ -207,6 +321,8 @@ pub struct BoardFile {
     pub storage: StorageSection,
     /// `[flash]`.
     pub flash: FlashSection,
+    /// `[programmer]` (all keys optional).
+    pub programmer: ProgrammerSection,
     /// `[[partition]]` in file order.
     pub partitions: Vec<PartitionSpec>,
 }
@@ -218,7 +334,44 @@ impl BoardFile {
         let mut names = vec![&self.boot.fsbl];
         names.extend(self.boot.ssbl.iter());
         names.extend(self.boot.fip.iter());
+        names.extend(self.boot.metadata.iter());
+        names.extend(self.programmer_inputs().into_iter().map(|(n, _)| n));
         names.extend(self.partitions.iter().filter_map(|p| p.image.as_ref()));
         names
     }
+
+    /// The programmer's own files (`[programmer]`), each with the stage it is loaded as, in layout order.
+    #[must_use]
+    pub fn programmer_inputs(&self) -> Vec<(&Spanned<String>, ProgrammerStage)> {
+        let p = &self.programmer;
+        let mut out: Vec<(&Spanned<String>, ProgrammerStage)> = Vec::new();
+        out.extend(p.fsbl.iter().map(|n| (n, ProgrammerStage::Fsbl)));
+        out.extend(p.fip_ddr.iter().map(|n| (n, ProgrammerStage::FipDdr)));
+        out.extend(p.ssbl.iter().map(|n| (n, ProgrammerStage::Ssbl)));
+        out.extend(p.fip.iter().map(|n| (n, ProgrammerStage::Fip)));
+        out
+    }
+
+    /// The files that are boot stages (checked as STM32 images or FIPs, always hashed), with what they are.
+    #[must_use]
+    pub fn boot_stage_inputs(&self) -> Vec<(&Spanned<String>, ProgrammerStage)> {
+        let mut out = vec![(&self.boot.fsbl, ProgrammerStage::Fsbl)];
+        out.extend(self.boot.ssbl.iter().map(|n| (n, ProgrammerStage::Ssbl)));
+        out.extend(self.boot.fip.iter().map(|n| (n, ProgrammerStage::Fip)));
+        out.extend(self.programmer_inputs());
+        out
+    }
+}
+
+/// What a boot-stage file is loaded as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgrammerStage {
+    /// TF-A BL2 (`.stm32`).
+    Fsbl,
+    /// U-Boot `.stm32` (trusted chain).
+    Ssbl,
+    /// A FIP with the second stage.
+    Fip,
+    /// STM32MP25's DDR firmware FIP.
+    FipDdr,
 }

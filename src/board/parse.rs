@@ -12,10 +12,12 @@ use toml::{
 };
 
 use super::{
-    BoardFile, BoardSection, BootSection, Chain, FlashMode, FlashSection, Media, MmcDevice, PartType, PartitionSpec, Soc, Spanned, StorageSection,
+    BoardFile, BoardSection, BootSection, Chain, FlashMode, FlashSection, LineOpt, Media, MmcDevice, PartType, PartitionSpec, ProgrammerSection,
+    SizeSpec, Soc, Spanned, StorageSection,
 };
 use crate::{
     diag::Problem,
+    fwu,
     guid::{self, Guid},
     units::{ByteSize, Offset, parse_size},
 };
@@ -26,11 +28,29 @@ type Table<'a> = DeTable<'a>;
 type Item<'a> = TomlSpanned<DeValue<'a>>;
 
 const BOARD_KEYS: &[&str] = &["name", "soc"];
-const BOOT_KEYS: &[&str] = &["chain", "fsbl", "ssbl", "fip", "fsbl_size", "ssbl_size", "fip_size"];
+const BOOT_KEYS: &[&str] = &[
+    "chain",
+    "fsbl",
+    "ssbl",
+    "fip",
+    "fsbl_size",
+    "ssbl_size",
+    "fip_size",
+    "fsbl_type",
+    "ssbl_type",
+    "fip_type",
+    "fwu",
+    "metadata",
+    "metadata_version",
+];
+const PROGRAMMER_KEYS: &[&str] = &["fsbl", "ssbl", "fip", "fip_ddr"];
 const STORAGE_KEYS: &[&str] = &["media", "device", "image", "size", "uuid", "align"];
-const FLASH_KEYS: &[&str] = &["layout", "mode"];
-const PARTITION_KEYS: &[&str] = &["name", "image", "size", "offset", "type", "uuid", "bootable"];
-const TOP_KEYS: &[&str] = &["board", "boot", "storage", "flash", "partition"];
+const FLASH_KEYS: &[&str] = &["layout", "mode", "legacy_types"];
+const PARTITION_KEYS: &[&str] = &["name", "image", "size", "offset", "type", "uuid", "bootable", "opt", "id"];
+const TOP_KEYS: &[&str] = &["board", "boot", "storage", "flash", "programmer", "partition"];
+/// Lowest and highest Id a partition line may have: 0x01–0x03 are the programmer's RAM lines, 0xF1 and up U-Boot's
+/// virtual phases.
+const ID_RANGE: std::ops::RangeInclusive<u32> = 0x04..=0xF0;
 
 /// Parse a board description. Returns the model when every required key is present with the right type (other
 /// problems may still be reported), and every problem found, with byte spans into `text`.
@@ -66,12 +86,21 @@ pub fn parse_board(text: &str) -> (Option<BoardFile>, Vec<Problem>) {
         Some(t) => w.flash(t),
         None => w.flash_defaults(),
     };
+    let programmer = match w.optional_section(root, "programmer") {
+        Some(t) => w.programmer(t),
+        None => Some(ProgrammerSection::default()),
+    };
     let partitions = w.partitions(root);
+    // Keys of two sections that contradict each other: planning either way would draw problems of the wrong cause.
+    let consistent = match (&boot, &flash, &programmer) {
+        (Some(boot), Some(flash), Some(programmer)) => w.cross_check(boot, flash, programmer),
+        _ => true,
+    };
 
-    let file = match (board, boot, storage, flash, partitions) {
+    let file = match (board, boot, storage, flash, programmer, partitions) {
         // A description with a syntax error is never planned: what did parse may be missing keys or whole tables.
-        (Some(board), Some(boot), Some(storage), Some(flash), Some(partitions)) if !syntax => {
-            Some(BoardFile { board, boot, storage, flash, partitions })
+        (Some(board), Some(boot), Some(storage), Some(flash), Some(programmer), Some(partitions)) if !syntax && consistent => {
+            Some(BoardFile { board, boot, storage, flash, programmer, partitions })
         }
         _ => None,
     };
@@ -292,9 +321,14 @@ impl Walker {
 
     /// A size: a non-negative integer, or a string such as `256M`, `0x40000`.
     fn size(&mut self, t: &Table, key: &str) -> Option<Spanned<u64>> {
+        self.size_with(t, key, "")
+    }
+
+    /// [`Walker::size`], with `extra` appended to the help (the words a size key also accepts).
+    fn size_with(&mut self, t: &Table, key: &str, extra: &str) -> Option<Spanned<u64>> {
         let item = get(t, key)?;
         let span = item_span(item).unwrap_or(0..0);
-        let help = "write bytes (`262144`), hex (`0x40000`) or a number with K, M or G (`\"256K\"`, `\"4M\"`)";
+        let help = &format!("write bytes (`262144`), hex (`0x40000`) or a number with K, M or G (`\"256K\"`, `\"4M\"`){extra}");
         match item.get_ref() {
             DeValue::Integer(i) => match u64::from_str_radix(i.as_str(), i.radix()) {
                 Ok(v) => Some(Spanned::new(v, span)),
@@ -323,6 +357,82 @@ impl Walker {
 
     fn bytesize(&mut self, t: &Table, key: &str) -> Option<Spanned<ByteSize>> {
         self.size(t, key).map(|s| Spanned::new(ByteSize::new(s.value), s.span))
+    }
+
+    /// A partition or slot size: bytes, `"auto"` (from the input), or, where `fill` is allowed (a `[[partition]]`),
+    /// `"fill"` (to the end of the storage).
+    fn size_spec(&mut self, t: &Table, key: &str, fill: bool) -> Option<Spanned<SizeSpec>> {
+        if let Some(item) = get(t, key)
+            && let DeValue::String(s) = item.get_ref()
+        {
+            let span = item_span(item).unwrap_or(0..0);
+            match s.as_ref() {
+                "auto" => return Some(Spanned::new(SizeSpec::Auto, span)),
+                "fill" if fill => return Some(Spanned::new(SizeSpec::Fill, span)),
+                "fill" => {
+                    self.push(
+                        Problem::error("board::bad_size", format!("`{key} = \"fill\"`: only the last [[partition]] can fill the storage"))
+                            .with_span(Some(span))
+                            .with_help(format!("give `{key}` a size such as `\"4M\"`, or `\"auto\"` to size the slot from its file")),
+                    );
+                    return None;
+                }
+                _ => {}
+            }
+        }
+        let extra = if fill {
+            ", `\"auto\"` (the file's size, rounded up to the alignment) or `\"fill\"` (up to the end of `[storage] size`)"
+        } else {
+            ", or `\"auto\"` (the file's size, rounded up to the erase unit)"
+        };
+        self.size_with(t, key, extra).map(|s| Spanned::new(SizeSpec::Bytes(ByteSize::new(s.value)), s.span))
+    }
+
+    /// A layout Id: an integer (`0x10`) or a hex string (`"0x10"`), 0x04–0xF0.
+    fn line_id(&mut self, t: &Table, key: &str) -> Option<Spanned<u32>> {
+        let item = get(t, key)?;
+        let span = item_span(item).unwrap_or(0..0);
+        let value = match item.get_ref() {
+            DeValue::Integer(i) => u64::from_str_radix(i.as_str(), i.radix()).ok(),
+            DeValue::String(s) => parse_size(s).ok(),
+            _ => {
+                self.wrong_type(item, key, "an integer", "0x10");
+                return None;
+            }
+        };
+        match value.and_then(|v| u32::try_from(v).ok()).filter(|v| ID_RANGE.contains(v)) {
+            Some(v) => Some(Spanned::new(v, span)),
+            None => {
+                self.push(
+                    Problem::error("board::bad_value", format!("`{key}` must be a layout Id from 0x04 to 0xF0"))
+                        .with_span(Some(span))
+                        .with_help(
+                            "0x01–0x03 are the programmer's RAM lines and 0xF1 and up U-Boot's own phases; ST numbers boot-loader partitions from 0x04 and file systems from 0x10, e.g. `id = 0x10`",
+                        ),
+                );
+                None
+            }
+        }
+    }
+
+    fn metadata_version(&mut self, t: &Table) -> Option<Spanned<fwu::Version>> {
+        let item = get(t, "metadata_version")?;
+        let span = item_span(item).unwrap_or(0..0);
+        let version = match item.get_ref() {
+            DeValue::Integer(i) if i.as_str() == "1" => Some(fwu::Version::V1),
+            DeValue::Integer(i) if i.as_str() == "2" => Some(fwu::Version::V2),
+            DeValue::Integer(_) => None,
+            _ => {
+                self.wrong_type(item, "metadata_version", "an integer", "2");
+                return None;
+            }
+        };
+        if version.is_none() {
+            self.push(Problem::error("board::bad_value", "`metadata_version` must be 1 or 2").with_span(Some(span.clone())).with_help(
+                "write `2` (TF-A ≥ v2.10, U-Boot with CONFIG_FWU_MDATA_V2, ST's current flow) or `1` (TF-A v2.8, U-Boot with CONFIG_FWU_MDATA_V1)",
+            ));
+        }
+        version.map(|v| Spanned::new(v, span))
     }
 
     fn guid(&mut self, t: &Table, key: &str) -> Option<Spanned<Guid>> {
@@ -364,12 +474,58 @@ impl Walker {
         let fsbl = self.required_string(t, "[boot]", "fsbl", "\"tf-a-stm32mp157c-dk2.stm32\"");
         let ssbl = self.string(t, "ssbl", "\"u-boot.stm32\"");
         let fip = self.string(t, "fip", "\"fip.bin\"");
-        let fsbl_size = self.bytesize(t, "fsbl_size");
-        let ssbl_size = self.bytesize(t, "ssbl_size");
-        let fip_size = self.bytesize(t, "fip_size");
+        let fsbl_size = self.size_spec(t, "fsbl_size", false);
+        let ssbl_size = self.size_spec(t, "ssbl_size", false);
+        let fip_size = self.size_spec(t, "fip_size", false);
+        let fsbl_type = self.part_type(t, "fsbl_type");
+        let ssbl_type = self.part_type(t, "ssbl_type");
+        let fip_type = self.part_type(t, "fip_type");
+        let fwu = self.boolean(t, "fwu");
+        let metadata = self.string(t, "metadata", "\"metadata.bin\"");
+        let metadata_version = self.metadata_version(t);
         let chain = chain?;
         let fsbl = fsbl?;
         let mut ok = true;
+        for (key, parsed) in [
+            ("fsbl_size", fsbl_size.is_some()),
+            ("ssbl_size", ssbl_size.is_some()),
+            ("fip_size", fip_size.is_some()),
+            ("fsbl_type", fsbl_type.is_some()),
+            ("ssbl_type", ssbl_type.is_some()),
+            ("fip_type", fip_type.is_some()),
+            ("fwu", fwu.is_some()),
+            ("metadata", metadata.is_some()),
+            ("metadata_version", metadata_version.is_some()),
+        ] {
+            // A key given with a bad value was reported: planning without it would draw misleading problems.
+            ok &= get(t, key).is_none() || parsed;
+        }
+        let fwu_on = fwu.as_ref().is_some_and(|f| f.value);
+        for (key, given) in
+            [("metadata", metadata.as_ref().map(|m| m.span.clone())), ("metadata_version", metadata_version.as_ref().map(|m| m.span.clone()))]
+        {
+            if let Some(span) = given
+                && !fwu_on
+            {
+                self.push(
+                    Problem::error("board::conflicting_keys", format!("`{key}` is given but the description has no A/B firmware update"))
+                        .with_span(Some(span))
+                        .with_help(format!("add `fwu = true` (ST's metadata1/metadata2, fip-a/fip-b set), or remove `{key}`")),
+                );
+            }
+        }
+        if let (true, Some(ty)) = (fwu_on, &fip_type)
+            && ty.value.0 != guid::FIP
+        {
+            self.push(
+                Problem::error(
+                    "board::conflicting_keys",
+                    format!("`fip_type` is {} but `fwu = true` needs the FIP type", guid::describe_type(ty.value.0)),
+                )
+                .with_span(Some(ty.span.clone()))
+                .with_help("remove `fip_type`: stm32prog gives fip-a/fip-b the unique GUIDs the FWU metadata names only when their type is FIP"),
+            );
+        }
         match chain.value {
             Chain::Trusted => {
                 if ssbl.is_none() && get(t, "ssbl").is_none() {
@@ -397,6 +553,20 @@ impl Walker {
                             .with_help("remove `fip_size` (the U-Boot slot is sized with `ssbl_size`)"),
                     );
                 }
+                if let Some(s) = &fip_type {
+                    self.push(
+                        Problem::error("board::conflicting_keys", "`fip_type` is given but `chain = \"trusted\"` has no fip slot")
+                            .with_span(Some(s.span.clone()))
+                            .with_help("remove `fip_type` (the U-Boot slot's type is `ssbl_type`)"),
+                    );
+                }
+                if let Some(f) = fwu.as_ref().filter(|f| f.value) {
+                    self.push(
+                        Problem::error("board::conflicting_keys", "`fwu = true` needs `chain = \"fip\"`: the A/B set updates a FIP")
+                            .with_span(Some(f.span.clone()))
+                            .with_help("set `chain = \"fip\"` with `fip = \"fip.bin\"`, or remove `fwu`"),
+                    );
+                }
             }
             Chain::Fip => {
                 if fip.is_none() && get(t, "fip").is_none() {
@@ -421,16 +591,89 @@ impl Walker {
                             .with_help("use `fip_size`"),
                     );
                 }
+                if let Some(s) = &ssbl_type {
+                    self.push(
+                        Problem::error("board::conflicting_keys", "`ssbl_type` is given but `chain = \"fip\"` has no ssbl slot")
+                            .with_span(Some(s.span.clone()))
+                            .with_help("use `fip_type`"),
+                    );
+                }
             }
         }
         if !ok {
             return None;
         }
-        Some(BootSection { chain, fsbl, ssbl, fip, fsbl_size, ssbl_size, fip_size })
+        Some(BootSection { chain, fsbl, ssbl, fip, fsbl_size, ssbl_size, fip_size, fsbl_type, ssbl_type, fip_type, fwu, metadata, metadata_version })
+    }
+
+    fn programmer(&mut self, t: &Table) -> Option<ProgrammerSection> {
+        self.check_keys(t, PROGRAMMER_KEYS, "[programmer]");
+        let fsbl = self.string(t, "fsbl", "\"tf-a-stm32mp157f-dk2-usb.stm32\"");
+        let ssbl = self.string(t, "ssbl", "\"u-boot.stm32\"");
+        let fip = self.string(t, "fip", "\"fip.bin\"");
+        let fip_ddr = self.string(t, "fip_ddr", "\"fip-stm32mp257f-dk-ddr-optee-sdcard.bin\"");
+        let bad = [("fsbl", fsbl.is_some()), ("ssbl", ssbl.is_some()), ("fip", fip.is_some()), ("fip_ddr", fip_ddr.is_some())]
+            .iter()
+            .any(|(key, parsed)| get(t, key).is_some() && !parsed);
+        (!bad).then_some(ProgrammerSection { fsbl, ssbl, fip, fip_ddr })
+    }
+
+    /// Keys of different sections that contradict each other; whether there is none.
+    fn cross_check(&mut self, boot: &BootSection, flash: &FlashSection, programmer: &ProgrammerSection) -> bool {
+        let before = self.problems.len();
+        match boot.chain.value {
+            Chain::Trusted => {
+                if let Some(f) = &programmer.fip {
+                    self.push(
+                        Problem::error(
+                            "board::conflicting_keys",
+                            "`[programmer] fip` is given but `chain = \"trusted\"` sends U-Boot's `.stm32` on Id 0x03",
+                        )
+                        .with_span(Some(f.span.clone()))
+                        .with_help("write `ssbl = \"…\"` in [programmer] instead"),
+                    );
+                }
+            }
+            Chain::Fip => {
+                if let Some(s) = &programmer.ssbl {
+                    self.push(
+                        Problem::error("board::conflicting_keys", "`[programmer] ssbl` is given but `chain = \"fip\"` sends a FIP on Id 0x03")
+                            .with_span(Some(s.span.clone()))
+                            .with_help("write `fip = \"…\"` in [programmer] instead"),
+                    );
+                }
+            }
+        }
+        if let (Some(legacy), true) = (flash.legacy_types.as_ref().filter(|l| l.value), boot.fwu()) {
+            self.push(
+                Problem::error(
+                    "board::conflicting_keys",
+                    "`legacy_types = true` with `fwu = true`: U-Boot before 2022.07 has no `FIP` or `FWU_MDATA` layout type",
+                )
+                .with_span(Some(legacy.span.clone()))
+                .with_help(
+                    "remove `legacy_types` (the A/B set needs U-Boot ≥ 2023.10 or ST's fork, whose stm32prog knows `FWU_MDATA` and gives fip-a/fip-b the GUIDs the metadata names), or remove `fwu = true` from [boot]",
+                ),
+            );
+        }
+        self.problems.len() == before
     }
 
     fn storage(&mut self, t: &Table) -> Option<StorageSection> {
         self.check_keys(t, STORAGE_KEYS, "[storage]");
+        if let Some(item) = get(t, "media")
+            && let Some(m) = item.get_ref().as_str()
+            && ["nand", "nor", "spi-nand", "spinand", "nor-sdcard", "nor-emmc"].contains(&m.to_ascii_lowercase().as_str())
+        {
+            self.push(
+                Problem::error("board::bad_value", format!("`media = \"{m}\"`: NAND and NOR flash are not supported"))
+                    .with_span(item_span(item))
+                    .with_help(
+                        "they have no GPT (MTD offsets fixed by TF-A and U-Boot's device tree, UBI volumes for file systems); describe the SD card or the eMMC: `\"sdcard\"` or `\"emmc\"`",
+                    ),
+            );
+            return None;
+        }
         let media = self.required_choice(t, "[storage]", "media", Media::NAMES, &[Media::Sdcard, Media::Emmc]);
         let device = self.string(t, "device", "\"mmc0\"").and_then(|d| self.mmc_device(d));
         let image = self.string(t, "image", "\"sdcard.img\"");
@@ -466,7 +709,7 @@ impl Walker {
     }
 
     fn flash_defaults(&mut self) -> Option<FlashSection> {
-        Some(FlashSection { layout: Spanned::new("flash.tsv".to_string(), 0..0), mode: Spanned::new(FlashMode::Raw, 0..0) })
+        Some(FlashSection { layout: Spanned::new("flash.tsv".to_string(), 0..0), mode: Spanned::new(FlashMode::Raw, 0..0), legacy_types: None })
     }
 
     fn flash(&mut self, t: &Table) -> Option<FlashSection> {
@@ -475,13 +718,15 @@ impl Walker {
         let mode_given = get(t, "mode").is_some();
         let layout = self.string(t, "layout", "\"flash.tsv\"");
         let mode = self.choice(t, "mode", FlashMode::NAMES, &[FlashMode::Raw, FlashMode::Partitions]);
-        if (layout_given && layout.is_none()) || (mode_given && mode.is_none()) {
+        let legacy_types = self.boolean(t, "legacy_types");
+        if (layout_given && layout.is_none()) || (mode_given && mode.is_none()) || (get(t, "legacy_types").is_some() && legacy_types.is_none()) {
             return None;
         }
         let span = Self::header_span(t).unwrap_or(0..0);
         Some(FlashSection {
             layout: layout.unwrap_or_else(|| Spanned::new("flash.tsv".to_string(), span.clone())),
             mode: mode.unwrap_or_else(|| Spanned::new(FlashMode::Raw, span)),
+            legacy_types,
         })
     }
 
@@ -532,11 +777,13 @@ impl Walker {
         };
         self.check_keys(t, PARTITION_KEYS, &section);
         let image = self.string(t, "image", "\"rootfs.ext4\"");
-        let size = self.bytesize(t, "size");
+        let size = self.size_spec(t, "size", true);
         let offset = self.size(t, "offset").map(|s| Spanned::new(Offset::new(s.value), s.span));
-        let part_type = self.part_type(t);
+        let part_type = self.part_type(t, "type");
         let uuid = self.guid(t, "uuid");
         let bootable = self.boolean(t, "bootable");
+        let opt = self.choice(t, "opt", LineOpt::NAMES, &LineOpt::ALL);
+        let id = self.line_id(t, "id");
         let given_but_bad = |key: &str, parsed: bool| get(t, key).is_some() && !parsed;
         if given_but_bad("image", image.is_some())
             || given_but_bad("size", size.is_some())
@@ -544,17 +791,19 @@ impl Walker {
             || given_but_bad("type", part_type.is_some())
             || given_but_bad("uuid", uuid.is_some())
             || given_but_bad("bootable", bootable.is_some())
+            || given_but_bad("opt", opt.is_some())
+            || given_but_bad("id", id.is_some())
         {
             return None;
         }
         let name = name?;
         let span_start = Self::header_span(t).map_or(name.span.start, |s| s.start);
         let span_end = t.iter().filter_map(|(_, i)| item_span(i)).map(|s| s.end).max().unwrap_or(name.span.end);
-        Some(PartitionSpec { span: span_start..span_end, name, image, size, offset, part_type, uuid, bootable })
+        Some(PartitionSpec { span: span_start..span_end, name, image, size, offset, part_type, uuid, bootable, opt, id })
     }
 
-    fn part_type(&mut self, t: &Table) -> Option<Spanned<PartType>> {
-        let s = self.string(t, "type", "\"linux\"")?;
+    fn part_type(&mut self, t: &Table, key: &str) -> Option<Spanned<PartType>> {
+        let s = self.string(t, key, "\"linux\"")?;
         if let Some(g) = guid::type_by_name(&s.value) {
             return Some(Spanned::new(PartType(g), s.span));
         }
@@ -567,7 +816,7 @@ impl Walker {
             help = format!("did you mean `{close}`? {help}");
         }
         self.push(
-            Problem::error("board::bad_type", format!("`type = \"{}\"` is neither a known type name nor a GUID", s.value))
+            Problem::error("board::bad_type", format!("`{key} = \"{}\"` is neither a known type name nor a GUID", s.value))
                 .with_span(Some(s.span))
                 .with_help(help),
         );

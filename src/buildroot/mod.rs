@@ -17,8 +17,8 @@ pub mod summary;
 pub use env::{BuildrootEnv, EnvError, PostImageArgs, parse_post_args};
 pub use extlinux::{RootExpectation, lint_extlinux, no_extlinux};
 pub use kconfig::{KValue, Kconfig, make_variables, parse_kconfig};
-pub use rules::{Target, fixed_tfa_line, lint_config};
-pub use summary::{Artifact, summary};
+pub use rules::{FLASH_ONLY, Target, affects_only_flashing, fixed_tfa_line, lint_config};
+pub use summary::{Artifact, LayoutOutcome, summary};
 
 /// The name of this repository's BR2_EXTERNAL tree (`buildroot-external/external.desc`).
 pub const EXTERNAL_NAME: &str = "STM32MP_IMAGER";

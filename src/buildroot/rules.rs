@@ -19,13 +19,21 @@ pub struct Target {
     pub media: Media,
     /// The FSBL file name (TF-A names it `tf-a-<dtb>.stm32`).
     pub fsbl: String,
+    /// The TF-A the programmer loads on line 0x01 when the description names its own (`[programmer] fsbl`), not the
+    /// flashed one Buildroot builds.
+    pub programmer_fsbl: Option<String>,
 }
 
 impl Target {
     /// From a parsed description.
     #[must_use]
     pub fn from_board(board: &BoardFile) -> Target {
-        Target { board: board.board.name.value.clone(), media: board.storage.media.value, fsbl: board.boot.fsbl.value.clone() }
+        Target {
+            board: board.board.name.value.clone(),
+            media: board.storage.media.value,
+            fsbl: board.boot.fsbl.value.clone(),
+            programmer_fsbl: board.programmer.fsbl.as_ref().map(|f| f.value.clone()).filter(|f| *f != board.boot.fsbl.value),
+        }
     }
 
     /// The device tree the description's FSBL was built for, from TF-A's naming `tf-a-<dtb>.stm32`.
@@ -64,12 +72,17 @@ pub fn fixed_tfa_line(config: &Kconfig, target: &Target) -> String {
 const TFA_REBUILD: &str =
     "(make menuconfig: Bootloaders → ARM Trusted Firmware → Additional ATF build variables), then `make arm-trusted-firmware-dirclean all`";
 
-/// TF-A without `STM32MP_USB_PROGRAMMER=1`: STM32CubeProgrammer loads it over USB and it stops with "Boot interface 6
-/// not supported" ("Start operation failed at partition 0x01"). An error: flashing with the generated `flash.tsv`
-/// would certainly fail.
+/// TF-A without `STM32MP_USB_PROGRAMMER=1` on line 0x01: STM32CubeProgrammer loads it over USB and it stops with
+/// "Boot interface 6 not supported" ("Start operation failed at partition 0x01"). An error for the layout (flashing
+/// with it would certainly fail), which affects only flashing ([`affects_only_flashing`]). When the description names
+/// its own programmer TF-A (`[programmer] fsbl`), Buildroot's build is not what goes on line 0x01, and the rule is
+/// silent.
 #[must_use]
 pub fn reject_no_usb_programmer(config: &Kconfig, target: &Target) -> Option<Problem> {
-    if !config.is_y(TFA) || make_variables(config.get(TFA_VARIABLES).unwrap_or("")).get("STM32MP_USB_PROGRAMMER").map(String::as_str) == Some("1") {
+    if !config.is_y(TFA)
+        || target.programmer_fsbl.is_some()
+        || make_variables(config.get(TFA_VARIABLES).unwrap_or("")).get("STM32MP_USB_PROGRAMMER").map(String::as_str) == Some("1")
+    {
         return None;
     }
     Some(
@@ -81,8 +94,22 @@ pub fn reject_no_usb_programmer(config: &Kconfig, target: &Target) -> Option<Pro
             ),
         )
         .at(config.location(TFA_VARIABLES))
-        .with_help(format!("write `{}` {TFA_REBUILD}", fixed_tfa_line(config, target))),
+        .with_help(format!(
+            "write `{}` {TFA_REBUILD}; or name a TF-A built with STM32MP_USB_PROGRAMMER=1 in the description's [programmer] `fsbl`",
+            fixed_tfa_line(config, target)
+        )),
     )
+}
+
+/// The codes of problems that only affect flashing over USB (the layout), never the image: in Buildroot mode they do
+/// not fail `make` — the image and its block map are written, the layout is not (a stale one is removed), and the
+/// summary says what to add.
+pub const FLASH_ONLY: &[&str] = &["buildroot::no_usb_programmer"];
+
+/// Whether a problem affects only flashing ([`FLASH_ONLY`]).
+#[must_use]
+pub fn affects_only_flashing(problem: &Problem) -> bool {
+    FLASH_ONLY.contains(&problem.code)
 }
 
 /// TF-A without the driver for the board's storage (`STM32MP_SDMMC=1` for an SD card, `STM32MP_EMMC=1` for an eMMC):
@@ -209,7 +236,7 @@ mod tests {
     }
 
     fn dk2() -> Target {
-        Target { board: "stm32mp157c-dk2".into(), media: Media::Sdcard, fsbl: "tf-a-stm32mp157c-dk2.stm32".into() }
+        Target { board: "stm32mp157c-dk2".into(), media: Media::Sdcard, fsbl: "tf-a-stm32mp157c-dk2.stm32".into(), programmer_fsbl: None }
     }
 
     const GOOD: &str = "BR2_arm=y\n# BR2_TARGET_UBOOT_SPL is not set\nBR2_TARGET_ARM_TRUSTED_FIRMWARE=y\nBR2_TARGET_ARM_TRUSTED_FIRMWARE_ADDITIONAL_VARIABLES=\"STM32MP_SDMMC=1 STM32MP_USB_PROGRAMMER=1 AARCH32_SP=sp_min DTB_FILE_NAME=stm32mp157c-dk2.dtb\"\n";
@@ -232,13 +259,22 @@ mod tests {
         ));
         let c = config(&GOOD.replace("STM32MP_USB_PROGRAMMER=1", "STM32MP_USB_PROGRAMMER=0"));
         assert_eq!(lint_config(&c, &dk2())[0].code, "buildroot::no_usb_programmer");
+        assert!(affects_only_flashing(&lint_config(&c, &dk2())[0]));
+    }
+
+    /// With its own programmer TF-A (`[programmer] fsbl`), what Buildroot builds is not sent on line 0x01.
+    #[test]
+    fn a_separate_programmer_tfa_is_not_buildroots() {
+        let c = config(&GOOD.replace(" STM32MP_USB_PROGRAMMER=1", ""));
+        let t = Target { programmer_fsbl: Some("tf-a-stm32mp157c-dk2-usb.stm32".into()), ..dk2() };
+        assert!(lint_config(&c, &t).is_empty());
     }
 
     #[test]
     fn media_driver_follows_the_target() {
         let c = config(&GOOD.replace("STM32MP_SDMMC=1 ", ""));
         assert_eq!(lint_config(&c, &dk2())[0].code, "buildroot::no_sdmmc");
-        let ev1 = Target { board: "stm32mp157c-ev1".into(), media: Media::Emmc, fsbl: "tf-a-stm32mp157c-ev1.stm32".into() };
+        let ev1 = Target { board: "stm32mp157c-ev1".into(), media: Media::Emmc, fsbl: "tf-a-stm32mp157c-ev1.stm32".into(), programmer_fsbl: None };
         let c = config(&GOOD.replace("stm32mp157c-dk2.dtb", "stm32mp157c-ev1.dtb"));
         let p = lint_config(&c, &ev1);
         assert_eq!(p.iter().map(|p| p.code).collect::<Vec<_>>(), ["buildroot::no_emmc"]);

@@ -65,7 +65,7 @@ pub struct BuildSummary {
 pub fn run(args: &BuildArgs, ctx: &super::Context) -> Result<(), Error> {
     let images = images_dir(args.images.as_deref())?;
     let output = args.output.clone().unwrap_or_else(|| images.clone());
-    let options = BuildOptions { bmap: !args.no_bmap, sync: args.sync };
+    let options = BuildOptions::new(!args.no_bmap, args.sync);
     let prepared = super::with_images_flag(prepare(&args.board, &images, HashPolicy::UpTo(BUILD_HASH_LIMIT))?);
     if args.dry_run {
         let (plan, prepared) = require_plan(prepared, ctx)?;
@@ -107,8 +107,10 @@ pub fn print_summary(summary: &BuildSummary) -> Result<(), Error> {
     }
     let built = &summary.built;
     outln!("image data: {} written; the rest of the image is holes", built.data_bytes.human());
-    let layout = built.layout.display();
-    outln!("flash it: stm32mp-imager flash {layout}   (or: STM32_Programmer_CLI -c port=usb1 -w {layout})");
+    if let Some(layout) = &built.layout {
+        let layout = layout.display();
+        outln!("flash it: stm32mp-imager flash {layout}   (or: STM32_Programmer_CLI -c port=usb1 -w {layout})");
+    }
     if let Some(bmap) = &built.bmap {
         outln!("or write a card: bmaptool copy --bmap {} {} /dev/sdX", bmap.display(), built.image.display());
     }

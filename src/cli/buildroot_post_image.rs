@@ -12,7 +12,7 @@ use super::{
     prepare,
 };
 use crate::{
-    buildroot::{self, Artifact, BuildrootEnv, EXTLINUX_CONF, RootExpectation, Target},
+    buildroot::{self, Artifact, BuildrootEnv, EXTLINUX_CONF, LayoutOutcome, RootExpectation, Target},
     diag::{self, Problem, Style},
     effects::inputs::HashPolicy,
     error::{Error, Shown},
@@ -108,13 +108,24 @@ pub fn run(args: &BuildrootPostImageArgs, ctx: &super::Context) -> Result<(), Er
         }
     }
 
+    // A problem that only affects flashing never fails `make`: the image and its block map are written, the layout
+    // is not (a stale one is removed in the same commit), and the summary says what to add for flashing.
+    let (flash_only, mut problems): (Vec<Problem>, Vec<Problem>) = problems.into_iter().partition(buildroot::affects_only_flashing);
     if diag::has_errors(&problems) {
         // Every problem at once: the description's and the inputs' too.
+        problems.extend(flash_only);
         ctx.print_problems(&prepared.problems, Some(&prepared.source));
         return Err(refuse(&problems, prepared.problems.iter().filter(|p| p.is_error()).count()));
     }
+    let layout_name = prepared.plan.as_ref().map_or_else(|| "the layout".to_string(), |p| p.layout_name.clone());
+    let flash_only: Vec<Problem> = flash_only
+        .into_iter()
+        .map(|p| Problem { severity: diag::Severity::Warning, message: format!("{} ({layout_name} is not written; the image is)", p.message), ..p })
+        .collect();
+    problems.extend(flash_only.iter().cloned());
     print_plain(&problems);
-    let summary = build_prepared(prepared, &images, &images, BuildOptions { bmap: post.bmap, sync: false }, ctx, &|| {
+    let options = BuildOptions { layout: flash_only.is_empty(), ..BuildOptions::new(post.bmap, false) };
+    let summary = build_prepared(prepared, &images, &images, options, ctx, &|| {
         say!("waiting: another build is writing into {}", images.display());
     })?;
     let artifacts: Vec<Artifact> = summary
@@ -125,6 +136,10 @@ pub fn run(args: &BuildrootPostImageArgs, ctx: &super::Context) -> Result<(), Er
         .map_err(|e| Error::File { action: "read back the artifacts in", path: images.clone(), source: e })?;
     let image = images.join(&summary.plan.disk.file_name);
     let layout = images.join(&summary.plan.layout_name);
-    out!("{}", buildroot::summary(&summary.plan.board, summary.plan.media, &artifacts, &layout, &image, post.bmap));
+    let outcome = match &summary.built.layout {
+        Some(path) => LayoutOutcome::Written(path),
+        None => LayoutOutcome::NotWritten { path: &layout, because: &flash_only, removed: &summary.built.removed },
+    };
+    out!("{}", buildroot::summary(&summary.plan.board, summary.plan.media, &artifacts, outcome, &image, post.bmap));
     Ok(())
 }

@@ -75,9 +75,11 @@ pub enum Command {
     GenimageCfg(genimage_cfg::GenimageCfgArgs),
     /// Read back a GPT image, a .stm32 header, a FIP, or lint a flash layout (.tsv).
     Inspect(inspect::InspectArgs),
-    /// Flash a layout with STM32_Programmer_CLI, on one board or a line of boards; logs and JSON Lines records.
+    /// Flash a layout on one board or a line of boards, with the built-in USB DFU client or STM32_Programmer_CLI;
+    /// logs and JSON Lines records.
     Flash(flash::FlashArgs),
-    /// List the boards waiting in USB DFU mode (programmer index, serial number, USB path).
+    /// List the boards waiting in USB DFU mode, read over USB (USB path, serial number, stage, SoC, alternates; the
+    /// programmer's index when it is installed).
     Devices(devices::DevicesArgs),
     /// Print udev rules so flashing needs no sudo.
     #[command(name = "udev-rules")]

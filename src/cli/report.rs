@@ -20,9 +20,14 @@ fn duration(bytes: ByteSize) -> String {
 #[must_use]
 pub fn plan_table(plan: &Plan, kinds: &PlanInputKinds) -> String {
     let mut out = String::new();
-    let chain = match plan.chain {
-        Chain::Trusted => "trusted chain (TF-A + U-Boot .stm32 in ssbl)",
-        Chain::Fip => "fip chain (TF-A + fip.bin in fip)",
+    let chain = match (plan.chain, &plan.fwu) {
+        (Chain::Trusted, _) => "trusted chain (TF-A + U-Boot .stm32 in ssbl)".to_string(),
+        (Chain::Fip, None) => "fip chain (TF-A + fip.bin in fip)".to_string(),
+        (Chain::Fip, Some(f)) => format!(
+            "fip chain with A/B firmware update (FIP in fip-a/fip-b, FWU metadata v{} in metadata1/metadata2, {})",
+            f.version.number(),
+            if f.metadata.is_generated() { format!("{} written by this tool", f.metadata.name) } else { format!("{} checked", f.metadata.name) }
+        ),
     };
     let media = match plan.media {
         Media::Sdcard => "SD card",
@@ -64,7 +69,8 @@ pub fn plan_table(plan: &Plan, kinds: &PlanInputKinds) -> String {
             Some(i) => {
                 #[allow(clippy::cast_precision_loss)]
                 let pct = if p.size == ByteSize::ZERO { 0.0 } else { i.size.get() as f64 * 100.0 / p.size.get() as f64 };
-                (format!("{} ({})", i.name, kinds.describe(&i.name)), format!("{pct:.1}%"))
+                let kind = if i.is_generated() { "generated" } else { kinds.describe(&i.name) };
+                (format!("{} ({kind})", i.name), format!("{pct:.1}%"))
             }
             None => ("(empty)".to_string(), "-".to_string()),
         };
@@ -75,6 +81,8 @@ pub fn plan_table(plan: &Plan, kinds: &PlanInputKinds) -> String {
     for h in &plan.hw_boot {
         let _ = writeln!(out, "eMMC boot{}: {} <- {} ({})", h.hw_part, h.name, h.input.name, kinds.describe(&h.input.name));
     }
+    let stages: Vec<String> = plan.stages.all().iter().map(|s| format!("{} ({})", s.name, kinds.describe(&s.name))).collect();
+    let _ = writeln!(out, "programmer (RAM over USB): {}", stages.join(", then "));
     out
 }
 

@@ -132,6 +132,11 @@ pub(crate) struct FakeBoard {
     pub attributes: u8,
     pub uboot_manifest_poll_ms: u32,
     pub rom_wait_reset: bool,
+    /// After the ROM's DETACH, TF-A keeps the ROM's connection (STM32MP25, `stm32mp2_usb_dfu.c`
+    /// `usb_dfu_plat_init`): nothing re-enumerates until the host resets the port.
+    pub rom_keeps_connection: bool,
+    /// TF-A took over the ROM's connection and waits for a USB reset to show itself.
+    kept: bool,
 }
 
 fn device_id(soc: Soc) -> u16 {
@@ -387,6 +392,8 @@ impl FakeBoard {
             attributes: 0x0F,
             uboot_manifest_poll_ms: 0,
             rom_wait_reset: false,
+            rom_keeps_connection: false,
+            kept: false,
         }
     }
 
@@ -599,7 +606,9 @@ impl FakeBoard {
     fn tfa_detach(&mut self) {
         match &mut self.model {
             Model::Rom { accepted } => {
-                if *accepted {
+                if *accepted && self.rom_keeps_connection {
+                    self.kept = true;
+                } else if *accepted {
                     let next = self.next_model();
                     self.leave(next);
                 } else {
@@ -989,6 +998,10 @@ impl DfuTransport for FakeBoard {
                 self.log.push(format!("{} enumerated at address {}", self.stage_name(), self.address));
                 Ok(self.raw())
             }
+            None if self.kept => {
+                self.clock += timeout;
+                Err(TransportError::TimedOut)
+            }
             None => {
                 self.present = false;
                 self.clock += timeout;
@@ -1001,6 +1014,12 @@ impl DfuTransport for FakeBoard {
         self.resets += 1;
         self.log.push("USB reset".into());
         if self.present && self.state == State::ManifestWaitReset && matches!(self.model, Model::Rom { accepted: true }) {
+            let next = self.next_model();
+            self.leave(next);
+        }
+        if self.kept {
+            // The kernel reads the descriptors again, finds TF-A's and enumerates it anew.
+            self.kept = false;
             let next = self.next_model();
             self.leave(next);
         }

@@ -27,7 +27,9 @@
 //! u-boot/u-boot 6073c36b2c8d, and `parse_flash_layout` on ST's v2021.10/v2022.10/v2023.10-stm32mp branches. The
 //! sequencer tests run it against a fake board (`fake_board` in the tests) that models each stage's DFU state
 //! machine, GetPhase replies, checks and quirks as that code has them. snagboot's `recoveries/stm32mp.py` was read
-//! for the ROM's behaviour (its only open description). **Not** verified against a real board, nor against the
+//! for the ROM's behaviour (its only open description). End to end, through `effects::usb_dfu` and a real Linux USB
+//! stack (a QEMU guest's usbfs and `vhci_hcd`), against `stm32mp-emu` boards written from the same sources
+//! (`tests/usb_vm.rs`, run by `scripts/usb-vm/suite.sh`). **Not** verified against a real board, nor against the
 //! closed ROM: its product string comes from a published STM32CubeProgrammer session; its GetPhase reply after the
 //! FSBL, its `wTransferSize`, whether it takes block number 0 and whether it is manifestation tolerant are read from
 //! the descriptors at run time or inferred from snagboot.

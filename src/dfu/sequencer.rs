@@ -40,7 +40,8 @@
 //!   ABORT from `dfuDNLOAD-IDLE`/`dfuUPLOAD-IDLE`, poll through the sync/manifest states (TF-A after a refused
 //!   manifestation stays in `dfuMANIFEST-SYNC`).
 //! * **Errors** name the stage, the phase, the alternate and the image. After a device error the sequencer asks
-//!   GetPhase once more: TF-A's `DFU_ERROR` and U-Boot's `stm32prog_err` put their text there (0xFF).
+//!   GetPhase once more: TF-A's `DFU_ERROR` and U-Boot's `stm32prog_err` put their text there (0xFF). A U-Boot text
+//!   that names a partition of the job (`"name (0xID): ..."`, `stm32prog.c`) puts the error at that partition.
 //! * A board that comes back at an earlier stage (U-Boot → TF-A, anything → ROM) was reset: an error.
 
 use std::{
@@ -54,7 +55,7 @@ use super::{
     download::{DlStep, Download, ManifestEnd, PollLimits},
     error::{FailureKind, FlashError, Where},
     protocol::{DfuRequest, State, StatusReply},
-    stm32prog::{GET_PHASE_LENGTH, PhaseId, PhaseReply, wrap_layout},
+    stm32prog::{GET_PHASE_LENGTH, PhaseId, PhaseReply, partition_named_in, wrap_layout},
 };
 use crate::{board::Soc, units::ByteSize};
 
@@ -117,6 +118,9 @@ pub struct Timing {
     pub rom_retry: Duration,
     /// For the board to come back after the ROM (TF-A enumerating).
     pub after_rom: Duration,
+    /// After the ROM's DETACH, how long to wait for a new enumeration before resetting the port (a TF-A that keeps
+    /// the ROM's connection shows itself only after a USB reset).
+    pub detach_grace: Duration,
     /// For the board to come back after TF-A's DETACH (TF-A again, or U-Boot started from the FIP).
     pub after_tfa: Duration,
     /// For U-Boot to come back after the layout's DETACH (it erases and writes the GPT first).
@@ -134,6 +138,7 @@ impl Default for Timing {
             rom_handover: Duration::from_secs(3),
             rom_retry: Duration::from_millis(100),
             after_rom: Duration::from_secs(15),
+            detach_grace: Duration::from_millis(1500),
             after_tfa: Duration::from_secs(60),
             after_layout: Duration::from_secs(600),
             progress_step: 1 << 20,
@@ -322,6 +327,13 @@ pub enum Event {
         /// The stage told to go.
         stage: Stage,
     },
+    /// A USB reset of the board's port.
+    PortReset {
+        /// The stage that answered last.
+        stage: Stage,
+        /// Why.
+        why: &'static str,
+    },
     /// Waiting for the board to come back.
     Waiting {
         /// The stage that left.
@@ -373,6 +385,9 @@ enum Look {
     First,
     AfterRomManifest,
     Reconnect(Stage),
+    /// The ROM was told to DETACH and may keep its connection for TF-A: a short wait, then a USB reset and the
+    /// rest of the bound.
+    RomDetached(Duration),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -494,6 +509,8 @@ enum Next {
     Reconnect(Stage, Duration),
     /// After DETACH (and maybe a reset), the end.
     Finish,
+    /// After a USB reset, go on waiting for the board (the wait was announced already).
+    Resume(Stage, Duration),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -646,7 +663,28 @@ impl Sequencer {
         self.io(Mode::Look(Look::Reconnect(after)), Io::AwaitReconnect { timeout });
     }
 
+    /// After the ROM's DETACH: wait [`Timing::detach_grace`] for TF-A to enumerate; if it does not, reset the port
+    /// (what snagboot does after GetPhase and DETACH on MP13/MP25, and `dfu-util -R`) and wait for the rest of
+    /// `timeout`. TF-A on STM32MP25 keeps the ROM's USB connection (`stm32mp2_usb_dfu.c` `usb_dfu_plat_init`): the
+    /// kernel sees its descriptors only when a reset makes it read them again.
+    fn reconnect_after_rom_detach(&mut self, timeout: Duration) {
+        self.events.push_back(Event::Waiting { after: Stage::Rom, timeout });
+        let grace = self.timing.detach_grace.min(timeout);
+        self.io(Mode::Look(Look::RomDetached(timeout)), Io::AwaitReconnect { timeout: grace });
+    }
+
     fn on_look(&mut self, look: Look, reply: Reply) {
+        if let Look::RomDetached(timeout) = look {
+            if reply == Reply::TimedOut {
+                let rest = timeout.saturating_sub(self.timing.detach_grace);
+                self.events.push_back(Event::PortReset {
+                    stage: Stage::Rom,
+                    why: "nothing enumerated after the ROM's DETACH: TF-A may have kept its connection",
+                });
+                return self.io(Mode::Leave(DetachStep::Reset, Next::Resume(Stage::Rom, rest)), Io::ResetPort);
+            }
+            return self.on_look(Look::Reconnect(Stage::Rom), reply);
+        }
         let raw = match reply {
             Reply::Device(raw) => raw,
             Reply::Gone if look == Look::AfterRomManifest => return self.reconnect(Stage::Rom, self.timing.after_rom),
@@ -656,7 +694,7 @@ impl Sequencer {
                     Look::Reconnect(Stage::Rom) => ("the ROM loaded the FSBL".to_string(), self.timing.after_rom),
                     Look::Reconnect(Stage::Tfa) => ("TF-A was told to detach".to_string(), self.timing.after_tfa),
                     Look::Reconnect(s) => (format!("{s} was told to detach"), self.timing.after_layout),
-                    _ => ("reading its descriptors".to_string(), self.timing.request),
+                    Look::First | Look::AfterRomManifest | Look::RomDetached(_) => ("reading its descriptors".to_string(), self.timing.request),
                 };
                 return self.fail(FailureKind::ReconnectTimeout { waited, after });
             }
@@ -749,8 +787,20 @@ impl Sequencer {
 
     fn on_phase(&mut self, r: &PhaseReply) {
         if r.phase == PhaseId::RESET {
-            // `at` still names the phase sent last: the error is about it, or about what the device did after it.
-            return self.fail(FailureKind::DeviceSays { text: r.error.clone().unwrap_or_default() });
+            // `at` still names the phase sent last: the error is about it, or about what the device did after it,
+            // unless U-Boot's text names another partition of the job (`"%s (0x%x): ..."`, e.g. the next one failing
+            // to erase): then the error is at that partition.
+            let text = r.error.clone().unwrap_or_default();
+            if self.stage() == Stage::Uboot
+                && let Some(named) = partition_named_in(&text)
+                && self.at.phase != Some(named)
+                && let Some(&image) = self.job.partitions.get(&named.0)
+            {
+                let alternate = self.device.as_ref().and_then(|d| d.alternate_for(named)).map(|a| a.text.clone());
+                let image = Some(self.job.images[image.0].label.clone());
+                self.at = Where { stage: Some(Stage::Uboot), phase: Some(named), alternate, image };
+            }
+            return self.fail(FailureKind::DeviceSays { text });
         }
         self.at = Where { stage: self.at.stage, phase: Some(r.phase), ..Where::default() };
         let stage = self.stage();
@@ -885,7 +935,7 @@ impl Sequencer {
             ManifestEnd::Idle if stage == Stage::Rom => self.look(Look::AfterRomManifest),
             ManifestEnd::Idle => self.query(),
             ManifestEnd::WaitReset => {
-                self.events.push_back(Event::Waiting { after: stage, timeout });
+                self.events.push_back(Event::PortReset { stage, why: "the device waits for a USB reset after manifestation" });
                 self.io(Mode::Leave(DetachStep::Reset, Next::Reconnect(stage, timeout)), Io::ResetPort);
             }
             ManifestEnd::Left if stage == Stage::Rom || !tolerant => self.reconnect(stage, timeout),
@@ -935,11 +985,19 @@ impl Sequencer {
         let reset = match next {
             Next::Finish => self.job.finish == Finish::Reset,
             Next::Reconnect(..) => !will_detach,
+            Next::Resume(..) => false,
         };
         if step == DetachStep::Detach && reset {
+            let why = match next {
+                Next::Finish => "the end: U-Boot reboots the board",
+                _ => "after DETACH: the device does not detach by itself (no bitWillDetach)",
+            };
+            self.events.push_back(Event::PortReset { stage: self.stage(), why });
             return self.io(Mode::Leave(DetachStep::Reset, next), Io::ResetPort);
         }
         match next {
+            Next::Reconnect(Stage::Rom, timeout) if step == DetachStep::Detach => self.reconnect_after_rom_detach(timeout),
+            Next::Resume(stage, timeout) => self.io(Mode::Look(Look::Reconnect(stage)), Io::AwaitReconnect { timeout }),
             Next::Reconnect(stage, timeout) => self.reconnect(stage, timeout),
             Next::Finish => {
                 self.mode = Mode::Over;

@@ -165,6 +165,26 @@ fn mp25_ddr_firmware_then_fip_with_reenumeration() {
     assert_flashed(&board, &images);
 }
 
+/// STM32MP25 as TF-A has it (`stm32mp2_usb_dfu.c` `usb_dfu_plat_init` keeps the ROM's USB configuration): after
+/// the ROM's DETACH nothing enumerates anew; after `detach_grace` the host resets the port (snagboot's MP13/MP25
+/// recovery, `dfu-util -R`) and TF-A enumerates. Regression, found against stm32mp-emu in the USB guest: the host
+/// waited for a re-enumeration that never came and timed out.
+#[test]
+fn mp25_rom_keeps_the_connection_until_a_usb_reset() {
+    let mut board = FakeBoard::new(Soc::Stm32mp25, TfaGen::Mp25, UbootGen::Later);
+    board.rom_keeps_connection = true;
+    let (job, mut images) = job(Soc::Stm32mp25);
+    let (result, events) = run(&mut board, job, &mut images);
+    let summary = result.unwrap();
+    use Stage::{Rom, Tfa, Uboot};
+    assert_eq!(phases(&summary)[..4], [(Rom, 0x01), (Tfa, 0x02), (Tfa, 0x03), (Uboot, 0x00)]);
+    assert_eq!(stage_addresses(&events)[..2], [(Rom, 5), (Tfa, 6)]);
+    assert_eq!(board.resets, 2, "the reset that shows TF-A, and the final one");
+    let waits = events.iter().filter(|e| matches!(e, Event::Waiting { after: Rom, .. })).count();
+    assert_eq!(waits, 1, "one wait announced for the ROM's hand-over");
+    assert_flashed(&board, &images);
+}
+
 /// The sequencer starts from whatever stage answers (by product string): a board already in U-Boot gets the
 /// layout and the partitions, nothing is sent to stages that are not there.
 #[test]
@@ -197,6 +217,22 @@ fn uboot_reports_an_error_on_get_phase() {
          (GetPhase 0xff): \"fip (0x6): MMC write failed\""
     );
     assert!(!board.flashed.contains_key(&0x10));
+}
+
+/// U-Boot fails while preparing the next partition (`stm32prog_err("%s (0x%x): MMC erase failed")`): GetPhase
+/// answers 0xFF right after 0x05 was manifested, and the text names 0x06. Regression: the error used to be put at
+/// 0x05, the partition sent last, which had been written fine.
+#[test]
+fn uboot_error_naming_the_next_partition_is_put_there() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    board.faults.uboot_error_after = Some((0x05, "fip (0x6): MMC erase failed".into()));
+    let (job, mut images) = job(Soc::Stm32mp15);
+    let (result, _) = run(&mut board, job, &mut images);
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, FailureKind::DeviceSays { text: "fip (0x6): MMC erase failed".into() });
+    assert_eq!((err.at.stage, err.at.phase, err.at.image.as_deref()), (Some(Stage::Uboot), Some(PhaseId(0x06)), Some("fip.bin")));
+    assert_eq!(err.at.alternate.as_deref(), Some("@fip/0x06/1*1Me"));
+    assert_eq!(board.flashed.get(&0x05), Some(&images.0[0]), "0x05 itself was written");
 }
 
 /// The board vanishes in the middle of a partition: "left the USB bus" with the block and offsets, in bounded time.

@@ -80,6 +80,18 @@ pub const GET_PHASE_MIN: usize = 9;
 /// The address meaning "none" (`UNDEFINED_DOWN_ADDR`, `DEFAULT_ADDRESS`).
 pub const NO_ADDRESS: u32 = 0xFFFF_FFFF;
 
+/// The partition id an error text of U-Boot `stm32prog` names: its `stm32prog_err` messages about a partition
+/// start `"%s (0x%x): "` with the partition's name and id (`stm32prog.c`: "MMC erase failed", "Invalid partition",
+/// "erase invalid", ...). `None` when the text has no `(0xID)` or the id is not a partition id (0x01..0xF0).
+#[must_use]
+pub fn partition_named_in(text: &str) -> Option<PhaseId> {
+    let at = text.find("(0x")?;
+    let rest = &text[at + 3..];
+    let end = rest.find(')')?;
+    let id = u8::from_str_radix(&rest[..end], 16).ok()?;
+    (0x01..=0xF0).contains(&id).then_some(PhaseId(id))
+}
+
 /// A GetPhase reply: `[phase u8][address u32 LE][offset u32 LE]` and what follows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PhaseReply {
@@ -162,6 +174,16 @@ pub fn wrap_layout(tsv: &[u8]) -> Result<Vec<u8>, stm32::HeaderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// U-Boot's partition errors name the partition as `name (0xID):` (`stm32prog_err` calls in `stm32prog.c`).
+    #[test]
+    fn uboot_error_texts_name_their_partition() {
+        assert_eq!(partition_named_in("fip (0x6): MMC erase failed"), Some(PhaseId(0x06)));
+        assert_eq!(partition_named_in("rootfs (0x10): Invalid partition"), Some(PhaseId(0x10)));
+        assert_eq!(partition_named_in("Wrong sequence number"), None);
+        assert_eq!(partition_named_in("x (0xff): y"), None);
+        assert_eq!(partition_named_in("x (0x): y"), None);
+    }
 
     /// TF-A `dfu_callback_upload`: phase, address LE, offset 0; in phase 0x00 with address 0xFFFFFFFF a 10th byte
     /// 0x01 "Send detach request".

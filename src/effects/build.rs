@@ -30,6 +30,16 @@ pub struct BuildOptions {
     pub bmap: bool,
     /// fsync the artifacts before the renames.
     pub sync: bool,
+    /// Write the layout and what it names; without it a stale one is removed ([`crate::job::JobOptions::layout`]).
+    pub layout: bool,
+}
+
+impl BuildOptions {
+    /// Everything written: image, block map when `bmap`, layout.
+    #[must_use]
+    pub fn new(bmap: bool, sync: bool) -> BuildOptions {
+        BuildOptions { bmap, sync, layout: true }
+    }
 }
 
 /// How a build talks back while it runs.
@@ -48,22 +58,28 @@ pub struct Hooks<'a> {
 pub struct Built {
     /// The image.
     pub image: PathBuf,
-    /// The layout.
-    pub layout: PathBuf,
+    /// The layout, when written.
+    pub layout: Option<PathBuf>,
     /// The block map, when written.
     pub bmap: Option<PathBuf>,
+    /// The files the tool made (FWU metadata), next to the layout.
+    pub generated: Vec<PathBuf>,
     /// The binaries placed next to the layout.
     pub binaries: Vec<PathBuf>,
+    /// Stale outputs removed (a layout from an earlier build, when this one writes none).
+    pub removed: Vec<PathBuf>,
     /// Data bytes written into the image (the rest is holes).
     pub data_bytes: ByteSize,
 }
 
 impl Built {
-    /// Every path written: image, layout, block map, binaries.
+    /// Every path written: image, layout, block map, generated files, binaries.
     #[must_use]
     pub fn artifacts(&self) -> Vec<PathBuf> {
-        let mut out = vec![self.image.clone(), self.layout.clone()];
+        let mut out = vec![self.image.clone()];
+        out.extend(self.layout.iter().cloned());
         out.extend(self.bmap.iter().cloned());
+        out.extend(self.generated.iter().cloned());
         out.extend(self.binaries.iter().cloned());
         out
     }
@@ -137,7 +153,7 @@ pub fn folders(images: &Path, output: &Path) -> Result<Folders, BuildError> {
 
 /// The job for a plan, its folders resolved: what [`execute`] does, and `build --dry-run` prints.
 pub fn plan_job(plan: &Plan, inputs: &InputSet, images: &Path, output: &Path, options: BuildOptions) -> Result<BuildJob, BuildError> {
-    Ok(BuildJob::new(plan, inputs, &folders(images, output)?, JobOptions { bmap: options.bmap })?)
+    Ok(BuildJob::new(plan, inputs, &folders(images, output)?, JobOptions { bmap: options.bmap, layout: options.layout })?)
 }
 
 /// Plan the job and execute it: the one call `build` and `buildroot-post-image` make.
@@ -170,10 +186,19 @@ pub fn execute(job: &BuildJob, sync: bool, hooks: Hooks) -> Result<Built, BuildE
     });
     // Dropping the staging (on any error) removes every temporary of this build.
     let written = written?;
-    staging.write_file(&job.layout_name, job.layout.as_bytes()).map_err(|e| unchanged(&e))?;
+    if job.write_layout {
+        staging.write_file(&job.layout_name, job.layout.as_bytes()).map_err(|e| unchanged(&e))?;
+    }
     if let (Some(name), Some(ranges)) = (&job.bmap, &written.bmap) {
         let text = render::bmap_file(job.image.size, ranges).map_err(|e| BuildError::Internal(e.to_string()))?;
         staging.write_file(name, text.as_bytes()).map_err(|e| unchanged(&e))?;
+    }
+    for g in &job.generated {
+        staging.write_file(&g.name, &g.bytes).map_err(|e| unchanged(&e))?;
+    }
+    let removed: Vec<PathBuf> = job.remove.iter().map(|n| job.path(n)).filter(|p| std::fs::symlink_metadata(p).is_ok()).collect();
+    for name in &job.remove {
+        staging.remove_on_commit(name).map_err(|e| unchanged(&e))?;
     }
     for b in &job.binaries {
         place(&mut staging, b, hooks.cancel).map_err(|e| match e {
@@ -194,9 +219,11 @@ pub fn execute(job: &BuildJob, sync: bool, hooks: Hooks) -> Result<Built, BuildE
     })?;
     Ok(Built {
         image: job.path(&job.image.name),
-        layout: job.path(&job.layout_name),
+        layout: job.write_layout.then(|| job.path(&job.layout_name)),
         bmap: job.bmap.as_ref().map(|n| job.path(n)),
+        generated: job.generated.iter().map(|g| job.path(&g.name)).collect(),
         binaries: job.binaries.iter().map(|b| job.path(&b.name)).collect(),
+        removed,
         data_bytes: written.bytes_written,
     })
 }
@@ -211,6 +238,7 @@ fn write_image(job: &BuildJob, file: &File, hooks: Hooks) -> Result<image::Writt
             label: &p.label,
             source: match &p.source {
                 PieceSource::Table(kind) => Source::Bytes(job.image.table_bytes(*kind)),
+                PieceSource::Bytes { bytes, .. } => Source::Bytes(bytes),
                 PieceSource::Input { path, size, .. } => Source::File { path, len: *size },
             },
         })

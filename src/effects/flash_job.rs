@@ -155,7 +155,7 @@ pub fn hash_layout(layout: &CheckedLayout) -> Result<JobLayout, HashError> {
             Some(p) => p.file.clone(),
             None => digest(&b.binary, &binary_path(&layout.dir, &b.binary))?,
         };
-        partitions.push(JobPartition { id: b.id, name: b.partition.clone(), line: b.line, file });
+        partitions.push(JobPartition { id: b.id, name: b.partition.clone(), line: b.line, ram: b.ram, file });
     }
     Ok(JobLayout { shown: layout.shown.clone(), dir: layout.dir.clone(), file_name: layout.file_name.clone(), digest: own, partitions })
 }

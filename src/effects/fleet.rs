@@ -107,6 +107,7 @@ fn record(job: &FlashJob, board: &JobBoard, f: &Finish) -> FlashRecord {
 fn step_args(step: &Step) -> Vec<String> {
     match step {
         Step::Run { args, .. } => args.clone(),
+        Step::Dfu { .. } => Vec::new(),
     }
 }
 
@@ -196,7 +197,7 @@ impl BoardReport for Reporter<'_> {
 }
 
 fn flash_one(job: &FlashJob, board: &JobBoard, backend: &dyn Backend, cancel: &Cancel, sink: &(dyn Fn(Event) + Sync)) -> Finish {
-    let command = board.steps.iter().map(Step::command_line).collect::<Vec<_>>().join("; ");
+    let command = backend.start_line(board);
     let mut notes = Vec::new();
     let mut log = match &board.log_name {
         Some(name) => match BoardLog::create(&job.log_dir, name) {
@@ -224,6 +225,7 @@ fn flash_one(job: &FlashJob, board: &JobBoard, backend: &dyn Backend, cancel: &C
         for s in &board.steps {
             match s {
                 Step::Run { cwd, .. } => l.note(&format!("folder: {}", cwd.display())),
+                Step::Dfu { .. } => l.note(&format!("step: {s}")),
             }
         }
         l.note(&format!("layout: {} sha256 {}", job.layout.digest.path, job.layout.digest.sha256));

@@ -98,7 +98,7 @@ pub fn read_inputs(board: &BoardFile, images_dir: &Path, policy: HashPolicy) -> 
             continue;
         }
         let path = images_dir.join(name);
-        let boot_stage = [Some(&board.boot.fsbl), board.boot.ssbl.as_ref(), board.boot.fip.as_ref()].into_iter().flatten().any(|s| &s.value == name);
+        let boot_stage = board.boot_stage_inputs().into_iter().map(|(s, _)| s).chain(board.boot.metadata.iter()).any(|s| &s.value == name);
         let policy = if boot_stage { HashPolicy::All } else { policy };
         match read_input(name, &path, policy) {
             Ok(facts) => {

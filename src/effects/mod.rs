@@ -2,6 +2,7 @@
 //! so the pure layers above never do I/O and tests can swap these out.
 
 pub mod build;
+pub mod builtin;
 pub mod failpoint;
 pub mod flash_job;
 pub mod flash_progress;

@@ -70,6 +70,8 @@ pub struct Staging {
     dir: PathBuf,
     lock: File,
     files: Vec<(NamedTempFile, String)>,
+    /// Names removed by the commit, after the renames.
+    removals: Vec<String>,
 }
 
 impl Staging {
@@ -104,7 +106,7 @@ impl Staging {
             }
             Err(fs::TryLockError::Error(e)) => return Err(io_err("cannot lock", dir)(e)),
         }
-        let staging = Staging { dir: dir.to_path_buf(), lock, files: Vec::new() };
+        let staging = Staging { dir: dir.to_path_buf(), lock, files: Vec::new(), removals: Vec::new() };
         staging.recover()?;
         Ok(staging)
     }
@@ -115,13 +117,14 @@ impl Staging {
         match fs::read_to_string(&journal) {
             Ok(text) => {
                 for line in text.lines() {
-                    if let Some((tmp, fin)) = line.split_once('\t')
-                        && is_plain_name(tmp)
-                        && is_plain_name(fin)
-                        && self.dir.join(tmp).exists()
-                    {
-                        fs::rename(self.dir.join(tmp), self.dir.join(fin))
-                            .map_err(io_err("cannot complete the interrupted commit of", &self.dir.join(fin)))?;
+                    match line.split_once('\t') {
+                        // A removal: an empty first field.
+                        Some(("", fin)) if is_plain_name(fin) => remove_if_present(&self.dir.join(fin))?,
+                        Some((tmp, fin)) if is_plain_name(tmp) && is_plain_name(fin) && self.dir.join(tmp).exists() => {
+                            fs::rename(self.dir.join(tmp), self.dir.join(fin))
+                                .map_err(io_err("cannot complete the interrupted commit of", &self.dir.join(fin)))?;
+                        }
+                        _ => {}
                     }
                 }
                 fs::remove_file(&journal).map_err(io_err("cannot remove", &journal))?;
@@ -176,11 +179,24 @@ impl Staging {
         file.write_all(bytes).map_err(io_err("cannot write", &dir.join(name)))
     }
 
+    /// Remove `name` from the folder as part of the commit (after the renames, journalled like them), if it is there:
+    /// an output an earlier build wrote that this one does not.
+    pub fn remove_on_commit(&mut self, name: &str) -> Result<(), OutputError> {
+        if !is_plain_name(name) {
+            return Err(OutputError::NotAFolder {
+                path: self.dir.join(name),
+                reason: "refused: outputs must be plain file names inside the output folder".to_string(),
+            });
+        }
+        self.removals.push(name.to_string());
+        Ok(())
+    }
+
     /// Flush every staged file to disk, then rename them all into place (journalled). `sync` makes the data durable
     /// before the renames (fsync); without it a power cut may lose the new artifacts, never mix them with old ones
     /// on a file system that orders replace-by-rename (ext4 `auto_da_alloc`, XFS, btrfs).
     pub fn commit(self, sync: bool) -> Result<Vec<PathBuf>, OutputError> {
-        let Staging { dir, lock, files } = self;
+        let Staging { dir, lock, files, removals } = self;
         if sync {
             for (tmp, name) in &files {
                 tmp.as_file().sync_all().map_err(io_err("cannot flush", &dir.join(name)))?;
@@ -189,6 +205,7 @@ impl Staging {
         let journal_text: String = files
             .iter()
             .map(|(tmp, name)| format!("{}\t{name}\n", tmp.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()))
+            .chain(removals.iter().map(|name| format!("\t{name}\n")))
             .collect();
         let mut journal = tempfile::Builder::new()
             .prefix(&format!("{TEMP_PREFIX}journal."))
@@ -217,10 +234,22 @@ impl Staging {
             done.push(target);
         }
         let unfinished = |source| OutputError::Unfinished { dir: dir.clone(), source: Box::new(source) };
+        for name in &removals {
+            remove_if_present(&dir.join(name)).map_err(unfinished)?;
+        }
         fs::remove_file(dir.join(JOURNAL)).map_err(io_err("cannot remove", &dir.join(JOURNAL))).map_err(unfinished)?;
         sync_dir(&dir).map_err(unfinished)?;
         drop(lock);
         Ok(done)
+    }
+}
+
+/// Remove a file; one already gone is fine.
+fn remove_if_present(path: &Path) -> Result<(), OutputError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err("cannot remove", path)(e)),
     }
 }
 
@@ -275,6 +304,35 @@ mod tests {
         let s = Staging::begin(d, &|| {}, &Cancel::new()).unwrap();
         drop(s);
         assert_eq!(fs::read(d.join("a.img")).unwrap(), b"new");
+        let names: Vec<_> = fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        assert_eq!(names, vec!["a.img".to_string()]);
+    }
+
+    /// A removal is part of the commit: done with the renames, not before (a dropped staging removes nothing), and
+    /// completed from the journal after a crash.
+    #[test]
+    fn removals_are_committed_with_the_renames() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::write(d.join("flash.tsv"), b"stale").unwrap();
+        {
+            let mut s = Staging::begin(d, &|| {}, &Cancel::new()).unwrap();
+            s.write_file("a.img", b"new").unwrap();
+            s.remove_on_commit("flash.tsv").unwrap();
+            assert!(s.remove_on_commit("../x").is_err());
+        }
+        assert!(d.join("flash.tsv").exists(), "a dropped staging removes nothing");
+        let mut s = Staging::begin(d, &|| {}, &Cancel::new()).unwrap();
+        s.write_file("a.img", b"new").unwrap();
+        s.remove_on_commit("flash.tsv").unwrap();
+        s.remove_on_commit("never-there.bin").unwrap();
+        s.commit(false).unwrap();
+        assert!(!d.join("flash.tsv").exists());
+        assert_eq!(fs::read(d.join("a.img")).unwrap(), b"new");
+        // Interrupted after the journal was written: the next run removes it.
+        fs::write(d.join("flash.tsv"), b"stale").unwrap();
+        fs::write(d.join(JOURNAL), "\tflash.tsv\n").unwrap();
+        drop(Staging::begin(d, &|| {}, &Cancel::new()).unwrap());
         let names: Vec<_> = fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         assert_eq!(names, vec!["a.img".to_string()]);
     }

@@ -12,18 +12,14 @@
 //! answers on the ROM's connection with its own strings and alternates (`stm32mp1_usb_dfu.c`, "keep the
 //! configuration from ROM code"), which sysfs never sees.
 //!
-//! Not exercised by the unit tests (no USB here): it is to be tested end to end in a QEMU guest with an emulated
-//! board on `vhci_hcd`.
+//! Not exercised by the unit tests (no USB here): `tests/usb_vm.rs` runs it end to end in a QEMU guest against
+//! emulated boards on `vhci_hcd` (`scripts/usb-vm/suite.sh`).
 
 use std::{
     fs::File,
     num::NonZeroU8,
     os::unix::fs::FileExt,
     path::{Path, PathBuf},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
     thread,
     time::{Duration, Instant},
 };
@@ -33,12 +29,15 @@ use nusb::{
     transfer::{ControlIn, ControlOut, ControlType, Recipient, TransferError},
 };
 
-use crate::dfu::{
-    RawDevice, UsbPath,
-    descriptors::{Connection, DFU_PRODUCT, DeviceDescriptor, LANGUAGE_EN_US, ST_VENDOR, parse_configuration},
-    listing::Scanned,
-    sequencer::ImageId,
-    transport::{DfuTransport, ImageSource, TransportError},
+use crate::{
+    cancel::Cancel,
+    dfu::{
+        RawDevice, UsbPath,
+        descriptors::{Connection, DFU_PRODUCT, DeviceDescriptor, LANGUAGE_EN_US, ST_VENDOR, parse_configuration},
+        listing::Scanned,
+        sequencer::ImageId,
+        transport::{DfuTransport, ImageSource, TransportError},
+    },
 };
 
 const DESCRIPTOR_DEVICE: u8 = 0x01;
@@ -213,20 +212,20 @@ pub struct UsbDfuBoard {
     device: Option<Device>,
     interface: Option<Interface>,
     settings: UsbSettings,
-    cancel: Option<Arc<AtomicBool>>,
+    cancel: Option<Cancel>,
 }
 
 impl UsbDfuBoard {
     /// Stop waiting for a reconnection as soon as `flag` is raised (Ctrl-C); the wait then ends as timed out and
     /// the driver, which checks its own cancel test next, reports the interruption.
     #[must_use]
-    pub fn with_cancel(mut self, flag: Arc<AtomicBool>) -> UsbDfuBoard {
-        self.cancel = Some(flag);
+    pub fn with_cancel(mut self, cancel: Cancel) -> UsbDfuBoard {
+        self.cancel = Some(cancel);
         self
     }
 
     fn cancelled(&self) -> bool {
-        self.cancel.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+        self.cancel.as_ref().is_some_and(Cancel::is_cancelled)
     }
 
     /// Open the ST DFU board at `path` now (with the `EACCES` retry). With `serial`, a board with another serial
@@ -369,6 +368,12 @@ impl DfuTransport for UsbDfuBoard {
     }
 
     fn reset_port(&mut self) -> Result<(), TransportError> {
+        if self.device.is_none() {
+            // The handles were dropped to wait for a new enumeration that did not come: the board is still there on
+            // its old connection (a stage that took it over, like TF-A on STM32MP25). Open it again to reset it.
+            let info = st_devices()?.into_iter().find(|i| path_of(i) == self.path).ok_or(TransportError::Gone)?;
+            self.device = Some(open_retrying(&info, Instant::now() + self.settings.access_window, &self.settings)?);
+        }
         let result = self.device()?.reset().wait();
         self.drop_handles();
         result.map_err(|e| match e.kind() {

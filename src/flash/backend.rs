@@ -5,9 +5,10 @@
 //! runner asks, reporting [`FlashEvent`]s and raw lines to a [`BoardReport`], and judges it ([`BoardEnd`]).
 //!
 //! Back ends: ST's `STM32_Programmer_CLI` (`effects::programmer::CubeProgrammer`: one process per board, its output
-//! read by `cubeprog`). Next, the built-in USB DFU client (the flasher issue): its steps are the stages and
-//! partitions it sends itself (ROM → TF-A → U-Boot `stm32prog`, GetPhase/DNLOAD per partition); it follows a board by
-//! its USB path ([`super::devices::UsbLocation::path`]) across re-enumerations and reports the same events.
+//! read by `cubeprog`), and the built-in USB DFU client (`effects::builtin::Builtin`, planned by `super::builtin`):
+//! its steps are the stages and partitions it sends itself (ROM → TF-A → U-Boot `stm32prog`, GetPhase/DNLOAD per
+//! partition); it follows a board by its USB path ([`super::devices::UsbLocation::path`]) across re-enumerations and
+//! reports the same events.
 //!
 //! Pure: traits and values; the implementations are effects.
 
@@ -31,12 +32,15 @@ use crate::cancel::Cancel;
 pub enum Via {
     /// ST's `STM32_Programmer_CLI`.
     Stm32CubeProgrammer,
+    /// The built-in USB DFU client (`crate::dfu` on `nusb`).
+    Builtin,
 }
 
 impl fmt::Display for Via {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Via::Stm32CubeProgrammer => "stm32cubeprogrammer",
+            Via::Builtin => "builtin",
         })
     }
 }
@@ -64,10 +68,17 @@ pub enum Step {
         /// Its working folder.
         cwd: PathBuf,
     },
+    /// What the built-in USB DFU client does at one boot stage of the board (or around them).
+    Dfu {
+        /// Who answers: `ROM`, `TF-A`, `U-Boot`, or `USB` for the connection itself and `end` for the last step.
+        stage: String,
+        /// What is sent or done there, in one line.
+        action: String,
+    },
 }
 
 impl Step {
-    /// The step as one line for people and logs: the command line for a program.
+    /// The step as one line for people and logs: the command line for a program, `stage: action` for a DFU step.
     #[must_use]
     pub fn command_line(&self) -> String {
         match self {
@@ -79,6 +90,7 @@ impl Step {
                 }
                 line
             }
+            Step::Dfu { stage, action } => format!("{stage}: {action}"),
         }
     }
 }
@@ -87,6 +99,7 @@ impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Step::Run { cwd, .. } => write!(f, "run `{}` in {}", self.command_line(), cwd.display()),
+            Step::Dfu { .. } => f.write_str(&self.command_line()),
         }
     }
 }
@@ -133,6 +146,12 @@ pub trait Backend: Sync {
 
     /// What flashing `target` with `layout` will do, fixed when the job is built. No I/O.
     fn steps(&self, layout: &JobLayout, target: &Target) -> Vec<Step>;
+
+    /// What the runner shows when it starts on `board` (the `started:` line and the log's `command:`): by default
+    /// its steps, one after the other.
+    fn start_line(&self, board: &JobBoard) -> String {
+        board.steps.iter().map(Step::command_line).collect::<Vec<_>>().join("; ")
+    }
 
     /// Flash one board of `job` by its steps (`board.steps`), reporting to `report`; no stage may go longer than
     /// `job.stage_timeout` without progress; stop soon after `cancel` is raised.

@@ -9,6 +9,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::cubeprog::listing::parse_u16;
+use crate::dfu::listing::ListedBoard;
 
 /// ST's USB vendor id.
 pub const ST_VENDOR: u16 = 0x0483;
@@ -32,6 +33,9 @@ pub struct DfuDevice {
     pub firmware: String,
     /// `Device ID` (`0x0500` is STM32MP15).
     pub device_id: String,
+    /// The sysfs port path, when the discovery read it itself (the built-in client's USB scan; ST's listing has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usb_path: Option<String>,
 }
 
 impl DfuDevice {
@@ -39,6 +43,12 @@ impl DfuDevice {
     #[must_use]
     pub fn port(&self) -> String {
         format!("usb{}", self.index)
+    }
+
+    /// How messages name it: its USB path when the discovery knows it, else its index (`usb1`).
+    #[must_use]
+    pub fn name(&self) -> String {
+        self.usb_path.clone().unwrap_or_else(|| self.port())
     }
 
     /// The serial number, when there is one.
@@ -72,6 +82,8 @@ pub fn stage_name(product: &str) -> &'static str {
         "no descriptors (bad state)"
     } else if p.starts_with("dfu in") {
         "ROM or TF-A"
+    } else if p.starts_with("dfu @") || p.starts_with("dfu@") {
+        "TF-A"
     } else if p.contains("download gadget") {
         "U-Boot stm32prog"
     } else {
@@ -126,7 +138,8 @@ impl SysfsDevice {
     }
 }
 
-/// A board as `devices` shows it: what the programmer listed, what sysfs shows, or both.
+/// A board as `devices` shows it: what the board itself said on USB (stage, SoC, alternates), what the programmer
+/// listed, what sysfs shows; any of them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Board {
     /// The programmer's block, when it listed the board.
@@ -135,21 +148,29 @@ pub struct Board {
     pub usb: Option<UsbLocation>,
     /// sysfs's view, when found there.
     pub sysfs: Option<SysfsDevice>,
+    /// The board's own descriptors, read over USB (`effects::usb_dfu::scan`), when it was scanned.
+    pub dfu: Option<ListedBoard>,
 }
 
 impl Board {
-    /// The serial number from the programmer, else from sysfs.
+    /// The serial number from the board itself, else from the programmer, else from sysfs.
     #[must_use]
     pub fn serial(&self) -> Option<&str> {
-        self.listed.as_ref().and_then(DfuDevice::serial).or_else(|| self.sysfs.as_ref().and_then(|s| s.serial.as_deref()).filter(|s| !s.is_empty()))
+        self.dfu
+            .as_ref()
+            .and_then(|d| d.serial.as_deref())
+            .filter(|s| !s.is_empty())
+            .or_else(|| self.listed.as_ref().and_then(DfuDevice::serial))
+            .or_else(|| self.sysfs.as_ref().and_then(|s| s.serial.as_deref()).filter(|s| !s.is_empty()))
     }
 }
 
-/// The USB location of a listed device, completed with its sysfs port path.
+/// The USB location of a listed device, completed with its sysfs port path (the one the discovery read, else the
+/// sysfs entry at the same bus and address).
 #[must_use]
 pub fn locate(device: &DfuDevice, sysfs: &[SysfsDevice]) -> Option<UsbLocation> {
     let (bus, address) = (device.bus?, device.address?);
-    let path = sysfs.iter().find(|s| s.bus == bus && s.address == address).map(|s| s.path.clone());
+    let path = device.usb_path.clone().or_else(|| sysfs.iter().find(|s| s.bus == bus && s.address == address).map(|s| s.path.clone()));
     Some(UsbLocation { bus, address, path })
 }
 
@@ -180,7 +201,7 @@ pub fn join(listed: &[DfuDevice], sysfs: &[SysfsDevice]) -> Vec<Board> {
             used[i] = true;
         }
         let sys = found.map(|i| dfu[i].clone());
-        out.push(Board { listed: Some(d.clone()), usb: locate(d, sysfs), sysfs: sys });
+        out.push(Board { listed: Some(d.clone()), usb: locate(d, sysfs), sysfs: sys, dfu: None });
     }
     let mut rest: Vec<&SysfsDevice> = dfu.iter().zip(&used).filter(|(_, u)| !**u).map(|(s, _)| *s).collect();
     rest.sort_by(|a, b| a.path.cmp(&b.path));
@@ -189,9 +210,42 @@ pub fn join(listed: &[DfuDevice], sysfs: &[SysfsDevice]) -> Vec<Board> {
             listed: None,
             usb: Some(UsbLocation { bus: s.bus, address: s.address, path: Some(s.path.clone()) }),
             sysfs: Some(s.clone()),
+            dfu: None,
         });
     }
     out
+}
+
+/// Add what the USB scan read to the joined boards: to the board at the same USB path (else the same bus and
+/// address); a scanned board found nowhere else comes last, by path.
+#[must_use]
+pub fn with_scan(mut boards: Vec<Board>, scanned: Vec<ListedBoard>) -> Vec<Board> {
+    for s in scanned {
+        let path = s.usb_path.as_ref().map(|p| p.as_str().to_string());
+        let bus_address = s.bus.zip(s.address).map(|(b, a)| (u16::from(b), u16::from(a)));
+        let same = |b: &Board| {
+            let u = b.usb.as_ref();
+            match (&path, u.and_then(|u| u.path.as_ref())) {
+                (Some(p), Some(q)) => p == q,
+                _ => u.is_some_and(|u| Some((u.bus, u.address)) == bus_address),
+            }
+        };
+        match boards.iter_mut().find(|b| b.dfu.is_none() && same(b)) {
+            Some(b) => {
+                if b.usb.is_none() {
+                    b.usb = bus_address.map(|(bus, address)| UsbLocation { bus, address, path: path.clone() });
+                }
+                b.dfu = Some(s);
+            }
+            None => boards.push(Board {
+                listed: None,
+                usb: bus_address.map(|(bus, address)| UsbLocation { bus, address, path: path.clone() }),
+                sysfs: None,
+                dfu: Some(s),
+            }),
+        }
+    }
+    boards
 }
 
 #[cfg(test)]

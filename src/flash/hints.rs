@@ -28,6 +28,20 @@ pub const VANISHED: &str = "the programmer stopped without an error while sendin
 (cable, connector, an unpowered hub, the board reset); reconnect it, power-cycle it into USB boot and run the whole layout \
 again (a partial run is not resumed)";
 
+/// The board left the bus while the built-in client was talking to it.
+pub const VANISHED_USB: &str = "the board dropped off USB while it was being flashed (cable, connector, an unpowered hub, \
+the board reset or crashed; its serial console says which): reconnect it, power-cycle it into USB boot and run the whole layout \
+again (a partial run is not resumed)";
+
+/// The ROM refused the FSBL (the built-in client sees its DFU status).
+pub const ROM_REFUSED: &str = "the boot ROM refused the FSBL: check that the layout's 0x01 file is TF-A BL2 for this SoC and \
+board built with STM32MP_USB_PROGRAMMER=1 (the `-usb.stm32` image), that its STM32 header and checksum are right \
+(`stm32mp-imager inspect FILE`), and on a closed (secure) chip that it is signed; power-cycle the board before the next try";
+
+/// The board's SoC is not the one the FSBL was built for.
+pub const SOC_MISMATCH: &str = "the layout's FSBL (0x01) is built for another SoC than this board's: use the layout made for \
+this board, or check which board is at this USB path (`stm32mp-imager devices`)";
+
 /// A stage went longer than the stage timeout without progress.
 pub const TIMEOUT: &str = "the board stopped answering (or this stage is slower than the stage timeout allows, e.g. erasing a \
 large eMMC): power-cycle it into USB boot and run again, with a longer stage timeout if the stage is legitimately long";

@@ -31,6 +31,9 @@ pub struct SentBinary {
     pub binary: String,
     /// The layout line.
     pub line: usize,
+    /// Whether a boot stage loads it into RAM (IP `none`: the FSBL, the DDR firmware, the SSBL/FIP) rather than
+    /// U-Boot writing it to a device.
+    pub ram: bool,
 }
 
 /// The binaries a layout sends: RAM-loaded stages (IP `none`) and lines selected for programming that are not to be
@@ -40,7 +43,9 @@ pub fn sent_binaries(lines: &[LayoutLine]) -> Vec<SentBinary> {
     lines
         .iter()
         .filter(|l| l.ip == Ip::None || (l.opt.select && !l.opt.empty))
-        .filter_map(|l| l.binary.as_ref().map(|b| SentBinary { id: l.id, partition: l.name.clone(), binary: b.clone(), line: l.line }))
+        .filter_map(|l| {
+            l.binary.as_ref().map(|b| SentBinary { id: l.id, partition: l.name.clone(), binary: b.clone(), line: l.line, ram: l.ip == Ip::None })
+        })
         .collect()
 }
 
@@ -60,6 +65,8 @@ pub struct JobPartition {
     pub name: String,
     /// The layout line.
     pub line: usize,
+    /// Whether a boot stage loads it into RAM (IP `none`) rather than U-Boot writing it to a device.
+    pub ram: bool,
     /// The file: the name the layout gives, the absolute path, its bytes and SHA-256.
     pub file: FileDigest,
 }

@@ -2,13 +2,16 @@
 //! progress events and verdicts, advice for known failures, the traceability record and the text people read.
 //!
 //! Pure: no `std::fs`, `std::process` or `std::env` here. Reading the layout and its files, running the programmer,
-//! scanning sysfs, the runner, logs and records live in `effects::{flash_job, programmer, process, usb, fleet,
-//! flashlog, flash_progress}`; the commands in `cli::{flash, devices, udev_rules}`.
+//! the built-in USB DFU client, scanning sysfs and USB, the runner, logs and records live in `effects::{flash_job,
+//! programmer, builtin, usb_dfu, process, usb, fleet, flashlog, flash_progress}`; the commands in `cli::{flash,
+//! devices, udev_rules}`.
 //!
 //! A reader's map:
 //! * [`select`]: which boards (by index, serial number, USB path, all, or the only one) and how each is addressed;
 //! * [`job`]: the [`job::FlashJob`]: layout, partitions, files, bytes, digests, boards, steps, schedule, logs, records;
 //! * [`backend`]: the [`backend::Backend`] trait and what a back end reports ([`FlashEvent`], [`backend::BoardEnd`]);
+//! * [`builtin`]: the built-in USB DFU client's plan: a layout's files by stage, the protocol core's job, its steps,
+//!   bounds, events and verdicts;
 //! * [`cubeprog`]: ST's `STM32_Programmer_CLI`: its arguments, and its output read (lines, parser, transcript, verdict,
 //!   `-l usb`, version);
 //! * [`devices`]: boards in DFU mode on USB (sysfs, USB paths, stage and SoC names);
@@ -24,6 +27,7 @@
 //!   them, and exactly one [`EventKind::Finished`], always last.
 
 pub mod backend;
+pub mod builtin;
 pub mod cubeprog;
 pub mod devices;
 mod event;

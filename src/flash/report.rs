@@ -82,7 +82,14 @@ fn bytes_and_hex(bytes: u64) -> String {
 pub fn job(job: &FlashJob) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "flash job (dry run: no board is touched)");
-    let _ = writeln!(out, "back end: {} ({})", job.backend.name, job.backend.programmer.path);
+    match job.backend.via {
+        super::backend::Via::Stm32CubeProgrammer => {
+            let _ = writeln!(out, "back end: {} ({})", job.backend.name, job.backend.programmer.path);
+        }
+        super::backend::Via::Builtin => {
+            let _ = writeln!(out, "back end: {}", job.backend.name);
+        }
+    }
     let _ = writeln!(out, "layout: {} ({} bytes, sha256 {})", job.layout.digest.path, job.layout.digest.size, job.layout.digest.sha256);
     let parts = &job.layout.partitions;
     let _ = writeln!(
@@ -134,22 +141,54 @@ pub fn job(job: &FlashJob) -> String {
     out
 }
 
-/// The boards `devices` shows: index, serial number, USB path, bus, address, which stage answers, the SoC.
+/// An alternate, short: `FSBL/0x01` (its name and phase id, without the size), or the whole string.
+fn short_alternate(a: &crate::dfu::listing::ListedAlternate) -> String {
+    let name = a.name.trim().trim_start_matches('@');
+    let name = name.split("/0x").next().unwrap_or(name).trim();
+    match a.phase {
+        Some(p) => format!("{name}/{p:#04x}"),
+        None => a.name.clone(),
+    }
+}
+
+/// The boards `devices` shows: the programmer's index, serial number, USB path, bus, address, which stage answers,
+/// the SoC, and the alternates the board offers (when it was read over USB).
 #[must_use]
 pub fn devices_table(boards: &[Board]) -> String {
     let dash = || "-".to_string();
-    let mut rows = vec![["index", "serial", "usb path", "bus", "address", "answering", "soc"].map(String::from).to_vec()];
+    let mut rows = vec![["index", "serial", "usb path", "bus", "address", "answering", "soc", "alternates"].map(String::from).to_vec()];
     for b in boards {
         let product = b.listed.as_ref().map(|d| d.product.clone()).or_else(|| b.sysfs.as_ref().and_then(|s| s.product.clone()));
         let device_id = b.listed.as_ref().map(|d| d.device_id.clone()).unwrap_or_default();
+        let (answering, soc, alternates) = match &b.dfu {
+            Some(d) => (
+                match d.stage {
+                    crate::dfu::Stage::Uboot => "U-Boot stm32prog".to_string(),
+                    crate::dfu::Stage::Unknown => d.product.as_deref().map_or_else(dash, |p| stage_name(p).to_string()),
+                    other => other.to_string(),
+                },
+                d.soc.map_or_else(dash, |s| super::builtin::soc_label(s).to_string()),
+                match &d.problem {
+                    Some(p) => format!("(not read: {p})"),
+                    None if d.alternates.is_empty() => dash(),
+                    None => d.alternates.iter().map(short_alternate).collect::<Vec<_>>().join(" "),
+                },
+            ),
+            None => (
+                product.as_deref().map_or_else(dash, |p| stage_name(p).to_string()),
+                product.as_deref().and_then(|p| soc_name(&device_id, p)).map_or_else(dash, str::to_string),
+                dash(),
+            ),
+        };
         rows.push(vec![
             b.listed.as_ref().map_or_else(dash, |d| d.port()),
             b.serial().map_or_else(|| if b.listed.is_some() { "(none)".to_string() } else { dash() }, str::to_string),
             b.usb.as_ref().and_then(|u| u.path.clone()).unwrap_or_else(dash),
             b.usb.as_ref().map_or_else(dash, |u| format!("{:03}", u.bus)),
             b.usb.as_ref().map_or_else(dash, |u| format!("{:03}", u.address)),
-            product.as_deref().map_or_else(dash, |p| stage_name(p).to_string()),
-            product.as_deref().and_then(|p| soc_name(&device_id, p)).map_or_else(dash, str::to_string),
+            answering,
+            soc,
+            alternates,
         ]);
     }
     crate::table::render(&rows)

@@ -41,6 +41,9 @@ pub enum SelectBy {
     Serial,
     /// By the programmer's index (`-c port=usbN`).
     Index,
+    /// By the USB port path (the built-in client, which follows the board there across its re-enumerations); a
+    /// board without a USB path is not run, a board without a serial number is.
+    UsbPath,
 }
 
 /// One board to flash.
@@ -59,22 +62,35 @@ pub struct Target {
 }
 
 impl Target {
-    /// `usb1`, when the index is known.
+    /// `usb1`, when the programmer's index is known (never for [`SelectBy::UsbPath`]: the built-in client has no
+    /// index).
     #[must_use]
     pub fn port(&self) -> Option<String> {
+        if self.select_by == SelectBy::UsbPath {
+            return None;
+        }
         self.index.map(|i| format!("usb{i}"))
     }
 
-    /// A short name for messages and file names: the port, else the serial.
+    /// The sysfs port path, when known.
     #[must_use]
-    pub fn label(&self) -> String {
-        self.port().or_else(|| self.serial.clone()).unwrap_or_else(|| "board".to_string())
+    pub fn usb_path(&self) -> Option<&str> {
+        self.usb.as_ref().and_then(|u| u.path.as_deref())
     }
 
-    /// Whether the board is addressed by the programmer's index rather than by its serial number (indexes shift
-    /// while other boards re-enumerate: such boards go one at a time).
+    /// A short name for messages and file names: the port, else the USB path, else the serial.
+    #[must_use]
+    pub fn label(&self) -> String {
+        self.port().or_else(|| self.usb_path().map(str::to_string)).or_else(|| self.serial.clone()).unwrap_or_else(|| "board".to_string())
+    }
+
+    /// Whether the board is addressed by the programmer's index rather than by its serial number or its USB path
+    /// (indexes shift while other boards re-enumerate: such boards go one at a time).
     #[must_use]
     pub fn selects_by_index(&self) -> bool {
+        if self.select_by == SelectBy::UsbPath {
+            return false;
+        }
         let by_serial = (self.select_by == SelectBy::Serial || self.index.is_none()) && self.serial.is_some();
         !by_serial
     }
@@ -114,8 +130,8 @@ fn describe_listing(listing: &[DfuDevice]) -> String {
     listing
         .iter()
         .map(|d| match d.serial() {
-            Some(sn) => format!("{} {sn}", d.port()),
-            None => format!("{} (no serial number)", d.port()),
+            Some(sn) => format!("{} {sn}", d.name()),
+            None => format!("{} (no serial number)", d.name()),
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -138,14 +154,22 @@ fn describe_paths(listing: &[DfuDevice], sysfs: &[SysfsDevice]) -> String {
 
 /// `by` is the effective mode (never `Auto`); `strict` says whether a board without serial number is refused.
 fn target_for(d: &DfuDevice, sysfs: &[SysfsDevice], by: SelectBy, strict: bool, duplicates: &BTreeMap<&str, usize>) -> Target {
+    let usb = locate(d, sysfs);
+    if by == SelectBy::UsbPath {
+        let blocked = match usb.as_ref().and_then(|u| u.path.as_deref()) {
+            Some(_) => None,
+            None => Some(format!("{} has no USB port path (bus and address not found in sysfs)", d.port())),
+        };
+        return Target { index: Some(d.index), serial: d.serial().map(str::to_string), usb, blocked, select_by: by };
+    }
     let blocked = match d.serial() {
-        None if strict => Some(format!("{} is listed without a serial number", d.port())),
+        None if strict => Some(format!("{} is listed without a serial number", d.name())),
         Some(sn) if by == SelectBy::Serial && duplicates.get(sn).copied().unwrap_or(0) > 1 => {
             Some(format!("{} boards report serial number {sn}; `sn=` cannot tell them apart", duplicates[sn]))
         }
         _ => None,
     };
-    Target { index: Some(d.index), serial: d.serial().map(str::to_string), usb: locate(d, sysfs), blocked, select_by: by }
+    Target { index: Some(d.index), serial: d.serial().map(str::to_string), usb, blocked, select_by: by }
 }
 
 /// Choose the boards. `listing` is the programmer's `-l usb` (None when it could not be run); `sysfs` completes
@@ -176,7 +200,7 @@ pub fn select(selection: &Selection, listing: Option<&[DfuDevice]>, sysfs: &[Sys
         SelectBy::Auto => SelectBy::Serial,
         other => other,
     };
-    let strict = by != SelectBy::Index;
+    let strict = !matches!(by, SelectBy::Index | SelectBy::UsbPath);
     let make = |d: &DfuDevice| target_for(d, sysfs, effective, strict, &duplicates);
     match selection {
         Selection::Only => match listing {

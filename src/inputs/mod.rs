@@ -45,6 +45,9 @@ pub struct InputFacts {
     pub sha256: Option<[u8; 32]>,
     /// Header facts.
     pub kind: InputKind,
+    /// The first bytes (up to [`HEAD_LEN`]): enough for the formats without a magic the rules read whole, such as FWU
+    /// metadata (120 bytes).
+    pub head: Vec<u8>,
 }
 
 /// Bytes read from the start of each input to classify it; enough for a v2 header and a full FIP ToC.
@@ -72,7 +75,7 @@ impl InputFacts {
         } else {
             InputKind::Other
         };
-        InputFacts { name: name.to_string(), path, size: ByteSize::new(size), sha256, kind }
+        InputFacts { name: name.to_string(), path, size: ByteSize::new(size), sha256, kind, head: head[..head.len().min(HEAD_LEN)].to_vec() }
     }
 
     /// Short description for tables: `STM32 v1.0`, `FIP (3 entries)`, `data`.

@@ -12,7 +12,7 @@ use crate::{
     diag::{Problem, SourceFile},
     flashlayout::TsvOffset,
     guid,
-    plan::{InputSet, Plan},
+    plan::{InputSet, Plan, PlannedInput},
 };
 
 /// Version of the document's shape.
@@ -86,6 +86,8 @@ pub struct SourceJson {
     pub size: u64,
     /// SHA-256, hex (`check` hashes every input).
     pub sha256: Option<String>,
+    /// Made by the tool (the FWU metadata), written next to the layout; not read from the images folder.
+    pub generated: bool,
 }
 
 /// One GPT partition.
@@ -200,7 +202,19 @@ fn mode_name(mode: FlashMode) -> &'static str {
 
 fn source(inputs: &InputSet, name: &str, size: u64) -> SourceJson {
     let sha256 = inputs.facts.get(name).and_then(|f| f.sha256).map(hex::encode);
-    SourceJson { file: name.to_string(), size, sha256 }
+    SourceJson { file: name.to_string(), size, sha256, generated: false }
+}
+
+fn partition_source(plan: &Plan, inputs: &InputSet, input: &PlannedInput) -> SourceJson {
+    match plan.generated.iter().find(|g| input.is_generated() && g.name == input.name) {
+        Some(g) => SourceJson {
+            file: g.name.clone(),
+            size: g.bytes.len() as u64,
+            sha256: Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&g.bytes))),
+            generated: true,
+        },
+        None => source(inputs, &input.name, input.size.get()),
+    }
 }
 
 /// A problem located in `source` (its span, or the place it was given).
@@ -237,7 +251,7 @@ pub fn plan(plan: &Plan, inputs: &InputSet, paths: &BinaryPaths) -> PlanJson {
             unique_guid: p.unique_guid.to_string(),
             attributes: p.attributes(),
             bootable: p.bootable,
-            source: p.input.as_ref().map(|i| source(inputs, &i.name, i.size.get())),
+            source: p.input.as_ref().map(|i| partition_source(plan, inputs, i)),
         })
         .collect();
     let emmc_boot_partitions = plan

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::{
-    board::{Chain, FlashMode, Media},
+    board::{Chain, FlashMode, LineOpt, Media},
     diag::Problem,
     flashlayout::{self, Ip, LayoutLine, LintOptions, Opt, TsvOffset, TsvType},
     plan::{Plan, PlannedPartition},
@@ -30,8 +30,8 @@ impl BinaryPaths {
     #[must_use]
     pub fn beside(plan: &Plan) -> BinaryPaths {
         let named = layout_inputs(plan);
-        let mut all: Vec<&str> = vec![plan.stages.fsbl.name.as_str(), plan.stages.second.name.as_str()];
-        all.extend(plan.partitions.iter().filter_map(|p| p.input.as_ref()).map(|i| i.name.as_str()));
+        let mut all: Vec<&str> = plan.stages.all().into_iter().map(|s| s.name.as_str()).collect();
+        all.extend(plan.partitions.iter().filter_map(|p| p.input.as_ref()).filter(|i| !i.is_generated()).map(|i| i.name.as_str()));
         let reserved = super::output_names(plan, true);
         // A clash is refused by `build`; shown here, the names are as written.
         let inputs = super::placement::place_names(&named, &all, &reserved)
@@ -44,13 +44,14 @@ impl BinaryPaths {
     }
 }
 
-/// Every input the layout of a plan names (column 7), once each, in the order the layout names them.
+/// Every input of the images folder the layout of a plan names (column 7), once each, in the order the layout names
+/// them. Files the tool makes ([`Plan::generated`]) are not inputs: they are written next to the layout.
 #[must_use]
 pub fn layout_inputs(plan: &Plan) -> Vec<&str> {
-    let mut names: Vec<&str> = vec![plan.stages.fsbl.name.as_str(), plan.stages.second.name.as_str()];
+    let mut names: Vec<&str> = plan.stages.all().into_iter().map(|s| s.name.as_str()).collect();
     names.extend(plan.hw_boot.iter().map(|h| h.input.name.as_str()));
     if plan.flash_mode == FlashMode::Partitions {
-        names.extend(plan.partitions.iter().filter_map(|p| p.input.as_ref()).map(|i| i.name.as_str()));
+        names.extend(plan.partitions.iter().filter_map(|p| p.input.as_ref()).filter(|i| !i.is_generated()).map(|i| i.name.as_str()));
     }
     let mut seen = std::collections::BTreeSet::new();
     names.retain(|n| seen.insert(*n));
@@ -61,10 +62,51 @@ const SELECT: Opt = Opt { select: true, empty: false, delete: false };
 const EMPTY: Opt = Opt { select: true, empty: true, delete: true };
 const NOT_SELECTED: Opt = Opt { select: false, empty: false, delete: false };
 
+/// The layout's column 1 for an `opt` of the description.
+fn opt(o: LineOpt) -> Opt {
+    Opt { select: true, empty: o.empty(), delete: o.delete() }
+}
+
+/// The names of the programmer's RAM lines (0x01, 0x02, 0x03): ST's for the FIP chain (`fsbl-boot`, `fip-ddr`,
+/// `fip-boot`, `docs/st-layouts.md` §5), the guide's for the trusted chain (`fsbl1-boot`, `ssbl-boot`).
+#[must_use]
+pub fn ram_line_names(chain: Chain) -> [&'static str; 3] {
+    match chain {
+        Chain::Trusted => ["fsbl1-boot", "ddr-boot", "ssbl-boot"],
+        Chain::Fip => ["fsbl-boot", "fip-ddr", "fip-boot"],
+    }
+}
+
+/// Ids as ST's generator counts them: boot-loader types (Binary, FIP, ENV, FWU_MDATA) from 0x04, the rest from 0x10,
+/// in file order, skipping the Ids the description gives explicitly (`docs/st-layouts.md` §2).
+struct IdCounter {
+    binary: u32,
+    other: u32,
+    taken: Vec<u32>,
+}
+
+impl IdCounter {
+    fn next(&mut self, binary_range: bool) -> u32 {
+        loop {
+            let id = if binary_range && self.binary <= 0x0F {
+                self.binary += 1;
+                self.binary - 1
+            } else {
+                self.other += 1;
+                self.other - 1
+            };
+            if !self.taken.contains(&id) {
+                return id;
+            }
+        }
+    }
+}
+
 /// The layout lines for a plan (line numbers 0: not yet written).
 #[must_use]
 pub fn lines(plan: &Plan, paths: &BinaryPaths) -> Vec<LayoutLine> {
     let ip = Ip::Mmc(plan.device.0);
+    let legacy = |t: TsvType| if plan.legacy_types { t.legacy() } else { t };
     let ram = |id: u32, name: &str, part_type: TsvType, input: &str| LayoutLine {
         line: 0,
         opt: NOT_SELECTED,
@@ -75,24 +117,22 @@ pub fn lines(plan: &Plan, paths: &BinaryPaths) -> Vec<LayoutLine> {
         offset: TsvOffset::Addr(Offset::ZERO),
         binary: Some(paths.input(input)),
     };
-    let mut lines = vec![
-        ram(0x01, "fsbl1-boot", TsvType::Binary, &plan.stages.fsbl.name),
-        match plan.chain {
-            Chain::Trusted => ram(0x03, "ssbl-boot", TsvType::Binary, &plan.stages.second.name),
-            Chain::Fip => ram(0x03, "fip-boot", TsvType::Fip, &plan.stages.second.name),
-        },
-    ];
-    let mut next_binary = 0x04u32;
-    let mut next_other = 0x10u32;
-    let mut take_id = |binary_range: bool| {
-        if binary_range && next_binary <= 0x0F {
-            next_binary += 1;
-            next_binary - 1
-        } else {
-            next_other += 1;
-            next_other - 1
-        }
+    let [fsbl_boot, ddr_boot, second_boot] = ram_line_names(plan.chain);
+    let second_type = match plan.chain {
+        Chain::Trusted => TsvType::Binary,
+        Chain::Fip => legacy(TsvType::Fip),
     };
+    let mut lines = vec![ram(0x01, fsbl_boot, TsvType::Binary, &plan.stages.fsbl.name)];
+    if let Some(ddr) = &plan.stages.ddr {
+        lines.push(ram(0x02, ddr_boot, legacy(TsvType::Fip), &ddr.name));
+    }
+    lines.push(ram(0x03, second_boot, second_type, &plan.stages.second.name));
+    let explicit: Vec<u32> = match plan.flash_mode {
+        FlashMode::Partitions => plan.partitions.iter().filter_map(|p| p.id).collect(),
+        FlashMode::Raw => Vec::new(),
+    };
+    let mut ids = IdCounter { binary: 0x04, other: 0x10, taken: explicit };
+    let mut take_id = |binary_range: bool| ids.next(binary_range);
     for hw in &plan.hw_boot {
         lines.push(LayoutLine {
             line: 0,
@@ -123,8 +163,9 @@ pub fn lines(plan: &Plan, paths: &BinaryPaths) -> Vec<LayoutLine> {
         }
         FlashMode::Partitions => {
             for p in &plan.partitions {
-                let part_type = TsvType::for_gpt_type(p.type_guid, p.bootable).unwrap_or(TsvType::Binary);
-                lines.push(partition_line(p, part_type, take_id(part_type.is_binary_range()), &ip, paths));
+                let part_type = legacy(TsvType::for_gpt_type(p.type_guid, p.bootable).unwrap_or(TsvType::Binary));
+                let id = p.id.unwrap_or_else(|| take_id(part_type.is_binary_range()));
+                lines.push(partition_line(p, part_type, id, &ip, paths));
             }
         }
     }
@@ -135,7 +176,11 @@ fn partition_line(p: &PlannedPartition, part_type: TsvType, id: u32, ip: &Ip, pa
     let binary = p.input.as_ref().map(|i| paths.input(&i.name));
     LayoutLine {
         line: 0,
-        opt: if binary.is_some() { SELECT } else { EMPTY },
+        opt: match (p.opt, &binary) {
+            (Some(o), _) => opt(o),
+            (None, Some(_)) => SELECT,
+            (None, None) => EMPTY,
+        },
         id,
         name: p.name.clone(),
         part_type,

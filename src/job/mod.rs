@@ -20,7 +20,7 @@ use std::{
 use crate::{
     geometry::RegionKind,
     gpt::{self, Encoded, Entry, Table},
-    plan::{InputSet, Plan},
+    plan::{GeneratedFile, InputSet, Plan},
     units::{ByteSize, Offset},
 };
 
@@ -40,6 +40,10 @@ pub struct Folders {
 pub struct JobOptions {
     /// Write `<image>.bmap`.
     pub bmap: bool,
+    /// Write the layout with what it names (the binaries placed next to it, the generated files). Without it (a
+    /// problem that only affects flashing, in Buildroot mode), a layout and generated files an earlier build left in
+    /// the output folder are removed in the same commit, so none outlives the image it was made for.
+    pub layout: bool,
 }
 
 /// Where a piece of the image comes from.
@@ -47,6 +51,13 @@ pub struct JobOptions {
 pub enum PieceSource {
     /// One of the partition table's structures ([`ImageJob::table`] holds the bytes).
     Table(RegionKind),
+    /// Bytes the tool made (the FWU metadata), named for messages.
+    Bytes {
+        /// The generated file's name.
+        name: String,
+        /// Its content.
+        bytes: Vec<u8>,
+    },
     /// An input file, expected to be `size` bytes (its size when planned).
     Input {
         /// The name in the board description.
@@ -118,6 +129,13 @@ pub struct BuildJob {
     pub bmap: Option<String>,
     /// Binaries to place next to the layout (those already there, in a build into the images folder, are not).
     pub binaries: Vec<Placement>,
+    /// Files the tool makes, written next to the layout (the FWU metadata the layout names).
+    pub generated: Vec<GeneratedFile>,
+    /// Whether the layout, the binaries and the generated files are written ([`JobOptions::layout`]).
+    pub write_layout: bool,
+    /// Names removed from the output folder in the same commit (a stale layout and generated files, when the layout is
+    /// not written).
+    pub remove: Vec<String>,
 }
 
 /// Why there is no job for a plan.
@@ -152,7 +170,8 @@ pub enum JobError {
     Layout(#[from] layout::LayoutError),
 }
 
-/// The outputs' names, each with how messages call it: the image, the layout, and the block map when `bmap`.
+/// The outputs' names, each with how messages call it: the image, the layout, the block map when `bmap`, and the
+/// files the tool makes (the FWU metadata).
 #[must_use]
 pub fn output_names(plan: &Plan, bmap: bool) -> Vec<(String, String)> {
     let image = &plan.disk.file_name;
@@ -161,6 +180,7 @@ pub fn output_names(plan: &Plan, bmap: bool) -> Vec<(String, String)> {
         let name = bmap_name(plan);
         out.push((name.clone(), format!("the block map `{name}`")));
     }
+    out.extend(plan.generated.iter().map(|g| (g.name.clone(), format!("the {} `{}`", g.what, g.name))));
     out
 }
 
@@ -200,6 +220,15 @@ pub fn image_pieces(plan: &Plan, inputs: &InputSet, images: Option<&Path>) -> Re
     let mut pieces = vec![table(RegionKind::ProtectiveMbr), table(RegionKind::PrimaryHeader), table(RegionKind::PrimaryEntries)];
     for p in &plan.partitions {
         if let Some(input) = &p.input {
+            if input.is_generated() {
+                let made = plan.generated.iter().find(|g| g.name == input.name).ok_or_else(|| JobError::InputNotRead(input.name.clone()))?;
+                pieces.push(Piece {
+                    offset: p.start,
+                    label: format!("partition {} ({}, generated)", p.name, input.name),
+                    source: PieceSource::Bytes { name: made.name.clone(), bytes: made.bytes.clone() },
+                });
+                continue;
+            }
             let facts = inputs.facts.get(&input.name).ok_or_else(|| JobError::InputNotRead(input.name.clone()))?;
             pieces.push(Piece {
                 offset: p.start,
@@ -249,6 +278,12 @@ impl BuildJob {
 
         let paths = BinaryPaths { inputs: names, image: plan.disk.file_name.clone() };
         let layout = layout::text(plan, &paths)?;
+        let (generated, remove) = if options.layout {
+            (plan.generated.clone(), Vec::new())
+        } else {
+            binaries.clear();
+            (Vec::new(), std::iter::once(plan.layout_name.clone()).chain(plan.generated.iter().map(|g| g.name.clone())).collect())
+        };
         let image = ImageJob {
             name: plan.disk.file_name.clone(),
             size: plan.disk.size,
@@ -262,6 +297,9 @@ impl BuildJob {
             layout,
             bmap: options.bmap.then(|| bmap_name(plan)),
             binaries,
+            generated,
+            write_layout: options.layout,
+            remove,
         })
     }
 
@@ -285,10 +323,11 @@ impl fmt::Display for BuildJob {
         for p in &self.image.pieces {
             let size = match &p.source {
                 PieceSource::Table(kind) => ByteSize::new(self.image.table_bytes(*kind).len() as u64),
+                PieceSource::Bytes { bytes, .. } => ByteSize::new(bytes.len() as u64),
                 PieceSource::Input { size, .. } => *size,
             };
             let from = match &p.source {
-                PieceSource::Table(_) => String::new(),
+                PieceSource::Table(_) | PieceSource::Bytes { .. } => String::new(),
                 PieceSource::Input { path, .. } => format!(" from {}", show(path)),
             };
             rows.push(vec![format!("{:#010x}", p.offset.get()), format!("{size}"), format!("{}{from}", p.label)]);
@@ -296,17 +335,25 @@ impl fmt::Display for BuildJob {
         for line in crate::table::render(&rows).lines() {
             writeln!(f, "    {line}")?;
         }
-        let lines = self.layout.lines().filter(|l| !l.starts_with('#')).count();
-        writeln!(f, "  {}: flash layout, {lines} lines (checked with U-Boot's rules):", self.layout_name)?;
-        let rows: Vec<Vec<String>> = self.layout.lines().map(|l| l.split('\t').map(str::to_string).collect()).collect();
-        for line in crate::table::render(&rows).lines() {
-            writeln!(f, "    {line}")?;
+        if self.write_layout {
+            let lines = self.layout.lines().filter(|l| !l.starts_with('#')).count();
+            writeln!(f, "  {}: flash layout, {lines} lines (checked with U-Boot's rules):", self.layout_name)?;
+            let rows: Vec<Vec<String>> = self.layout.lines().map(|l| l.split('\t').map(str::to_string).collect()).collect();
+            for line in crate::table::render(&rows).lines() {
+                writeln!(f, "    {line}")?;
+            }
         }
         if let Some(bmap) = &self.bmap {
             writeln!(f, "  {bmap}: block map of {} (bmaptool)", self.image.name)?;
         }
+        for g in &self.generated {
+            writeln!(f, "  {}: {} bytes, {}", g.name, g.bytes.len(), g.what)?;
+        }
         for b in &self.binaries {
             writeln!(f, "  {}: {}, a copy of {}", b.name, b.size.describe(), show(&b.source))?;
+        }
+        for r in &self.remove {
+            writeln!(f, "  {r}: removed if present (not written by this build)")?;
         }
         Ok(())
     }
@@ -344,7 +391,7 @@ mod tests {
     #[test]
     fn pieces_are_in_order_and_binaries_placed_once() {
         let (plan, inputs) = plan_with("tf-a.stm32", "[[partition]]\nname = \"rootfs\"\nimage = \"rootfs.ext4\"\n");
-        let job = BuildJob::new(&plan, &inputs, &folders("/images", "/out"), JobOptions { bmap: false }).unwrap();
+        let job = BuildJob::new(&plan, &inputs, &folders("/images", "/out"), JobOptions { bmap: false, layout: true }).unwrap();
         assert!(job.image.pieces.windows(2).all(|w| w[0].offset < w[1].offset));
         assert_eq!(job.image.pieces.first().map(|p| &p.source), Some(&PieceSource::Table(RegionKind::ProtectiveMbr)));
         assert_eq!(job.image.pieces.last().map(|p| &p.source), Some(&PieceSource::Table(RegionKind::BackupHeader)));
@@ -352,7 +399,7 @@ mod tests {
         assert_eq!(placed, ["tf-a.stm32", "u-boot.stm32", "rootfs.ext4"], "each binary once, in layout order");
         assert_eq!(job.bmap, None);
         // Into the images folder itself, nothing is placed.
-        let job = BuildJob::new(&plan, &inputs, &folders("/images", "/images"), JobOptions { bmap: true }).unwrap();
+        let job = BuildJob::new(&plan, &inputs, &folders("/images", "/images"), JobOptions { bmap: true, layout: true }).unwrap();
         assert!(job.binaries.is_empty());
     }
 
@@ -360,16 +407,16 @@ mod tests {
     fn nothing_may_land_on_an_input() {
         // The image named like an input, in the images folder.
         let (plan, inputs) = plan_with("tf-a.stm32", "[[partition]]\nname = \"data\"\nimage = \"sdcard.img\"\n");
-        let e = BuildJob::new(&plan, &inputs, &folders("/images", "/images"), JobOptions { bmap: true }).unwrap_err();
+        let e = BuildJob::new(&plan, &inputs, &folders("/images", "/images"), JobOptions { bmap: true, layout: true }).unwrap_err();
         assert!(matches!(e, JobError::OverwritesInput { ref output, .. } if output == "sdcard.img"), "{e}");
         // An output folder inside the images folder: `tf-a.stm32` placed there would be the input `sub/tf-a.stm32`.
         let (plan, inputs) = plan_with("tf-a.stm32", "[[partition]]\nname = \"data\"\nimage = \"sub/tf-a.stm32\"\n");
-        let e = BuildJob::new(&plan, &inputs, &folders("/images", "/images/sub"), JobOptions { bmap: true }).unwrap_err();
+        let e = BuildJob::new(&plan, &inputs, &folders("/images", "/images/sub"), JobOptions { bmap: true, layout: true }).unwrap_err();
         assert!(matches!(e, JobError::PlacedOverInput { ref other, .. } if other == "sub/tf-a.stm32"), "{e}");
         // An input whose flattened name lands on itself... cannot: `sub/x` becomes `sub-x`. One already in the
         // output folder under its plain name is used as it is.
         let (plan, inputs) = plan_with("tf-a.stm32", "");
-        let job = BuildJob::new(&plan, &inputs, &folders("/images", "/images"), JobOptions { bmap: true }).unwrap();
+        let job = BuildJob::new(&plan, &inputs, &folders("/images", "/images"), JobOptions { bmap: true, layout: true }).unwrap();
         assert!(job.binaries.is_empty() && job.layout.contains("\ttf-a.stm32\n"), "{}", job.layout);
     }
 }

@@ -10,8 +10,9 @@ pub mod rules;
 use std::{collections::BTreeMap, ops::Range};
 
 use crate::{
-    board::{BoardFile, Chain, FlashMode, Media, MmcDevice, Soc},
+    board::{BoardFile, Chain, FlashMode, LineOpt, Media, MmcDevice, Soc},
     diag::{self, Problem},
+    fwu,
     geometry::{DiskGeometry, Medium},
     guid::Guid,
     inputs::InputFacts,
@@ -36,8 +37,14 @@ pub enum Role {
     Fsbl2,
     /// U-Boot `.stm32` (trusted chain), found by TF-A by the name `ssbl`.
     Ssbl,
-    /// FIP, found by TF-A by type GUID, then name `fip`.
+    /// FIP, found by TF-A by type GUID, then name `fip` (with the A/B set: `fip-a`, bank 0).
     Fip,
+    /// The A/B set's second FIP bank, `fip-b` (empty: an update writes it).
+    FipB,
+    /// FWU metadata copy (`metadata1`, `metadata2`), found by TF-A by name.
+    Metadata,
+    /// U-Boot's environment (`u-boot-env`, empty).
+    Env,
     /// A `[[partition]]` from the description.
     User,
 }
@@ -51,18 +58,61 @@ impl Role {
             Role::Fsbl2 => "fsbl2",
             Role::Ssbl => "ssbl",
             Role::Fip => "fip",
+            Role::FipB => "fip-b",
+            Role::Metadata => "metadata",
+            Role::Env => "u-boot-env",
             Role::User => "user",
         }
     }
 }
 
+/// Where a partition's or a stage's content comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A file of the images folder, named in the description.
+    Images,
+    /// Made by the tool from the description ([`Plan::generated`]): written next to the layout, never read.
+    Generated,
+}
+
 /// An input file as the plan uses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedInput {
-    /// Name as written (relative to the images folder).
+    /// Name as written (relative to the images folder), or the generated file's name.
     pub name: String,
     /// Size in bytes.
     pub size: ByteSize,
+    /// Read from the images folder, or made by the tool.
+    pub origin: Origin,
+}
+
+impl PlannedInput {
+    /// Whether the tool makes this content itself.
+    #[must_use]
+    pub fn is_generated(&self) -> bool {
+        self.origin == Origin::Generated
+    }
+}
+
+/// A file the tool makes from the description (the FWU metadata), written next to the layout and into the
+/// partitions that name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedFile {
+    /// File name next to the layout (a plain name).
+    pub name: String,
+    /// What it is, for messages.
+    pub what: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// ST's A/B firmware update: FWU metadata in metadata1/metadata2 naming fip-a and fip-b.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FwuPlan {
+    /// The metadata version the target reads.
+    pub version: fwu::Version,
+    /// The metadata's content: generated from the plan, or the description's `metadata` file (checked).
+    pub metadata: PlannedInput,
 }
 
 /// One GPT partition of the disk image.
@@ -88,6 +138,10 @@ pub struct PlannedPartition {
     pub input: Option<PlannedInput>,
     /// Where it was described in the board file.
     pub span: Option<Range<usize>>,
+    /// Column 1 of its layout line, when the description sets it.
+    pub opt: Option<LineOpt>,
+    /// Column 2 of its layout line, when the description sets it.
+    pub id: Option<u32>,
 }
 
 impl PlannedPartition {
@@ -138,6 +192,8 @@ pub struct DiskPlan {
     pub align: ByteSize,
     /// The media's erase unit (every offset must be a multiple).
     pub erase_unit: ByteSize,
+    /// `[storage] size` was given: the image is as long as the card or eMMC user area.
+    pub size_given: bool,
 }
 
 impl DiskPlan {
@@ -148,13 +204,26 @@ impl DiskPlan {
     }
 }
 
-/// The programmer stages loaded into RAM over USB before flashing (`-` lines 0x01 and 0x03).
+/// The programmer stages loaded into RAM over USB before flashing (`-` lines 0x01, 0x02 and 0x03).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgrammerStages {
-    /// TF-A sent to the ROM (Id 0x01).
+    /// TF-A sent to the ROM (Id 0x01): `[programmer] fsbl`, else the flashed one.
     pub fsbl: PlannedInput,
-    /// U-Boot `.stm32` or FIP sent to TF-A (Id 0x03).
+    /// STM32MP25: the DDR firmware FIP sent to TF-A (Id 0x02).
+    pub ddr: Option<PlannedInput>,
+    /// U-Boot `.stm32` or FIP sent to TF-A (Id 0x03): `[programmer] ssbl`/`fip`, else the flashed one.
     pub second: PlannedInput,
+}
+
+impl ProgrammerStages {
+    /// Every stage, in the order the programmer sends them.
+    #[must_use]
+    pub fn all(&self) -> Vec<&PlannedInput> {
+        let mut out = vec![&self.fsbl];
+        out.extend(self.ddr.iter());
+        out.push(&self.second);
+        out
+    }
 }
 
 /// Everything needed to write the image and the layout.
@@ -182,6 +251,12 @@ pub struct Plan {
     pub layout_name: String,
     /// Layout mode.
     pub flash_mode: FlashMode,
+    /// Layout types for U-Boot before 2022.07 (`FIP`… written as `Binary`).
+    pub legacy_types: bool,
+    /// The A/B firmware-update set, when described.
+    pub fwu: Option<FwuPlan>,
+    /// Files the tool makes (the FWU metadata), written next to the layout.
+    pub generated: Vec<GeneratedFile>,
 }
 
 impl Plan {
@@ -203,7 +278,7 @@ impl Plan {
     pub fn transfer_bytes(&self, mode: FlashMode) -> ByteSize {
         // Saturating: sizes come from the description and the inputs (a 16 EiB `[storage] size` must not overflow).
         let sum = |sizes: &mut dyn Iterator<Item = ByteSize>| sizes.fold(ByteSize::ZERO, ByteSize::saturating_add);
-        let stages = self.stages.fsbl.size.saturating_add(self.stages.second.size);
+        let stages = sum(&mut self.stages.all().into_iter().map(|s| s.size));
         let hw = sum(&mut self.hw_boot.iter().map(|h| h.input.size));
         let body = match mode {
             FlashMode::Raw => self.disk.size,
@@ -250,7 +325,7 @@ pub fn plan(board: &BoardFile, inputs: &InputSet) -> PlanOutcome {
         &trimmed
     };
     let draft = layout::place(board, inputs, &mut problems);
-    problems.extend(rules::check_plan(board, &draft));
+    problems.extend(rules::check_plan(board, inputs, &draft));
     let plan = (!diag::has_errors(&problems)).then_some(draft);
     PlanOutcome { plan, problems }
 }

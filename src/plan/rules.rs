@@ -7,8 +7,9 @@ use std::path::{Component, Path};
 
 use super::{InputSet, Plan, PlannedPartition, Role};
 use crate::{
-    board::{BoardFile, Chain, FlashMode, Media, Soc, Spanned},
+    board::{BoardFile, Chain, FlashMode, Media, ProgrammerStage, SizeSpec, Soc, Spanned},
     diag::Problem,
+    fwu::{self, BankPartition, Metadata},
     geometry::{DiskGeometry, GPT_ENTRIES, Medium},
     guid::{self, Guid, TsvType},
     inputs::{self, StageRole},
@@ -29,7 +30,7 @@ pub fn check_inputs(board: &BoardFile, inputs: &InputSet) -> Vec<Problem> {
 
 /// Rules on the placed plan.
 #[must_use]
-pub fn check_plan(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
+pub fn check_plan(board: &BoardFile, inputs: &InputSet, plan: &Plan) -> Vec<Problem> {
     let mut out = Vec::new();
     // The rules that compare partitions pairwise are quadratic, and so is what they report: thousands of
     // `[[partition]]` at one offset made millions of overlap problems (3000 took 35 s and 4.6 GB). Beyond what a GPT
@@ -38,6 +39,11 @@ pub fn check_plan(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
     let pairwise = too_many.is_empty();
     out.extend(ensure_output_names_safe(board));
     out.extend(reject_chain_soc_mismatch(board));
+    out.extend(require_mp25_ddr_fip(board));
+    out.extend(reject_fip_ddr_soc(board));
+    out.extend(reject_fill_without_storage_size(board));
+    out.extend(reject_fill_not_last(board, plan));
+    out.extend(ensure_fwu_metadata_matches(board, inputs, plan));
     out.extend(ensure_partition_names_valid(plan));
     if pairwise {
         out.extend(reject_duplicate_names(board, plan));
@@ -57,11 +63,16 @@ pub fn check_plan(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
     if pairwise {
         out.extend(reject_duplicate_guids(plan));
     }
+    out.extend(ensure_line_opts_consistent(plan));
+    if pairwise {
+        out.extend(ensure_line_ids_valid(board, plan));
+    }
+    out.extend(warn_line_keys_in_raw_mode(board, plan));
     out.extend(warn_rootfs_partuuid(plan));
     out.extend(warn_bootable_type(plan));
     out.extend(warn_fsbl_named_user_partition(plan));
     out.extend(warn_partitions_mode_divergence(plan));
-    out.extend(note_mp25_ddr_firmware(plan));
+    out.extend(warn_last_partition_end(board, plan));
     out
 }
 
@@ -149,19 +160,29 @@ pub fn ensure_inputs_present(board: &BoardFile, inputs: &InputSet) -> Vec<Proble
         .collect()
 }
 
-/// TF-A, U-Boot and FIP files have valid headers for this SoC.
+/// TF-A, U-Boot and FIP files, flashed or sent by the programmer, have valid headers for this SoC.
 #[must_use]
 pub fn ensure_boot_stages_valid(board: &BoardFile, inputs: &InputSet) -> Vec<Problem> {
     let soc = board.board.soc.value;
-    let mut stages: Vec<(&Spanned<String>, StageRole)> = vec![(&board.boot.fsbl, StageRole::Fsbl)];
-    if let Some(s) = &board.boot.ssbl {
-        stages.push((s, StageRole::Ssbl));
-    }
-    if let Some(f) = &board.boot.fip {
-        stages.push((f, StageRole::Fip));
-    }
+    let stages: Vec<(&Spanned<String>, StageRole)> = board
+        .boot_stage_inputs()
+        .into_iter()
+        .map(|(name, stage)| {
+            let role = match stage {
+                ProgrammerStage::Fsbl => StageRole::Fsbl,
+                ProgrammerStage::Ssbl => StageRole::Ssbl,
+                ProgrammerStage::Fip | ProgrammerStage::FipDdr => StageRole::Fip,
+            };
+            (name, role)
+        })
+        .collect();
     let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for (name, role) in stages {
+        // The programmer's files default to the flashed ones: check each file once.
+        if !seen.insert((name.value.as_str(), role as u8)) {
+            continue;
+        }
         if let Some(facts) = inputs.facts.get(&name.value) {
             out.extend(inputs::check_stage(facts, role, soc).into_iter().map(|p| p.with_span(Some(name.span.clone()))));
         }
@@ -198,7 +219,7 @@ pub fn reject_emmc_fsbl_partitions(board: &BoardFile) -> (Vec<usize>, Option<Pro
     )
     .with_span(Some(board.partitions[first].span.clone()))
     .with_help(format!(
-        "remove {them}: the user area starts with `ssbl` (or `fip`) at {}, and flash.tsv gets the fsbl1/fsbl2 lines for boot1/boot2",
+        "remove {them}: the user area starts with `ssbl` (or `fip`, or `metadata1` with `fwu`) at {}, and flash.tsv gets the fsbl lines for boot1/boot2",
         Medium::Emmc.first_offset()
     ));
     (misplaced, Some(problem))
@@ -458,10 +479,19 @@ pub fn reject_empty_partitions(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
     plan.partitions
         .iter()
         .filter(|p| p.size == ByteSize::ZERO)
-        // A [[partition]] with neither `size` nor `image` already has `plan::no_size`.
-        .filter(|p| !(p.role == Role::User && spec(&p.name).is_some_and(|s| s.size.is_none() && s.image.is_none())))
+        // A [[partition]] with neither `size` nor `image` already has `plan::no_size`, a `fill` without the storage's
+        // size `plan::fill_needs_size`, one not last `plan::fill_not_last`.
+        .filter(|p| {
+            !(p.role == Role::User
+                && spec(&p.name).is_some_and(|s| {
+                    let size = s.size.as_ref().map(|z| z.value);
+                    let last = plan.partitions.last().is_some_and(|l| l.name == p.name);
+                    (matches!(size, None | Some(SizeSpec::Auto)) && s.image.is_none())
+                        || (size == Some(SizeSpec::Fill) && (!plan.disk.size_given || !last))
+                }))
+        })
         .map(|p| {
-            let why = match (&p.input, spec(&p.name).and_then(|s| s.size.as_ref())) {
+            let why = match (&p.input, spec(&p.name).and_then(|s| s.size.as_ref()).and_then(|s| s.value.bytes())) {
                 (Some(input), None) if p.role == Role::User => format!("its input `{}` is empty", input.name),
                 _ => "its size is 0".to_string(),
             };
@@ -491,13 +521,17 @@ pub fn ensure_image_fits_a_file(board: &BoardFile, plan: &Plan) -> Vec<Problem> 
 pub fn ensure_inputs_fit(plan: &Plan) -> Vec<Problem> {
     let mut out = Vec::new();
     for p in &plan.partitions {
+        // A partition of 0 bytes has its own problem (`empty_partition`, `no_size`, `fill_…`): its cause, not its input.
         if let Some(input) = &p.input
             && input.size > p.size
+            && p.size > ByteSize::ZERO
         {
             let key = match p.role {
                 Role::Fsbl1 | Role::Fsbl2 => "`fsbl_size` in [boot]",
                 Role::Ssbl => "`ssbl_size` in [boot]",
-                Role::Fip => "`fip_size` in [boot]",
+                Role::Fip | Role::FipB => "`fip_size` in [boot]",
+                Role::Metadata => "`metadata` in [boot] to a file no larger than the slot (ST's metadata is 120 bytes), or remove it",
+                Role::Env => "nothing: u-boot-env has no input",
                 Role::User => "`size`",
             };
             out.push(
@@ -545,16 +579,22 @@ pub fn reject_duplicate_guids(plan: &Plan) -> Vec<Problem> {
     out
 }
 
-/// A `rootfs` GUID other than U-Boot's fixed one breaks `root=PARTUUID=` after a `partitions`-mode flash.
+/// A root file-system GUID other than U-Boot's fixed one breaks `root=PARTUUID=` after a `partitions`-mode flash:
+/// `stm32prog` gives it to the first partition (in address order) named `rootfs` or `rootfs-a`.
 #[must_use]
 pub fn warn_rootfs_partuuid(plan: &Plan) -> Vec<Problem> {
     let Some(fixed) = guid::uboot_rootfs_partuuid(plan.device.0) else { return Vec::new() };
-    plan.partition("rootfs")
+    plan.partitions
+        .iter()
+        .find(|p| guid::is_stm32prog_rootfs_name(&p.name))
         .filter(|p| p.unique_guid != fixed)
         .map(|p| {
             Problem::warning(
                 "plan::rootfs_partuuid",
-                format!("partition `rootfs` has GUID {}, but U-Boot's stm32prog gives `rootfs` on {} the GUID {fixed}", p.unique_guid, plan.device),
+                format!(
+                    "partition `{}` has GUID {}, but U-Boot's stm32prog gives `{}` on {} the GUID {fixed}",
+                    p.name, p.unique_guid, p.name, plan.device
+                ),
             )
             .with_span(p.span.clone())
             .with_help("remove `uuid` so `root=PARTUUID=` works whichever flash mode wrote the partition")
@@ -629,34 +669,253 @@ pub fn warn_partitions_mode_divergence(plan: &Plan) -> Vec<Problem> {
         }
     }
     for p in &plan.partitions {
-        if TsvType::for_gpt_type(p.type_guid, p.bootable).is_none() {
+        if TsvType::for_gpt_type_in(p.type_guid, p.bootable, plan.legacy_types).is_none() {
+            let layout = if plan.legacy_types { "a flash layout for U-Boot before 2022.07 (`legacy_types`)" } else { "a flash layout" };
+            let help = if plan.legacy_types {
+                "use `binary`, `linux` or a type a layout can express (set `fip_type = \"binary\"` for the fip), drop `legacy_types`, or flash in `raw` mode"
+            } else {
+                "use a type name from board/README.md, or flash in `raw` mode"
+            };
             out.push(
                 Problem::warning(
                     "plan::layout_type",
                     format!(
-                        "partition `{}` has type {}, which a flash layout cannot express; stm32prog will create it as `Binary` ({})",
+                        "partition `{}` has type {}, which {layout} cannot express; stm32prog will create it as `Binary` ({})",
                         p.name,
                         guid::describe_type(p.type_guid),
                         guid::describe_type(guid::LINUX_RESERVED)
                     ),
                 )
                 .with_span(p.span.clone())
-                .with_help("use a type name from board/README.md, or flash in `raw` mode"),
+                .with_help(help),
             );
         }
     }
     out
 }
 
-/// STM32MP25 USB flashing also loads a DDR firmware FIP (Id 0x02), which this layout does not carry.
+/// STM32MP25's TF-A asks the programmer for the DDR firmware FIP (Id 0x02, `fip-ddr`) before the FIP: a layout
+/// without it stops there (`docs/st-layouts.md` §5).
 #[must_use]
-pub fn note_mp25_ddr_firmware(plan: &Plan) -> Vec<Problem> {
-    if plan.soc == Soc::Stm32mp25 {
-        vec![Problem::note(
-            "plan::mp25_ddr_fip",
-            "STM32MP25 programmer layouts also load the DDR firmware FIP as Id 0x02 (`fip-ddr`); add that line to flash.tsv by hand until it is supported",
-        )]
-    } else {
-        Vec::new()
+pub fn require_mp25_ddr_fip(board: &BoardFile) -> Option<Problem> {
+    if board.board.soc.value != Soc::Stm32mp25 || board.programmer.fip_ddr.is_some() {
+        return None;
     }
+    Some(
+        Problem::error(
+            "plan::mp25_ddr_fip",
+            "STM32MP25: USB flashing loads the DDR firmware FIP on Id 0x02 (`fip-ddr`) before the FIP, and the description names none",
+        )
+        .with_span(Some(board.board.soc.span.clone()))
+        .with_help(
+            "add `[programmer]` with `fip_ddr = \"fip-<board>-ddr-optee-<medium>.bin\"` (TF-A's DDR firmware FIP, `fip/` in ST's deploy folder)",
+        ),
+    )
+}
+
+/// Only STM32MP25 loads a separate DDR firmware FIP.
+#[must_use]
+pub fn reject_fip_ddr_soc(board: &BoardFile) -> Option<Problem> {
+    let soc = board.board.soc.value;
+    let ddr = board.programmer.fip_ddr.as_ref().filter(|_| soc != Soc::Stm32mp25)?;
+    Some(
+        Problem::error(
+            "plan::fip_ddr_soc",
+            format!("`fip_ddr` is given but {} has no separate DDR firmware FIP: its TF-A never asks for Id 0x02", soc.name()),
+        )
+        .with_span(Some(ddr.span.clone()))
+        .with_help("remove `fip_ddr` (only STM32MP25 loads one), or set `[board] soc = \"stm32mp25\"`"),
+    )
+}
+
+/// `size = "fill"` grows a partition to the end of the storage, which only `[storage] size` tells.
+#[must_use]
+pub fn reject_fill_without_storage_size(board: &BoardFile) -> Vec<Problem> {
+    if board.storage.size.is_some() {
+        return Vec::new();
+    }
+    board
+        .partitions
+        .iter()
+        .filter_map(|p| p.size.as_ref().filter(|s| s.value == SizeSpec::Fill).map(|s| (p, s)))
+        .map(|(p, s)| {
+            Problem::error("plan::fill_needs_size", format!("partition `{}` has `size = \"fill\"` but the storage's size is not given", p.name.value))
+                .with_span(Some(s.span.clone()))
+                .with_help("set `[storage] size` to the card's or eMMC user area's size in bytes (`blockdev --getsize64 /dev/sdX`), or give the partition a size")
+        })
+        .collect()
+}
+
+/// Only the last partition (the highest offset) can run to the end of the storage.
+#[must_use]
+pub fn reject_fill_not_last(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
+    let last = plan.partitions.last().map(|p| p.name.as_str());
+    board
+        .partitions
+        .iter()
+        .filter(|p| p.size.as_ref().is_some_and(|s| s.value == SizeSpec::Fill) && Some(p.name.value.as_str()) != last)
+        .map(|p| {
+            Problem::error(
+                "plan::fill_not_last",
+                format!("partition `{}` has `size = \"fill\"` but `{}` comes after it", p.name.value, last.unwrap_or("another partition")),
+            )
+            .with_span(p.size.as_ref().map(|s| s.span.clone()))
+            .with_help("only the last partition can fill the storage: move this one last, or give it a size")
+        })
+        .collect()
+}
+
+/// A given FWU metadata file (`[boot] metadata`) must be what TF-A and U-Boot read (the version, a valid CRC) and name,
+/// bank by bank, the unique GUIDs of this image's fip-a and fip-b: otherwise TF-A finds no FIP to boot.
+#[must_use]
+pub fn ensure_fwu_metadata_matches(board: &BoardFile, inputs: &InputSet, plan: &Plan) -> Option<Problem> {
+    let fwu_plan = plan.fwu.as_ref()?;
+    let given = board.boot.metadata.as_ref()?;
+    let facts = inputs.facts.get(&given.value)?;
+    let banks: Vec<BankPartition> =
+        ["fip-a", "fip-b"].iter().filter_map(|n| plan.partition(n)).map(|p| BankPartition { name: p.name.clone(), unique: p.unique_guid }).collect();
+    let result = Metadata::decode(&facts.head, fwu::ST_GEOMETRY).and_then(|m| m.check_banks(fwu_plan.version, guid::FIP, &banks));
+    let e = result.err()?;
+    let guids = |b: &[BankPartition]| b.iter().map(|b| b.unique.to_string().to_ascii_lowercase()).collect::<Vec<_>>().join(",");
+    Some(Problem::error("plan::fwu_metadata", format!("FWU metadata `{}`: {e}", given.value)).with_span(Some(given.span.clone())).with_help(format!(
+        "remove `metadata` so the tool writes it from this description, or remake it with `mkfwumdata -g -i 1 -b 2 -v {} {},{},{}`",
+        fwu_plan.version.number(),
+        guid::FWU_MDATA.to_string().to_ascii_lowercase(),
+        guid::FIP.to_string().to_ascii_lowercase(),
+        guids(&banks)
+    )))
+}
+
+/// `opt` agrees with the content: `P`/`PD` program a file, so need an `image`; `PE`/`PED` keep the partition empty,
+/// so its `image` would be in the disk image but never flashed.
+#[must_use]
+pub fn ensure_line_opts_consistent(plan: &Plan) -> Vec<Problem> {
+    plan.partitions
+        .iter()
+        .filter_map(|p| {
+            let opt = p.opt?;
+            match (opt.empty(), &p.input) {
+                (false, None) => Some(
+                    Problem::error("plan::bad_opt", format!("partition `{}` has `opt = \"{}\"` but no `image` to program", p.name, opt.name()))
+                        .with_span(p.span.clone())
+                        .with_help("add `image = \"…\"`, or write `opt = \"PED\"` (erased and left empty, the default without an image)"),
+                ),
+                (true, Some(input)) => Some(
+                    Problem::error(
+                        "plan::bad_opt",
+                        format!("partition `{}` has `opt = \"{}\"` (left empty) but `image = \"{}\"`: the disk image would hold it, a USB flash would not", p.name, opt.name(), input.name),
+                    )
+                    .with_span(p.span.clone())
+                    .with_help("remove `image`, or write `opt = \"P\"` (or `\"PD\"` to erase first)"),
+                ),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Explicit layout Ids are unique, and keep ST's ranges: file systems (`System`, `FileSystem`, `ESP`) from 0x10, since
+/// `stm32prog` programs in ascending Id order and 0x04–0x0F is where the boot loaders go first.
+#[must_use]
+pub fn ensure_line_ids_valid(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for (i, spec) in board.partitions.iter().enumerate() {
+        let Some(id) = &spec.id else { continue };
+        if let Some(first) = board.partitions[..i].iter().find(|o| o.id.as_ref().is_some_and(|o| o.value == id.value)) {
+            out.push(
+                Problem::error(
+                    "plan::duplicate_id",
+                    format!("partition `{}` has `id = {:#04x}`, already the Id of `{}`", spec.name.value, id.value, first.name.value),
+                )
+                .with_span(Some(id.span.clone()))
+                .with_help("give each line its own Id (it is also the programming order), or remove `id` to have one counted"),
+            );
+        }
+        let Some(p) = plan.partition(&spec.name.value) else { continue };
+        let Some(line_type) = TsvType::for_gpt_type_in(p.type_guid, p.bootable, plan.legacy_types) else { continue };
+        if !line_type.is_binary_range() && id.value < 0x10 {
+            out.push(
+                Problem::error(
+                    "plan::id_range",
+                    format!("partition `{}` is a `{line_type}` line with `id = {:#04x}`: 0x04–0x0F are ST's boot-loader Ids (Binary, FIP, ENV, FWU_MDATA)", spec.name.value, id.value),
+                )
+                .with_span(Some(id.span.clone()))
+                .with_help("use an Id from 0x10 to 0xF0, or remove `id` to have one counted"),
+            );
+        }
+    }
+    out
+}
+
+/// `opt` and `id` shape a partition's line in a `partitions` layout; a `raw` layout has one line for the whole image.
+#[must_use]
+pub fn warn_line_keys_in_raw_mode(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
+    if plan.flash_mode != FlashMode::Raw {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for spec in &board.partitions {
+        for (key, span) in [("opt", spec.opt.as_ref().map(|o| o.span.clone())), ("id", spec.id.as_ref().map(|i| i.span.clone()))] {
+            if let Some(span) = span {
+                out.push(
+                    Problem::warning(
+                        "plan::raw_mode_keys",
+                        format!(
+                            "partition `{}`: `{key}` has no effect in `raw` mode, whose layout writes the whole image in one line",
+                            spec.name.value
+                        ),
+                    )
+                    .with_span(Some(span))
+                    .with_help(format!("remove `{key}`, or set `[flash] mode = \"partitions\"`")),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// In `partitions` mode `stm32prog` runs the last partition to the end of the device (`Medium::stm32prog_end`): with
+/// `[storage] size` the image's GPT can end it there (`size = "fill"`) and a different end is a warning; without it
+/// the two GPTs differ in that partition's size, which is worth a note.
+#[must_use]
+pub fn warn_last_partition_end(board: &BoardFile, plan: &Plan) -> Option<Problem> {
+    if plan.flash_mode != FlashMode::Partitions {
+        return None;
+    }
+    let last = plan.partitions.last()?;
+    if !plan.disk.size_given {
+        return Some(
+            Problem::note(
+                "plan::last_partition_grows",
+                format!(
+                    "a USB flash in `partitions` mode runs `{}` to the end of the device ({} before it on {}), so its size there depends on the card or chip; this image's GPT ends it at {}",
+                    last.name,
+                    if plan.medium() == Medium::Emmc { "512 KiB" } else { "35 sectors" },
+                    plan.medium().name(),
+                    last.end()
+                ),
+            )
+            .with_span(last.span.clone())
+            .with_help(format!("to make both GPTs equal, set `[storage] size` to the card's size and `size = \"fill\"` on `{}`", last.name)),
+        );
+    }
+    let end = plan.medium().stm32prog_end(plan.disk.size.whole_sectors());
+    if last.end() == end {
+        return None;
+    }
+    let fill = board.partitions.iter().any(|p| p.name.value == last.name && p.size.as_ref().is_some_and(|s| s.value == SizeSpec::Fill));
+    (!fill).then(|| {
+        Problem::warning(
+            "plan::last_partition_differs",
+            format!(
+                "partition `{}` ends at {}, but a USB flash in `partitions` mode runs it to {} on this {}: the two GPTs differ",
+                last.name,
+                last.end(),
+                end,
+                plan.medium().name()
+            ),
+        )
+        .with_span(last.span.clone())
+        .with_help(format!("write `size = \"fill\"` on `{}`", last.name))
+    })
 }

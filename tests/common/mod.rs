@@ -241,6 +241,74 @@ fn normalise_header(h: &mut [u8], value: u64) {
     h[16..20].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// Give `theirs` (an image genimage wrote from a configuration without UUIDs, so with random ones) the disk GUID and the
+/// partitions' unique GUIDs of `ours`, in both GPT copies, and recompute the entry-array and header CRCs: every other
+/// byte (MBR, offsets, sizes, types, attributes, names, data) can then be compared as it is. Both images must have
+/// the same length and entry count.
+pub fn adopt_guids(theirs: &Path, ours: &Path) {
+    let t = fs::OpenOptions::new().read(true).write(true).open(theirs).unwrap();
+    let o = File::open(ours).unwrap();
+    let len = t.metadata().unwrap().len();
+    assert_eq!(len, o.metadata().unwrap().len(), "adopt_guids: the images differ in length");
+    for at in [512, len - 512] {
+        let (mut th, mut oh) = ([0u8; 92], [0u8; 92]);
+        t.read_exact_at(&mut th, at).unwrap();
+        o.read_exact_at(&mut oh, at).unwrap();
+        th[56..72].copy_from_slice(&oh[56..72]);
+        let entries_at = u64::from_le_bytes(th[72..80].try_into().unwrap()) * 512;
+        let count = u32::from_le_bytes(th[80..84].try_into().unwrap()) as usize;
+        let size = u32::from_le_bytes(th[84..88].try_into().unwrap()) as usize;
+        let (mut te, mut oe) = (vec![0u8; count * size], vec![0u8; count * size]);
+        t.read_exact_at(&mut te, entries_at).unwrap();
+        o.read_exact_at(&mut oe, entries_at).unwrap();
+        for i in 0..count {
+            te[i * size + 16..i * size + 32].copy_from_slice(&oe[i * size + 16..i * size + 32]);
+        }
+        th[88..92].copy_from_slice(&crc32fast::hash(&te).to_le_bytes());
+        th[16..20].fill(0);
+        let crc = crc32fast::hash(&th);
+        th[16..20].copy_from_slice(&crc.to_le_bytes());
+        t.write_all_at(&te, entries_at).unwrap();
+        t.write_all_at(&th, at).unwrap();
+    }
+}
+
+/// What `sgdisk -i N` says about a partition.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SgdiskPart {
+    /// Type GUID.
+    pub type_guid: String,
+    /// Unique GUID.
+    pub unique_guid: String,
+    /// First sector.
+    pub first: u64,
+    /// Last sector (inclusive).
+    pub last: u64,
+    /// Attribute bits.
+    pub attrs: u64,
+    /// Name.
+    pub name: String,
+}
+
+/// `sgdisk -i N IMAGE`, parsed.
+pub fn sgdisk_info(image: &Path, n: u32) -> SgdiskPart {
+    require("sgdisk");
+    let out = run_ok(Command::new("sgdisk").arg("-i").arg(n.to_string()).arg(image));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |prefix: &str| -> String {
+        text.lines().find_map(|l| l.strip_prefix(prefix)).unwrap_or_else(|| panic!("no `{prefix}` in sgdisk -i {n}:\n{text}")).trim().to_string()
+    };
+    let first_word = |s: String| s.split_whitespace().next().unwrap_or("").to_string();
+    SgdiskPart {
+        type_guid: first_word(field("Partition GUID code:")),
+        unique_guid: field("Partition unique GUID:"),
+        first: first_word(field("First sector:")).parse().unwrap(),
+        last: first_word(field("Last sector:")).parse().unwrap(),
+        attrs: u64::from_str_radix(&field("Attribute flags:"), 16).unwrap(),
+        name: field("Partition name:").trim_matches('\'').to_string(),
+    }
+}
+
 /// [`normalise_first_usable`] on an image file, in place (only its two header sectors are read and written).
 pub fn normalise_first_usable_file(image: &Path, value: u64) {
     let f = fs::OpenOptions::new().read(true).write(true).open(image).unwrap();

@@ -155,7 +155,9 @@ impl BoardSpec {
         let mut out = Vec::new();
         let mut cursor = if self.emmc { 0x8_0000 } else { 0x4400 };
         if !self.emmc {
-            for n in ["fsbl1", "fsbl2"] {
+            // STM32MP25's ROM looks for its A35 FSBL in `fsbla1`/`fsbla2`.
+            let names = if self.soc == "stm32mp25" { ["fsbla1", "fsbla2"] } else { ["fsbl1", "fsbl2"] };
+            for n in names {
                 out.push((n.to_string(), cursor, self.fsbl_slot()));
                 cursor += self.fsbl_slot();
             }
@@ -203,6 +205,10 @@ impl BoardSpec {
         }
         if self.second_extra.is_some() {
             t.push_str(&format!("{}_size = \"{:#x}\"\n", self.second_name(), self.second_slot()));
+        }
+        if self.soc == "stm32mp25" {
+            // STM32MP25's programmer loads the DDR firmware FIP on Id 0x02 (any FIP will do here).
+            t.push_str("\n[programmer]\nfip_ddr = \"fip.bin\"\n");
         }
         t.push_str(&format!("\n[storage]\nmedia = \"{}\"\nimage = \"disk.img\"\n", if self.emmc { "emmc" } else { "sdcard" }));
         if self.size_extra.is_some() {

@@ -101,6 +101,7 @@ mod tests {
                 serial: "004200343338510534383330".into(),
                 firmware: "0x0110".into(),
                 device_id: "0x0500".into(),
+                usb_path: None,
             }]
         );
         assert_eq!(soc_name(&l.devices[0].device_id, &l.devices[0].product), Some("STM32MP15"));

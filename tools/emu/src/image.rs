@@ -90,8 +90,16 @@ impl std::fmt::Display for FsblError {
     }
 }
 
+/// Where a v2 header's fixed part ends (TF-A `plat/st/stm32mp1/include/boot_api.h` and `stm32mp2/include/boot_api.h`:
+/// `boot_api_image_header_t` "Pad up to 128 byte total size", "Followed by extension header"); the extension
+/// headers (`extension_headers_length` bytes) follow, then the payload. TF-A's `tools/stm32image` and U-Boot's
+/// mkimage write 0x180 of padding extension: the payload starts at 0x200.
+pub const HEADER_V2_FIXED_LEN: usize = 0x80;
+
 /// The boot ROM's check of an FSBL (closed code: the fields checked are the documented header fields; the
-/// order, and the v2 payload start at 256 + extension_headers_length, are the emulator's reading of it).
+/// order is the emulator's reading of it). The v2 payload starts at 128 + extension_headers_length, as TF-A's
+/// `boot_api_image_header_t` lays it out (U-Boot's `stm32prog_header_check` computes 256 + that length for its own
+/// purposes, see [`header_check`]; the ROM boots images made by `stm32image`, whose payload is at 0x200).
 pub fn rom_check(b: &[u8], expected_version: u32) -> Result<(), FsblError> {
     if b.len() < HEADER_V1_LEN {
         return Err(FsblError::TooShort(b.len()));
@@ -103,7 +111,7 @@ pub fn rom_check(b: &[u8], expected_version: u32) -> Result<(), FsblError> {
     if version != expected_version {
         return Err(FsblError::Version { found: version, expected: expected_version });
     }
-    let header_len = if version >> 16 >= 2 { HEADER_V1_LEN + le32(b, 0x68) as usize } else { HEADER_V1_LEN };
+    let header_len = if version >> 16 >= 2 { HEADER_V2_FIXED_LEN + le32(b, 0x68) as usize } else { HEADER_V1_LEN };
     let image_length = le32(b, 0x4c);
     let end = header_len.checked_add(image_length as usize);
     match end {
@@ -118,8 +126,17 @@ pub fn rom_check(b: &[u8], expected_version: u32) -> Result<(), FsblError> {
 
 /// Builds an STM32 header in front of a payload (tests, and the emulator's unit tests of the stages).
 #[cfg(test)]
+/// A header as TF-A's `stm32image` writes it: v1 256 bytes; v2 the 128-byte fixed part and a 0x180-byte padding
+/// extension (flags bit 31, type 0xFFFF5453), payload at 0x200.
 pub fn wrap(payload: &[u8], version: u32) -> Vec<u8> {
-    let mut h = vec![0u8; HEADER_V1_LEN];
+    let v2 = version >> 16 >= 2;
+    let mut h = vec![0u8; if v2 { 0x200 } else { HEADER_V1_LEN }];
+    if v2 {
+        h[0x64..0x68].copy_from_slice(&0x8000_0000u32.to_le_bytes());
+        h[0x68..0x6c].copy_from_slice(&0x180u32.to_le_bytes());
+        h[0x80..0x84].copy_from_slice(&0xFFFF_5453u32.to_le_bytes());
+        h[0x84..0x88].copy_from_slice(&0x180u32.to_le_bytes());
+    }
     h[0..4].copy_from_slice(&MAGIC.to_le_bytes());
     h[0x44..0x48].copy_from_slice(&checksum(payload).to_le_bytes());
     h[0x48..0x4c].copy_from_slice(&version.to_le_bytes());
@@ -148,10 +165,28 @@ mod tests {
         assert!(matches!(rom_check(&m, 0x0001_0000), Err(FsblError::Magic(_))));
     }
 
+    /// Regression: the ROM took a v2 payload to start at 256 + extension_headers_length (U-Boot's reading), so it
+    /// refused every FSBL made by TF-A's `stm32image` or U-Boot's mkimage (payload at 0x200, extension length
+    /// 0x180) with errFILE. These two samples were made by those tools (scripts/make-v2-fixtures.sh).
+    #[test]
+    fn the_rom_takes_v2_fsbls_made_by_the_real_tools() {
+        let mp13 = include_bytes!("../../../samples/tf-a-stm32mp135f-dk-usb.stm32");
+        let mp25 = include_bytes!("../../../samples/tf-a-stm32mp257f-dk-usb.stm32");
+        assert_eq!(le32(mp13, 0x68), 0x180);
+        assert_eq!(rom_check(mp13, 0x0002_0000), Ok(()));
+        assert_eq!(rom_check(mp25, 0x0002_0200), Ok(()));
+        let mut bad = mp13.to_vec();
+        bad[0x200] ^= 1;
+        assert!(matches!(rom_check(&bad, 0x0002_0000), Err(FsblError::Checksum { .. })), "the payload starts at 0x200");
+        assert!(matches!(rom_check(&mp13[..mp13.len() - 1], 0x0002_0000), Err(FsblError::Length { header_len: 0x200, .. })));
+    }
+
     #[test]
     fn v2_and_fip_and_nonzero_padding() {
         let img = wrap(b"x", 0x0002_0000);
-        assert!(matches!(header_check(&img), Header::Stm32V2 { header_len: 256, .. }));
+        // U-Boot's stm32prog_header_check: sizeof(struct stm32_header_v1) + extension_headers_length.
+        assert!(matches!(header_check(&img), Header::Stm32V2 { header_len: 0x280, .. }));
+        assert_eq!(rom_check(&img, 0x0002_0000), Ok(()), "the ROM: 0x80 + extension_headers_length");
         // v2.2 (MP25) is not a header stm32prog_header_check knows
         assert_eq!(header_check(&wrap(b"x", 0x0002_0200)), Header::None);
         let mut v1 = wrap(b"x", 0x0001_0000);
