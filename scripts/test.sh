@@ -40,7 +40,7 @@ for target in board layout stm32_header fip gpt_inspect buildroot programmer; do
 done
 echo "test.sh: fuzz smoke runs passed"
 
-cargo test --locked --all-targets
+cargo test --workspace --locked --all-targets
 
 # The USB guest suite (issue 11): the built-in flasher end to end through a real Linux USB stack (a QEMU guest with
 # Debian's kernel, vhci_hcd) against emulated boards, and the emulator against dfu-util, in one guest boot. The
