@@ -54,6 +54,32 @@ impl Soc {
             Soc::Stm32mp25 => "stm32mp25",
         }
     }
+
+    /// The family as ST writes it (`STM32MP15`).
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Soc::Stm32mp13 => "STM32MP13",
+            Soc::Stm32mp15 => "STM32MP15",
+            Soc::Stm32mp25 => "STM32MP25",
+        }
+    }
+
+    /// The Device ID (`DBGMCU_IDC.DEV_ID`) the ROM, TF-A and U-Boot put in their USB product string.
+    #[must_use]
+    pub fn device_id(self) -> u16 {
+        match self {
+            Soc::Stm32mp13 => 0x501,
+            Soc::Stm32mp15 => 0x500,
+            Soc::Stm32mp25 => 0x505,
+        }
+    }
+
+    /// The family a Device ID names.
+    #[must_use]
+    pub fn from_device_id(id: u16) -> Option<Soc> {
+        [Soc::Stm32mp13, Soc::Stm32mp15, Soc::Stm32mp25].into_iter().find(|s| s.device_id() == id)
+    }
 }
 
 /// How TF-A finds the second stage.

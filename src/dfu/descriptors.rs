@@ -165,18 +165,7 @@ impl Product {
     /// The SoC family the Device ID names.
     #[must_use]
     pub fn soc(&self) -> Option<Soc> {
-        soc_from_device_id(self.device_id?)
-    }
-}
-
-/// The SoC family of a Device ID (`DBGMCU_IDC.DEV_ID`): 0x500 STM32MP15, 0x501 STM32MP13, 0x505 STM32MP25.
-#[must_use]
-pub fn soc_from_device_id(id: u16) -> Option<Soc> {
-    match id {
-        0x500 => Some(Soc::Stm32mp15),
-        0x501 => Some(Soc::Stm32mp13),
-        0x505 => Some(Soc::Stm32mp25),
-        _ => None,
+        Soc::from_device_id(self.device_id?)
     }
 }
 

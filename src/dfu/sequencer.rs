@@ -718,8 +718,8 @@ impl Sequencer {
             let found = device.product.soc();
             if found != Some(self.job.soc) {
                 return self.fail(FailureKind::SocMismatch {
-                    expected: soc_label(self.job.soc),
-                    found: found.map_or("an unknown SoC", soc_label),
+                    expected: self.job.soc.label(),
+                    found: found.map_or("an unknown SoC", Soc::label),
                     device_id: id,
                 });
             }
@@ -1012,13 +1012,5 @@ impl Sequencer {
             return self.fail(FailureKind::MissedPartitions { missing });
         }
         self.leave(Next::Finish);
-    }
-}
-
-fn soc_label(soc: Soc) -> &'static str {
-    match soc {
-        Soc::Stm32mp13 => "STM32MP13",
-        Soc::Stm32mp15 => "STM32MP15",
-        Soc::Stm32mp25 => "STM32MP25",
     }
 }

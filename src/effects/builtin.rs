@@ -21,7 +21,7 @@ use crate::{
     dfu::{self, Sequencer, UsbPath, sequencer::Finish},
     flash::{
         backend::{Backend, BackendInfo, BoardEnd, BoardReport, Discovery, Step, Via},
-        builtin::{self, Tracker, soc_label, soc_of_fsbl},
+        builtin::{self, Tracker, soc_of_fsbl},
         devices::DfuDevice,
         job::{FlashJob, JobBoard, JobLayout},
         records::ProgrammerInfo,
@@ -145,7 +145,7 @@ impl Backend for Builtin {
     fn start_line(&self, board: &JobBoard) -> String {
         let at = board.target.usb_path().unwrap_or("(unknown USB path)");
         match self.soc {
-            Some(soc) => format!("built-in USB DFU client, board at USB path {at}, {}", soc_label(soc)),
+            Some(soc) => format!("built-in USB DFU client, board at USB path {at}, {}", soc.label()),
             None => format!("built-in USB DFU client, board at USB path {at}"),
         }
     }

@@ -43,16 +43,6 @@ pub fn soc_of_fsbl(version: HeaderVersion) -> Option<Soc> {
     }
 }
 
-/// The SoC's name as ST writes it.
-#[must_use]
-pub fn soc_label(soc: Soc) -> &'static str {
-    match soc {
-        Soc::Stm32mp13 => "STM32MP13",
-        Soc::Stm32mp15 => "STM32MP15",
-        Soc::Stm32mp25 => "STM32MP25",
-    }
-}
-
 /// Why a layout cannot be sent by the built-in client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
@@ -168,7 +158,7 @@ pub fn stages(layout: &JobLayout, soc: Option<Soc>) -> Result<StagePlan<'_>, Pla
     if let (Some(d), Some(soc)) = (ddr, soc)
         && soc != Soc::Stm32mp25
     {
-        return Err(PlanError::DdrFirmwareNotMp25 { layout: name(), line: d.line, name: d.name.clone(), soc: soc_label(soc) });
+        return Err(PlanError::DdrFirmwareNotMp25 { layout: name(), line: d.line, name: d.name.clone(), soc: soc.label() });
     }
     partitions.sort_by_key(|p| p.id);
     Ok(StagePlan {
@@ -224,7 +214,7 @@ pub fn steps(layout: &JobLayout, soc: Option<Soc>, target: &Target) -> Vec<Step>
         "USB",
         format!(
             "open the board at {at}{serial} ({}), and follow it there across its re-enumerations",
-            soc.map_or("SoC from the FSBL's header", soc_label)
+            soc.map_or("SoC from the FSBL's header", Soc::label)
         ),
     ));
     out.push(step("ROM", format!("{}, then TF-A takes over (MP15: on the same connection; MP13/MP25: DETACH, re-enumeration)", file(plan.fsbl))));

@@ -66,12 +66,7 @@ pub fn soc_name(device_id: &str, product: &str) -> Option<&'static str> {
         let hex: String = product[at + 3..].chars().take_while(char::is_ascii_hexdigit).collect();
         u16::from_str_radix(&hex, 16).ok()
     })?;
-    match id {
-        0x500 => Some("STM32MP15"),
-        0x501 => Some("STM32MP13"),
-        0x505 => Some("STM32MP25"),
-        _ => None,
-    }
+    crate::board::Soc::from_device_id(id).map(crate::board::Soc::label)
 }
 
 /// Which program answers on USB, from the product string.

@@ -167,7 +167,7 @@ pub fn devices_table(boards: &[Board]) -> String {
                     crate::dfu::Stage::Unknown => d.product.as_deref().map_or_else(dash, |p| stage_name(p).to_string()),
                     other => other.to_string(),
                 },
-                d.soc.map_or_else(dash, |s| super::builtin::soc_label(s).to_string()),
+                d.soc.map_or_else(dash, |s| s.label().to_string()),
                 match &d.problem {
                     Some(p) => format!("(not read: {p})"),
                     None if d.alternates.is_empty() => dash(),
