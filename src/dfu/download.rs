@@ -180,9 +180,19 @@ impl Download {
         DlStep::Io(Io::Sleep(wait))
     }
 
-    fn check_error(&self, reply: &StatusReply) -> Option<DlStep> {
-        (reply.status != Status::Ok || reply.state == State::Error)
-            .then(|| DlStep::Fail(FailureKind::DeviceStatus { status: reply.status, state: reply.state, during: self.during(), device_says: None }))
+    /// A GETSTATUS reply read, or the step that ends the transfer: a reply that does not parse, or a device that
+    /// reports an error status or state.
+    fn status_of(&self, bytes: &[u8]) -> Result<StatusReply, DlStep> {
+        let reply = StatusReply::parse(bytes).map_err(|e| DlStep::Fail(e.into()))?;
+        if reply.status != Status::Ok || reply.state == State::Error {
+            return Err(DlStep::Fail(FailureKind::DeviceStatus {
+                status: reply.status,
+                state: reply.state,
+                during: self.during(),
+                device_says: None,
+            }));
+        }
+        Ok(reply)
     }
 
     /// The reply to the last [`DlStep::Io`].
@@ -203,13 +213,10 @@ impl Download {
                     Reply::Data(b) => b,
                     other => return self.transport(DfuRequest::GetStatus, other),
                 };
-                let status = match StatusReply::parse(&bytes) {
+                let status = match self.status_of(&bytes) {
                     Ok(s) => s,
-                    Err(e) => return DlStep::Fail(e.into()),
+                    Err(step) => return step,
                 };
-                if let Some(fail) = self.check_error(&status) {
-                    return fail;
-                }
                 match status.state {
                     State::DnloadIdle => {
                         let len = (self.total - self.sent).min(u64::from(self.block));
@@ -244,13 +251,10 @@ impl Download {
                     }
                     other => return self.transport(DfuRequest::GetStatus, other),
                 };
-                let status = match StatusReply::parse(&bytes) {
+                let status = match self.status_of(&bytes) {
                     Ok(s) => s,
-                    Err(e) => return DlStep::Fail(e.into()),
+                    Err(step) => return step,
                 };
-                if let Some(fail) = self.check_error(&status) {
-                    return fail;
-                }
                 match status.state {
                     State::DfuIdle => {
                         self.phase = Phase::Over;
