@@ -61,6 +61,16 @@ fn gpt_inspect_seeds_and_crashers() {
     replay("gpt_inspect", harness::gpt_inspect::run);
 }
 
+#[test]
+fn fwu_seeds_and_crashers() {
+    replay("fwu", harness::fwu::run);
+}
+
+#[test]
+fn dfu_replies_seeds_and_crashers() {
+    replay("dfu_replies", harness::dfu_replies::run);
+}
+
 /// `inspect` multiplied an entry's first LBA by 512 unchecked (overflow panic in debug builds, a wrapped offset and a
 /// read of the wrong bytes in release). Now the entry is reported as out of range and not read.
 #[test]
