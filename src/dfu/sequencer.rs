@@ -38,7 +38,8 @@
 //! * **Before GetPhase** GETSTATUS brings the device to `dfuIDLE`: CLRSTATUS only from `dfuERROR` (TF-A's
 //!   `usb_dfu_clear_status` turns a CLRSTATUS in any other state into `dfuERROR`/`errUNKNOWN`, U-Boot stalls it),
 //!   ABORT from `dfuDNLOAD-IDLE`/`dfuUPLOAD-IDLE`, poll through the sync/manifest states (TF-A after a refused
-//!   manifestation stays in `dfuMANIFEST-SYNC`).
+//!   manifestation stays in `dfuMANIFEST-SYNC`), at most 8 times and within [`Timing::poll`]'s `max_wait` in all,
+//!   as a download's polling is.
 //! * **Errors** name the stage, the phase, the alternate and the image. After a device error the sequencer asks
 //!   GetPhase once more: TF-A's `DFU_ERROR` and U-Boot's `stm32prog_err` put their text there (0xFF). A U-Boot text
 //!   that names a partition of the job (`"name (0xID): ..."`, `stm32prog.c`) puts the error at that partition.
@@ -404,6 +405,8 @@ struct Query {
     step: QStep,
     rounds: u8,
     timeout: Duration,
+    limits: PollLimits,
+    waited: Duration,
 }
 
 enum QOut {
@@ -413,10 +416,10 @@ enum QOut {
 }
 
 impl Query {
-    fn start(device: &DfuDevice, timeout: Duration) -> Result<(Query, Io), FailureKind> {
+    fn start(device: &DfuDevice, timeout: Duration, limits: PollLimits) -> Result<(Query, Io), FailureKind> {
         let alt =
             device.alternate_for(PhaseId::CMD).ok_or_else(|| FailureKind::NoAlternate { phase: PhaseId::CMD, offered: device.offered() })?.setting;
-        Ok((Query { alt, step: QStep::Select, rounds: 0, timeout }, Io::SelectAlt(alt)))
+        Ok((Query { alt, step: QStep::Select, rounds: 0, timeout, limits, waited: Duration::ZERO }, Io::SelectAlt(alt)))
     }
 
     fn status(&mut self) -> QOut {
@@ -470,7 +473,12 @@ impl Query {
                     State::Error => settle(self, DfuRequest::ClrStatus),
                     State::DnloadIdle | State::UploadIdle => settle(self, DfuRequest::Abort),
                     State::DnloadSync | State::DnBusy | State::ManifestSync | State::Manifest => {
+                        // bwPollTimeout is the device's word (up to 2^24 ms, 4.6 hours): bounded like a download's.
                         let wait = Duration::from_millis(u64::from(status.poll_timeout_ms));
+                        self.waited += wait;
+                        if self.waited > self.limits.max_wait {
+                            return QOut::Fail(FailureKind::PollLimit { state: status.state, waited: self.waited, during: "before GetPhase".into() });
+                        }
                         if wait.is_zero() {
                             return self.status();
                         }
@@ -769,7 +777,7 @@ impl Sequencer {
 
     fn query(&mut self) {
         let Some(device) = &self.device else { return self.fail(FailureKind::Transport("no device".into())) };
-        match Query::start(device, self.timing.request) {
+        match Query::start(device, self.timing.request, self.timing.poll) {
             Ok((q, io)) => self.io(Mode::Query(q), io),
             // A ROM that offers no GetPhase: leave DFU mode the standard way (dfu-util -R).
             Err(_) if self.stage() == Stage::Rom => self.leave(Next::Reconnect(Stage::Rom, self.timing.after_rom)),
@@ -948,7 +956,7 @@ impl Sequencer {
     /// After a device error, ask GetPhase once for the device's own words, if it can still answer.
     fn explain(&mut self, kind: FailureKind) {
         let askable = matches!(kind, FailureKind::DeviceStatus { .. } | FailureKind::Stalled { .. } | FailureKind::PollLimit { .. });
-        let started = askable.then(|| self.device.as_ref().map(|d| Query::start(d, self.timing.request))).flatten();
+        let started = askable.then(|| self.device.as_ref().map(|d| Query::start(d, self.timing.request, self.timing.poll))).flatten();
         match started {
             Some(Ok((q, io))) => self.io(Mode::Explain(q, kind), io),
             _ => self.fail(kind),
