@@ -300,3 +300,16 @@ fn a_device_asking_for_hours_of_polling_before_getphase_is_given_up_on() {
     assert!(matches!(e.kind, stm32mp_imager::dfu::FailureKind::PollLimit { .. }), "{e}");
     assert!(board.slept <= stm32mp_imager::dfu::Timing::default().poll.max_wait, "slept {:?}", board.slept);
 }
+
+/// Found by the `dfu_replies` target after 356,514 executions: a board that asks to be detached (GetPhase 0x00 with
+/// the detach byte) every time it comes back was detached and waited for again and again, forever. Now the flash
+/// stops after `MAX_REENUMERATIONS` waits (a real board needs at most 7).
+#[test]
+fn a_board_asking_to_be_detached_after_every_reenumeration_is_given_up_on() {
+    use stm32mp_imager::dfu::{FailureKind, sequencer::MAX_REENUMERATIONS};
+    let detach = vec![0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0, 0x01];
+    let mut board = ScriptedTfa { status: vec![0, 0, 0, 0, 2, 0], phase: detach, address: 0, slept: std::time::Duration::ZERO, reconnects: 0 };
+    let e = flash_scripted(&mut board).unwrap_err();
+    assert_eq!(e.kind, FailureKind::EndlessReenumeration { count: MAX_REENUMERATIONS }, "{e}");
+    assert_eq!(board.reconnects, MAX_REENUMERATIONS);
+}

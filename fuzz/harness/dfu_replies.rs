@@ -24,7 +24,7 @@ use stm32mp_imager::{
         download::PollLimits,
         listing::{self, Scanned},
         protocol::{FunctionalDescriptor, StatusReply, block_size},
-        sequencer::{BoardJob, Finish, ImageId, ImageInfo, Sequencer, Timing},
+        sequencer::{self, BoardJob, Finish, ImageId, ImageInfo, Sequencer, Timing},
         stm32prog::{PhaseId, PhaseReply, partition_named_in},
         transport::{DfuTransport, ImageSource, TransportError, drive},
     },
@@ -33,9 +33,9 @@ use stm32mp_imager::{
 /// Device operations one run may take. A complete flash of the largest job the harness builds, with 1-byte blocks
 /// and every poll the limits allow, stays far below.
 pub const MAX_STEPS: usize = 400_000;
-/// Re-enumerations one run may wait for. A real board needs at most four (ROM → TF-A → TF-A on STM32MP25 →
-/// U-Boot → U-Boot with its partitions).
-pub const MAX_RECONNECTS: usize = 16;
+/// Re-enumerations one run may wait for: the sequencer's bound, plus the wait it resumes after resetting the port
+/// behind the ROM.
+pub const MAX_RECONNECTS: usize = sequencer::MAX_REENUMERATIONS + 1;
 
 /// Run one input.
 pub fn run(data: &[u8]) {

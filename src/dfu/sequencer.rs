@@ -43,7 +43,8 @@
 //! * **Errors** name the stage, the phase, the alternate and the image. After a device error the sequencer asks
 //!   GetPhase once more: TF-A's `DFU_ERROR` and U-Boot's `stm32prog_err` put their text there (0xFF). A U-Boot text
 //!   that names a partition of the job (`"name (0xID): ..."`, `stm32prog.c`) puts the error at that partition.
-//! * A board that comes back at an earlier stage (U-Boot → TF-A, anything → ROM) was reset: an error.
+//! * A board that comes back at an earlier stage (U-Boot → TF-A, anything → ROM) was reset: an error. One that
+//!   comes back more than [`MAX_REENUMERATIONS`] times (a firmware asking to be detached again and again) too.
 
 use std::{
     collections::{BTreeMap, BTreeSet, VecDeque},
@@ -103,6 +104,12 @@ pub struct BoardJob {
     /// What to do at the end.
     pub finish: Finish,
 }
+
+/// Waits for the board to come back one flash may go through. A real board needs at most 7: the ROM's (and a reset
+/// after it), TF-A's two on STM32MP25, U-Boot's after the layout, and one per manifestation of a device that is not
+/// manifestation tolerant. A device that asks to be detached and comes back asking the same would be waited for
+/// forever: after this many the flash stops ([`FailureKind::EndlessReenumeration`]).
+pub const MAX_REENUMERATIONS: usize = 16;
 
 /// Timeouts and bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -551,6 +558,7 @@ pub struct Sequencer {
     sent_here: BTreeSet<PhaseId>,
     partitions_sent: BTreeSet<u8>,
     rom_waited: Duration,
+    reenumerations: usize,
     at: Where,
     summary: Summary,
 }
@@ -600,6 +608,7 @@ impl Sequencer {
             sent_here: BTreeSet::new(),
             partitions_sent: BTreeSet::new(),
             rom_waited: Duration::ZERO,
+            reenumerations: 0,
             at: Where::default(),
             summary: Summary::default(),
         })
@@ -666,7 +675,20 @@ impl Sequencer {
         self.io(Mode::Look(look), Io::Describe);
     }
 
+    /// Count a wait for the board to come back; false (and the flash failed) past [`MAX_REENUMERATIONS`].
+    fn count_reenumeration(&mut self) -> bool {
+        self.reenumerations += 1;
+        if self.reenumerations > MAX_REENUMERATIONS {
+            self.fail(FailureKind::EndlessReenumeration { count: MAX_REENUMERATIONS });
+            return false;
+        }
+        true
+    }
+
     fn reconnect(&mut self, after: Stage, timeout: Duration) {
+        if !self.count_reenumeration() {
+            return;
+        }
         self.events.push_back(Event::Waiting { after, timeout });
         self.io(Mode::Look(Look::Reconnect(after)), Io::AwaitReconnect { timeout });
     }
@@ -676,6 +698,9 @@ impl Sequencer {
     /// `timeout`. TF-A on STM32MP25 keeps the ROM's USB connection (`stm32mp2_usb_dfu.c` `usb_dfu_plat_init`): the
     /// kernel sees its descriptors only when a reset makes it read them again.
     fn reconnect_after_rom_detach(&mut self, timeout: Duration) {
+        if !self.count_reenumeration() {
+            return;
+        }
         self.events.push_back(Event::Waiting { after: Stage::Rom, timeout });
         let grace = self.timing.detach_grace.min(timeout);
         self.io(Mode::Look(Look::RomDetached(timeout)), Io::AwaitReconnect { timeout: grace });
