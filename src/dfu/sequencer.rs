@@ -105,10 +105,10 @@ pub struct BoardJob {
     pub finish: Finish,
 }
 
-/// Waits for the board to come back one flash may go through. A real board needs at most 7: the ROM's (and a reset
-/// after it), TF-A's two on STM32MP25, U-Boot's after the layout, and one per manifestation of a device that is not
-/// manifestation tolerant. A device that asks to be detached and comes back asking the same would be waited for
-/// forever: after this many the flash stops ([`FailureKind::EndlessReenumeration`]).
+/// Waits for the board to come back one flash may go through. The flows of the sequencer tests need at most 4 (after
+/// the ROM, TF-A's two on STM32MP25, U-Boot's after the layout); a ROM or TF-A that is not manifestation tolerant
+/// adds one per phase it takes, 7 at most. A device that asks to be detached and comes back asking the same would be
+/// waited for forever: after this many the flash stops ([`FailureKind::EndlessReenumeration`]).
 pub const MAX_REENUMERATIONS: usize = 16;
 
 /// Timeouts and bounds.
