@@ -29,7 +29,7 @@ if ! cargo fuzz --version > /dev/null 2>&1; then
 	echo "test.sh: installing cargo-fuzz"
 	cargo install cargo-fuzz --locked
 fi
-for target in board layout stm32_header fip gpt_inspect buildroot programmer; do
+for target in board layout stm32_header fip gpt_inspect buildroot programmer fwu dfu_replies; do
 	echo "test.sh: fuzz smoke run of $target"
 	fuzz/run.sh "$target" 5 > "${TMPDIR:-/tmp}/fuzz-smoke-$target.log" 2>&1 || {
 		tail -n 60 "${TMPDIR:-/tmp}/fuzz-smoke-$target.log"

@@ -1,13 +1,17 @@
 //! Board description → plan, as `check` and `build` run them, with inputs made up from the fuzz data.
 //!
-//! Input: the TOML text, optionally followed by a NUL and bytes that choose each input's size and kind. When a plan
+//! Input: the TOML text, optionally followed by a NUL and bytes that choose each input's size and kind (boot stages
+//! get STM32 headers or FIP ToCs, a given FWU metadata file ST's metadata for fip-a/fip-b in v2 or v1, one naming
+//! other partitions, or junk). When a plan
 //! comes out, everything `build` derives from it must hold: a GPT that decodes without error, image pieces in order
 //! and inside the image, a layout that U-Boot's rules accept.
 use stm32mp_imager::{
-    board::{self, BoardFile},
+    board::{self, BoardFile, ProgrammerStage, Soc},
     diag::{self, SourceFile, Style},
     flashlayout::{self, LintOptions},
+    fwu::{Metadata, Version},
     gpt,
+    guid::{self, Guid},
     inputs::{InputFacts, stm32},
     job::{self, BinaryPaths, BuildJob, Folders, JobError, JobOptions, layout},
     plan::{self, InputSet},
@@ -33,6 +37,17 @@ fn fip_head() -> Vec<u8> {
     h
 }
 
+/// A given `metadata.bin`: ST's for this image's fip-a/fip-b (v2 or v1), one naming other partitions, or junk.
+fn fwu_head(choice: u8) -> Vec<u8> {
+    let (version, bank0) = match choice {
+        0 => (Version::V2, guid::FIP_A_PARTUUID),
+        1 => (Version::V1, guid::FIP_A_PARTUUID),
+        2 => (Version::V2, Guid::derive(&["other", "fip-a"])),
+        _ => return b"not FWU metadata".to_vec(),
+    };
+    Metadata::st_fip_ab(version, bank0, guid::FIP_B_PARTUUID).encode().expect("ST's metadata encodes")
+}
+
 /// Made-up facts for every input the description names: a control byte and four size bytes each.
 fn synthetic_inputs(board: &BoardFile, mut ctl: &[u8]) -> InputSet {
     let mut set = InputSet::default();
@@ -46,21 +61,32 @@ fn synthetic_inputs(board: &BoardFile, mut ctl: &[u8]) -> InputSet {
                 ctl = rest;
                 (*c, Some([*a, *b, *d, *e]))
             }
-            _ => (0, None),
+            // Without control bytes: the header version the SoC needs.
+            _ => match board.board.soc.value {
+                Soc::Stm32mp15 => (0x00, None),
+                Soc::Stm32mp13 => (0x10, None),
+                Soc::Stm32mp25 => (0x20, None),
+            },
         };
         if c == 0xFF {
             set.missing.insert(name, "not found".to_string());
             continue;
         }
-        let stage = board.boot.fsbl.value == name || board.boot.ssbl.as_ref().is_some_and(|s| s.value == name);
-        let fip = board.boot.fip.as_ref().is_some_and(|s| s.value == name);
+        let role = board.boot_stage_inputs().into_iter().find(|(n, _)| n.value == name).map(|(_, r)| r);
+        let stage = matches!(role, Some(ProgrammerStage::Fsbl | ProgrammerStage::Ssbl));
+        let fip = matches!(role, Some(ProgrammerStage::Fip | ProgrammerStage::FipDdr));
+        let metadata = board.boot.metadata.as_ref().is_some_and(|m| m.value == name);
         let size = match size_bytes {
             Some(b) => u64::from(u32::from_le_bytes(b)) << (c & 0x0F),
             None if stage => 0x1_0100,
             None if fip => 0x3_0000,
+            None if metadata => 0x78,
             None => 16 << 20,
         };
         let head = match (stage, fip, (c >> 4) & 3) {
+            // Without control bytes: the version the description asks for.
+            _ if metadata && size_bytes.is_none() => fwu_head(u8::from(board.boot.metadata_version.as_ref().is_some_and(|v| v.value == Version::V1))),
+            _ if metadata => fwu_head((c >> 4) & 3),
             (true, _, 0) => stm32_head(size, 0x0001_0000),
             (true, _, 1) => stm32_head(size, 0x0002_0000),
             (true, _, 2) => stm32_head(size, 0x0002_0200),

@@ -5,7 +5,9 @@
 
 pub mod board;
 pub mod buildroot;
+pub mod dfu_replies;
 pub mod fip;
+pub mod fwu;
 pub mod gpt_inspect;
 pub mod layout;
 pub mod programmer;

@@ -65,8 +65,14 @@ pub fn parse_board(text: &str) -> (Option<BoardFile>, Vec<Problem>) {
     syntax_errors.sort_by_key(|(start, _)| *start);
     let first_syntax_error = syntax_errors.first().map(|(start, _)| *start);
     let mut last_line = None;
+    // Line numbers counted on from the previous error (the errors are sorted): one pass over the text, however
+    // many errors there are.
+    let (mut counted_to, mut lines_before) = (0, 0);
     for (start, err) in syntax_errors {
-        let line = text.as_bytes()[..start.min(text.len())].iter().filter(|&&b| b == b'\n').count();
+        let start = start.min(text.len());
+        lines_before += text.as_bytes()[counted_to..start].iter().filter(|&&b| b == b'\n').count();
+        counted_to = start;
+        let line = lines_before;
         if last_line.replace(line) == Some(line) {
             continue;
         }

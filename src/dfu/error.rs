@@ -198,6 +198,15 @@ pub enum FailureKind {
         /// The phase.
         phase: PhaseId,
     },
+    /// The board kept leaving and coming back without the flash getting anywhere.
+    #[error(
+        "the board left the bus and came back {count} times without the flash ending: its firmware keeps asking to be \
+         detached (or re-enumerates by itself) without taking what it asks for"
+    )]
+    EndlessReenumeration {
+        /// Re-enumerations waited for.
+        count: usize,
+    },
     /// The ROM still asks for the FSBL after manifestation.
     #[error(
         "the ROM still asks for the FSBL (phase 0x01) {waited:?} after its manifestation: it rejected the image \

@@ -38,11 +38,13 @@
 //! * **Before GetPhase** GETSTATUS brings the device to `dfuIDLE`: CLRSTATUS only from `dfuERROR` (TF-A's
 //!   `usb_dfu_clear_status` turns a CLRSTATUS in any other state into `dfuERROR`/`errUNKNOWN`, U-Boot stalls it),
 //!   ABORT from `dfuDNLOAD-IDLE`/`dfuUPLOAD-IDLE`, poll through the sync/manifest states (TF-A after a refused
-//!   manifestation stays in `dfuMANIFEST-SYNC`).
+//!   manifestation stays in `dfuMANIFEST-SYNC`), at most 8 times and within [`Timing::poll`]'s `max_wait` in all,
+//!   as a download's polling is.
 //! * **Errors** name the stage, the phase, the alternate and the image. After a device error the sequencer asks
 //!   GetPhase once more: TF-A's `DFU_ERROR` and U-Boot's `stm32prog_err` put their text there (0xFF). A U-Boot text
 //!   that names a partition of the job (`"name (0xID): ..."`, `stm32prog.c`) puts the error at that partition.
-//! * A board that comes back at an earlier stage (U-Boot → TF-A, anything → ROM) was reset: an error.
+//! * A board that comes back at an earlier stage (U-Boot → TF-A, anything → ROM) was reset: an error. One that
+//!   comes back more than [`MAX_REENUMERATIONS`] times (a firmware asking to be detached again and again) too.
 
 use std::{
     collections::{BTreeMap, BTreeSet, VecDeque},
@@ -102,6 +104,12 @@ pub struct BoardJob {
     /// What to do at the end.
     pub finish: Finish,
 }
+
+/// Waits for the board to come back one flash may go through. The flows of the sequencer tests need at most 4 (after
+/// the ROM, TF-A's two on STM32MP25, U-Boot's after the layout); a ROM or TF-A that is not manifestation tolerant
+/// adds one per phase it takes, 7 at most. A device that asks to be detached and comes back asking the same would be
+/// waited for forever: after this many the flash stops ([`FailureKind::EndlessReenumeration`]).
+pub const MAX_REENUMERATIONS: usize = 16;
 
 /// Timeouts and bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -404,6 +412,8 @@ struct Query {
     step: QStep,
     rounds: u8,
     timeout: Duration,
+    limits: PollLimits,
+    waited: Duration,
 }
 
 enum QOut {
@@ -413,10 +423,10 @@ enum QOut {
 }
 
 impl Query {
-    fn start(device: &DfuDevice, timeout: Duration) -> Result<(Query, Io), FailureKind> {
+    fn start(device: &DfuDevice, timeout: Duration, limits: PollLimits) -> Result<(Query, Io), FailureKind> {
         let alt =
             device.alternate_for(PhaseId::CMD).ok_or_else(|| FailureKind::NoAlternate { phase: PhaseId::CMD, offered: device.offered() })?.setting;
-        Ok((Query { alt, step: QStep::Select, rounds: 0, timeout }, Io::SelectAlt(alt)))
+        Ok((Query { alt, step: QStep::Select, rounds: 0, timeout, limits, waited: Duration::ZERO }, Io::SelectAlt(alt)))
     }
 
     fn status(&mut self) -> QOut {
@@ -470,7 +480,12 @@ impl Query {
                     State::Error => settle(self, DfuRequest::ClrStatus),
                     State::DnloadIdle | State::UploadIdle => settle(self, DfuRequest::Abort),
                     State::DnloadSync | State::DnBusy | State::ManifestSync | State::Manifest => {
+                        // bwPollTimeout is the device's word (up to 2^24 ms, 4.6 hours): bounded like a download's.
                         let wait = Duration::from_millis(u64::from(status.poll_timeout_ms));
+                        self.waited += wait;
+                        if self.waited > self.limits.max_wait {
+                            return QOut::Fail(FailureKind::PollLimit { state: status.state, waited: self.waited, during: "before GetPhase".into() });
+                        }
                         if wait.is_zero() {
                             return self.status();
                         }
@@ -543,6 +558,7 @@ pub struct Sequencer {
     sent_here: BTreeSet<PhaseId>,
     partitions_sent: BTreeSet<u8>,
     rom_waited: Duration,
+    reenumerations: usize,
     at: Where,
     summary: Summary,
 }
@@ -592,6 +608,7 @@ impl Sequencer {
             sent_here: BTreeSet::new(),
             partitions_sent: BTreeSet::new(),
             rom_waited: Duration::ZERO,
+            reenumerations: 0,
             at: Where::default(),
             summary: Summary::default(),
         })
@@ -658,7 +675,20 @@ impl Sequencer {
         self.io(Mode::Look(look), Io::Describe);
     }
 
+    /// Count a wait for the board to come back; false (and the flash failed) past [`MAX_REENUMERATIONS`].
+    fn count_reenumeration(&mut self) -> bool {
+        self.reenumerations += 1;
+        if self.reenumerations > MAX_REENUMERATIONS {
+            self.fail(FailureKind::EndlessReenumeration { count: MAX_REENUMERATIONS });
+            return false;
+        }
+        true
+    }
+
     fn reconnect(&mut self, after: Stage, timeout: Duration) {
+        if !self.count_reenumeration() {
+            return;
+        }
         self.events.push_back(Event::Waiting { after, timeout });
         self.io(Mode::Look(Look::Reconnect(after)), Io::AwaitReconnect { timeout });
     }
@@ -668,6 +698,9 @@ impl Sequencer {
     /// `timeout`. TF-A on STM32MP25 keeps the ROM's USB connection (`stm32mp2_usb_dfu.c` `usb_dfu_plat_init`): the
     /// kernel sees its descriptors only when a reset makes it read them again.
     fn reconnect_after_rom_detach(&mut self, timeout: Duration) {
+        if !self.count_reenumeration() {
+            return;
+        }
         self.events.push_back(Event::Waiting { after: Stage::Rom, timeout });
         let grace = self.timing.detach_grace.min(timeout);
         self.io(Mode::Look(Look::RomDetached(timeout)), Io::AwaitReconnect { timeout: grace });
@@ -769,7 +802,7 @@ impl Sequencer {
 
     fn query(&mut self) {
         let Some(device) = &self.device else { return self.fail(FailureKind::Transport("no device".into())) };
-        match Query::start(device, self.timing.request) {
+        match Query::start(device, self.timing.request, self.timing.poll) {
             Ok((q, io)) => self.io(Mode::Query(q), io),
             // A ROM that offers no GetPhase: leave DFU mode the standard way (dfu-util -R).
             Err(_) if self.stage() == Stage::Rom => self.leave(Next::Reconnect(Stage::Rom, self.timing.after_rom)),
@@ -948,7 +981,7 @@ impl Sequencer {
     /// After a device error, ask GetPhase once for the device's own words, if it can still answer.
     fn explain(&mut self, kind: FailureKind) {
         let askable = matches!(kind, FailureKind::DeviceStatus { .. } | FailureKind::Stalled { .. } | FailureKind::PollLimit { .. });
-        let started = askable.then(|| self.device.as_ref().map(|d| Query::start(d, self.timing.request))).flatten();
+        let started = askable.then(|| self.device.as_ref().map(|d| Query::start(d, self.timing.request, self.timing.poll))).flatten();
         match started {
             Some(Ok((q, io))) => self.io(Mode::Explain(q, kind), io),
             _ => self.fail(kind),
