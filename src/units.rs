@@ -113,11 +113,13 @@ impl ByteSize {
     pub fn human(self) -> String {
         human_bytes(self.0)
     }
-    /// The size as messages show it: the binary unit a person writes and the hex a BSP engineer checks,
-    /// `256 MiB (0x10000000)`; below 1 KiB, `512 B (0x200)`.
+    /// The size as messages show it: the unit a person writes and the hex a BSP engineer checks,
+    /// `256 MiB (0x10000000)`, `1536 KiB (0x180000)`; below 1 KiB, `512 B (0x200)`. The unit is the largest in which
+    /// the size is a whole number below 10000, which is how sizes are written in a description (`256M`, `1536K`,
+    /// `4G`); a size no one would write that way reads `4.2 GiB`.
     #[must_use]
     pub fn describe(self) -> String {
-        format!("{} ({self})", self.human())
+        format!("{} ({self})", written_bytes(self.0))
     }
 }
 
@@ -192,6 +194,19 @@ impl fmt::Display for Lba {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "LBA {}", self.0)
     }
+}
+
+/// A byte count in the largest binary unit in which it is a whole number below 10000 (`1536 KiB`, `256 MiB`), else
+/// as [`human_bytes`] shows it.
+fn written_bytes(bytes: u64) -> String {
+    const UNITS: [(&str, u32); 4] = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
+    for (unit, shift) in UNITS {
+        let divisor = 1u64 << shift;
+        if bytes >= divisor && bytes.is_multiple_of(divisor) && bytes / divisor < 10_000 {
+            return format!("{} {unit}", bytes / divisor);
+        }
+    }
+    if bytes < 10_000 { format!("{bytes} B") } else { human_bytes(bytes) }
 }
 
 /// Format a byte count in binary units with at most one decimal (`4 KiB`, `231.6 KiB`, `256 MiB`).
@@ -324,6 +339,10 @@ mod tests {
         assert_eq!(ByteSize::sectors(33), ByteSize::new(33 * 512));
         assert_eq!(ByteSize::new(256 << 20).describe(), "256 MiB (0x10000000)");
         assert_eq!(ByteSize::new(512).describe(), "512 B (0x200)");
+        assert_eq!(ByteSize::new(1536 << 10).describe(), "1536 KiB (0x180000)", "the unit a description uses");
+        assert_eq!(ByteSize::new(4 << 30).describe(), "4 GiB (0x100000000)");
+        assert_eq!(ByteSize::new(0x1_0d98_9000).describe(), "4.2 GiB (0x10d989000)", "no one writes 4412964K");
+        assert_eq!(ByteSize::new(237_161).describe(), "231.6 KiB (0x39e69)");
     }
 
     #[test]

@@ -343,7 +343,7 @@ fn dk2_with(ws: &Workspace, mode: &str, extra: &str) -> PathBuf {
 }
 
 /// Issue 9: `type = "vfat"` and `"fat32"` are what genimage and fdisk users write for a FAT bootfs: Microsoft basic
-/// data. Warnings about a type name it as written in the table of names, not only as a GUID.
+/// data. Warnings about a type name it as the description wrote it (`vfat`, `FAT32`), with its GUID.
 #[test]
 fn fat_spellings_are_basic_data_and_warnings_name_the_type() {
     let ws = Workspace::new();
@@ -354,11 +354,12 @@ fn fat_spellings_are_basic_data_and_warnings_name_the_type() {
         assert!(out.status.success(), "{spelling}:\n{t}");
         assert!(t.contains("basic-data, bootable"), "{spelling}: the plan shows the type by name:\n{t}");
         assert!(
-            t.contains("warning[plan::bootable_type]") && t.contains("its type is `basic-data` (EBD0A0A2-B9E5-4433-87C0-68B6B72699C7), not `linux`"),
+            t.contains("warning[plan::bootable_type]")
+                && t.contains(&format!("its type is `{spelling}` (EBD0A0A2-B9E5-4433-87C0-68B6B72699C7), not `linux`")),
             "{spelling}:\n{t}"
         );
         if mode == "partitions" {
-            assert!(t.contains("has type `basic-data` (EBD0A0A2-B9E5-4433-87C0-68B6B72699C7), which a flash layout cannot express"), "{t}");
+            assert!(t.contains(&format!("has type `{spelling}` (EBD0A0A2-B9E5-4433-87C0-68B6B72699C7), which a flash layout cannot express")), "{t}");
         }
     }
 }

@@ -143,9 +143,33 @@ impl fmt::Display for MmcDevice {
     }
 }
 
-/// A partition type as written: a known name or a GUID.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartType(pub Guid);
+/// A partition type: the GUID, and the name or GUID as the description wrote it (messages quote it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartType {
+    /// The GPT type GUID.
+    pub guid: Guid,
+    /// As written (`vfat`, `linux`, a GUID).
+    pub written: String,
+}
+
+impl PartType {
+    /// As messages show it: `` `vfat` (EBD0A0A2-…) ``, or the GUID alone when that is what was written.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        describe_written_type(self.guid, Some(&self.written))
+    }
+}
+
+/// A type as messages show it: the name the description used with its GUID, the GUID alone when the description
+/// wrote a GUID, or the canonical name when it wrote nothing (a default).
+#[must_use]
+pub fn describe_written_type(guid: Guid, written: Option<&str>) -> String {
+    match written {
+        Some(w) if Guid::parse(w).is_none() => format!("`{w}` ({guid})"),
+        Some(_) => guid.to_string(),
+        None => crate::guid::describe_type(guid),
+    }
+}
 
 /// A size as written: a number of bytes, `"auto"` (the input's size, rounded up as genimage rounds a partition
 /// without `size`), or `"fill"` (the last partition grows to where U-Boot's `stm32prog` ends it on the storage).

@@ -521,15 +521,12 @@ impl Walker {
             }
         }
         if let (true, Some(ty)) = (fwu_on, &fip_type)
-            && ty.value.0 != guid::FIP
+            && ty.value.guid != guid::FIP
         {
             self.push(
-                Problem::error(
-                    "board::conflicting_keys",
-                    format!("`fip_type` is {} but `fwu = true` needs the FIP type", guid::describe_type(ty.value.0)),
-                )
-                .with_span(Some(ty.span.clone()))
-                .with_help("remove `fip_type`: stm32prog gives fip-a/fip-b the unique GUIDs the FWU metadata names only when their type is FIP"),
+                Problem::error("board::conflicting_keys", format!("`fip_type` is {} but `fwu = true` needs the FIP type", ty.value.describe()))
+                    .with_span(Some(ty.span.clone()))
+                    .with_help("remove `fip_type`: stm32prog gives fip-a/fip-b the unique GUIDs the FWU metadata names only when their type is FIP"),
             );
         }
         match chain.value {
@@ -810,11 +807,8 @@ impl Walker {
 
     fn part_type(&mut self, t: &Table, key: &str) -> Option<Spanned<PartType>> {
         let s = self.string(t, key, "\"linux\"")?;
-        if let Some(g) = guid::type_by_name(&s.value) {
-            return Some(Spanned::new(PartType(g), s.span));
-        }
-        if let Some(g) = Guid::parse(&s.value) {
-            return Some(Spanned::new(PartType(g), s.span));
+        if let Some(g) = guid::type_by_name(&s.value).or_else(|| Guid::parse(&s.value)) {
+            return Some(Spanned::new(PartType { guid: g, written: s.value }, s.span));
         }
         let names: Vec<&str> = guid::TYPE_NAMES.iter().map(|(n, _)| *n).collect();
         let mut help = format!("write one of {} or a type GUID such as `\"0FC63DAF-8483-4772-8E79-3D69D8477DE4\"`", list(&names));

@@ -63,7 +63,7 @@ pub(super) fn place(board: &BoardFile, inputs: &InputSet, problems: &mut Vec<Pro
     let align = board.storage.align.as_ref().map_or(erase_unit, |a| a.value);
     let boot = &board.boot;
     let legacy = board.flash.legacy_types();
-    let type_or = |t: Option<&Spanned<crate::board::PartType>>, default: Guid| t.map_or(default, |t| t.value.0);
+    let type_or = |t: Option<&Spanned<crate::board::PartType>>, default: Guid| t.map_or(default, |t| t.value.guid);
 
     let fsbl = planned_input(inputs, &boot.fsbl.value);
     let fsbl_slot = slot_size(boot.fsbl_size.as_ref(), FSBL_SLOT, Some(&fsbl), erase_unit);
@@ -95,6 +95,7 @@ pub(super) fn place(board: &BoardFile, inputs: &InputSet, problems: &mut Vec<Pro
             start: cursor,
             size,
             type_guid,
+            type_written: None,
             unique_guid: Guid::derive(&[board_name, "partition", name]),
             bootable: false,
             input,
@@ -175,7 +176,7 @@ pub(super) fn place(board: &BoardFile, inputs: &InputSet, problems: &mut Vec<Pro
             }
         };
         let name = spec.name.value.clone();
-        let type_guid = spec.part_type.as_ref().map_or(guid::LINUX_FS, |t| t.value.0);
+        let type_guid = spec.part_type.as_ref().map_or(guid::LINUX_FS, |t| t.value.guid);
         parts.push(PlannedPartition {
             number: 0,
             unique_guid: spec.uuid.as_ref().map_or_else(|| Guid::derive(&[board_name, "partition", &name]), |u| u.value),
@@ -184,6 +185,7 @@ pub(super) fn place(board: &BoardFile, inputs: &InputSet, problems: &mut Vec<Pro
             start,
             size,
             type_guid,
+            type_written: spec.part_type.as_ref().map(|t| t.value.written.clone()),
             bootable: spec.bootable.as_ref().is_some_and(|b| b.value),
             input,
             span: Some(spec.span.clone()),

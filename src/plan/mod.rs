@@ -130,6 +130,8 @@ pub struct PlannedPartition {
     pub size: ByteSize,
     /// GPT type GUID.
     pub type_guid: Guid,
+    /// The type as the description wrote it (`vfat`), for messages; `None` for a default.
+    pub type_written: Option<String>,
     /// Unique partition GUID (PARTUUID).
     pub unique_guid: Guid,
     /// Attribute bit 2 (legacy BIOS bootable).
@@ -145,6 +147,12 @@ pub struct PlannedPartition {
 }
 
 impl PlannedPartition {
+    /// The type as messages show it: `` `vfat` (EBD0A0A2-…) `` as written, else its canonical name and GUID.
+    #[must_use]
+    pub fn describe_type(&self) -> String {
+        crate::board::describe_written_type(self.type_guid, self.type_written.as_deref())
+    }
+
     /// One past the last byte.
     #[must_use]
     pub fn end(&self) -> Offset {

@@ -612,7 +612,7 @@ pub fn warn_bootable_type(plan: &Plan) -> Vec<Problem> {
         .map(|p| {
             Problem::warning(
                 "plan::bootable_type",
-                format!("partition `{}` is bootable but its type is {}, not `linux`", p.name, guid::describe_type(p.type_guid)),
+                format!("partition `{}` is bootable but its type is {}, not `linux`", p.name, p.describe_type()),
             )
             .with_span(p.span.clone())
             .with_help(
@@ -682,7 +682,7 @@ pub fn warn_partitions_mode_divergence(plan: &Plan) -> Vec<Problem> {
                     format!(
                         "partition `{}` has type {}, which {layout} cannot express; stm32prog will create it as `Binary` ({})",
                         p.name,
-                        guid::describe_type(p.type_guid),
+                        p.describe_type(),
                         guid::describe_type(guid::LINUX_RESERVED)
                     ),
                 )
