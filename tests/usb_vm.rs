@@ -143,13 +143,21 @@ impl Work {
 
     /// A shipped board description with a 3 MiB rootfs partition, built by our `build` into this folder.
     fn build(&self, board: &str, samples: &[&str]) -> PathBuf {
+        self.build_with(board, samples, &|l: &str| Some(l.to_string()))
+    }
+
+    /// [`Work::build`] with each line of the description passed through `edit` (`None` drops it).
+    fn build_with(&self, board: &str, samples: &[&str], edit: &dyn Fn(&str) -> Option<String>) -> PathBuf {
         for s in samples {
             self.sample(s);
         }
         self.rootfs();
         let toml = fs::read_to_string(Path::new(REPO).join("board").join(board)).unwrap();
-        let small: String =
-            toml.lines().map(|l| if l.trim_start().starts_with("size = ") { "size = \"3M\"\n".to_string() } else { format!("{l}\n") }).collect();
+        let small: String = toml
+            .lines()
+            .filter_map(edit)
+            .map(|l| if l.trim_start().starts_with("size = ") { "size = \"3M\"\n".to_string() } else { format!("{l}\n") })
+            .collect();
         fs::write(self.path("board.toml"), small).unwrap();
         run_ok(Command::new(IMAGER).arg("build").arg(self.path("board.toml")).arg("--images").arg(self.dir.path()).current_dir(self.dir.path()));
         self.path("flash.tsv")
@@ -406,9 +414,19 @@ fn layout_bytes(tsv: &Path) -> u64 {
     256 + fs::metadata(tsv).unwrap().len()
 }
 
-/// The DK2 FIP board (partitions mode) built small.
+/// The DK2 FIP board in partitions mode, built small: the shipped `stm32mp157c-dk2-fip.toml` reproduces upstream
+/// Buildroot's genimage image (raw mode, TF-A-sized slots, every type Linux); here it keeps the FIP chain with
+/// stm32prog's own slots and types (fsbl1/fsbl2 `Binary` 0x04/0x05, fip `FIP` 0x06, rootfs 0x10), as a
+/// partitions-mode user writes it.
 fn dk2_fip(w: &Work) -> PathBuf {
-    w.build("stm32mp157c-dk2-fip.toml", &["tf-a-stm32mp157c-dk2.stm32", "fip.bin"])
+    w.build_with("stm32mp157c-dk2-fip.toml", &["tf-a-stm32mp157c-dk2.stm32", "fip.bin"], &|line: &str| {
+        let key = line.split('=').next().unwrap_or("").trim();
+        match key {
+            "fsbl_size" | "fip_size" | "fsbl_type" | "fip_type" => None,
+            "mode" => Some("mode = \"partitions\"".to_string()),
+            _ => Some(line.to_string()),
+        }
+    })
 }
 
 const TFA_DK2: &str = "tf-a-stm32mp157c-dk2.stm32";
@@ -568,7 +586,7 @@ fn dk2_fip_partitions_upstream_tfa_new_uboot_after_devices_and_a_dry_run() {
     for want in [
         "back end: the built-in USB DFU client (stm32mp-imager ",
         &format!("USB: open the board at USB path {path}, serial {serial} (STM32MP15)"),
-        "ROM: 0x01 fsbl1-boot ← tf-a-stm32mp157c-dk2.stm32",
+        "ROM: 0x01 fsbl-boot ← tf-a-stm32mp157c-dk2.stm32",
         "TF-A: 0x00 the layout (flash.tsv, STM32 header v1.0) when it asks (ST's v2.4 TF-A); 0x03 fip-boot ← fip.bin",
         "U-Boot: 0x06 fip ← fip.bin",
         "U-Boot: 0x10 rootfs ← rootfs.ext4",

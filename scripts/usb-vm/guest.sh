@@ -23,4 +23,6 @@ while IFS= read -r line || [ -n "$line" ]; do
 	read -r t1 _ < /proc/uptime
 	echo "$t0 $t1" > "$results/$n.time"
 done < "$results/commands"
+# The kernel's log (USB enumeration, vhci_hcd), for diagnosing a device the kernel did not take.
+dmesg > "$results/dmesg.log" 2>&1 || true
 echo "$n" > "$results/finished"
