@@ -76,14 +76,7 @@ fn build_and_verify(board_name: &str) -> Verified {
 
     for p in &plan.partitions {
         let got = sgdisk_info(&image, p.number);
-        let want = SgdiskPart {
-            type_guid: p.type_guid.to_string(),
-            unique_guid: p.unique_guid.to_string(),
-            first: p.first_lba().get(),
-            last: p.last_lba().get(),
-            attrs: p.attributes(),
-            name: p.name.clone(),
-        };
+        let want = SgdiskPart::planned(p);
         assert_eq!(got, want, "partition {} as sgdisk reads it", p.number);
         if let Some(input) = &p.input {
             let content = ws.images().join(&input.name);

@@ -27,6 +27,8 @@ use stm32mp_imager::{
 
 mod common;
 
+use common::proc::doomed;
+
 const BIN: &str = env!("CARGO_BIN_EXE_stm32mp-imager");
 /// The guide's board.
 const GUIDE_SN: &str = "004200343338510534383330";
@@ -208,23 +210,6 @@ impl Bench {
     fn double_pids(&self) -> Vec<i32> {
         self.calls().iter().filter_map(|c| c.get("grandchild").or_else(|| c.get("pid")).and_then(Value::as_i64)).map(|p| p as i32).collect()
     }
-}
-
-/// Whether a process is gone, a zombie, exiting, or has a fatal signal (SIGTERM, SIGKILL) pending for the whole
-/// process. A fact at the moment of asking: `flash` sends SIGKILL to the group before it returns, so once it has
-/// exited every process of the group is at least doomed, however loaded the machine is.
-fn doomed(pid: i32) -> bool {
-    let (Ok(stat), Ok(status)) = (fs::read_to_string(format!("/proc/{pid}/stat")), fs::read_to_string(format!("/proc/{pid}/status"))) else {
-        return true;
-    };
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let zombie = matches!(fields.first(), Some(&("Z" | "X" | "x")));
-    let exiting = fields.get(6).and_then(|f| f.parse::<u64>().ok()).is_some_and(|flags| flags & 0x4 != 0);
-    let fatal_pending = status
-        .lines()
-        .filter_map(|l| l.strip_prefix("ShdPnd:"))
-        .any(|mask| u64::from_str_radix(mask.trim(), 16).is_ok_and(|m| m & ((1 << (9 - 1)) | (1 << (15 - 1))) != 0));
-    zombie || exiting || fatal_pending
 }
 
 fn assert_all_gone(pids: &[i32]) {

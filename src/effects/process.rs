@@ -207,7 +207,12 @@ pub fn run_streaming(run: &Run<'_>, cancel: &Cancel, on_segment: &mut OnSegment<
 }
 
 #[cfg(test)]
+#[path = "../../tests/common/proc.rs"]
+mod proc_state;
+
+#[cfg(test)]
 mod tests {
+    use super::proc_state::doomed;
     use super::*;
 
     fn sh(script: &str, timeout: Duration, grace: Duration, cancel: &Cancel, on_segment: &mut OnSegment<'_>) -> RunEnd {
@@ -250,23 +255,6 @@ mod tests {
         // The `sleep` in the background, in the child's group, was signalled before the run returned.
         let pid = grandchild.expect("the shell printed its background pid");
         assert!(doomed(pid), "the background sleep {pid} is neither gone nor dying");
-    }
-
-    /// Whether a process is gone, a zombie, exiting, or has a fatal signal (SIGTERM, SIGKILL) pending for the whole
-    /// process: a fact at the moment of asking, no waiting.
-    pub(crate) fn doomed(pid: i32) -> bool {
-        let (Ok(stat), Ok(status)) = (std::fs::read_to_string(format!("/proc/{pid}/stat")), std::fs::read_to_string(format!("/proc/{pid}/status")))
-        else {
-            return true;
-        };
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-        let zombie = matches!(fields.first(), Some(&("Z" | "X" | "x")));
-        let exiting = fields.get(6).and_then(|f| f.parse::<u64>().ok()).is_some_and(|flags| flags & 0x4 != 0);
-        let fatal_pending = status
-            .lines()
-            .filter_map(|l| l.strip_prefix("ShdPnd:"))
-            .any(|mask| u64::from_str_radix(mask.trim(), 16).is_ok_and(|m| m & ((1 << (9 - 1)) | (1 << (15 - 1))) != 0));
-        zombie || exiting || fatal_pending
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! oracles (sgdisk, genimage, bmaptool). A missing oracle fails the test with the package to install; it never skips.
 #![allow(dead_code)]
 
+pub mod proc;
+
 use std::{
     fs::{self, File},
     os::unix::fs::FileExt,
@@ -288,6 +290,20 @@ pub struct SgdiskPart {
     pub attrs: u64,
     /// Name.
     pub name: String,
+}
+
+impl SgdiskPart {
+    /// What `sgdisk -i` must show for a partition of the plan.
+    pub fn planned(p: &stm32mp_imager::plan::PlannedPartition) -> Self {
+        SgdiskPart {
+            type_guid: p.type_guid.to_string(),
+            unique_guid: p.unique_guid.to_string(),
+            first: p.first_lba().get(),
+            last: p.last_lba().get(),
+            attrs: p.attributes(),
+            name: p.name.clone(),
+        }
+    }
 }
 
 /// `sgdisk -i N IMAGE`, parsed.
