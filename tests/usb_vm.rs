@@ -611,6 +611,46 @@ fn dk2_fip_partitions_upstream_tfa_new_uboot_after_devices_and_a_dry_run() {
     }
 }
 
+/// A hand-written SD card layout for a SoC the shipped boards do not cover (the emulator's `--soc`): TF-A's USB
+/// build on 0x01, then `boot`, the FIPs TF-A takes as (id, line name, file), then fsbl1, fsbl2, fip-a and rootfs.
+/// Flashes it by USB path and checks the storage byte for byte and the record's bytes per partition; returns the run.
+fn hand_written_sd(w: &Work, soc: &str, (port, serial): (u32, &str), (usb, sdcard): (&str, &str), boot: &[(&str, &str, &str)]) -> Run {
+    for s in [usb, sdcard, "fip.bin"] {
+        w.sample(s);
+    }
+    w.rootfs();
+    let mut layout = format!("#Opt\tId\tName\tType\tIP\tOffset\tBinary\n-\t0x01\tfsbl-boot\tBinary\tnone\t0x0\t{usb}\n");
+    for (id, name, file) in boot {
+        layout += &format!("-\t{id}\t{name}\tFIP\tnone\t0x0\t{file}\n");
+    }
+    layout += &format!(
+        "P\t0x04\tfsbl1\tBinary\tmmc0\t0x00004400\t{sdcard}\nP\t0x05\tfsbl2\tBinary\tmmc0\t0x00044400\t{sdcard}\n\
+P\t0x06\tfip-a\tFIP\tmmc0\t0x00084400\tfip.bin\nP\t0x10\trootfs\tSystem\tmmc0\t0x00484400\trootfs.ext4\n"
+    );
+    let tsv = w.path("flash.tsv");
+    fs::write(&tsv, layout).unwrap();
+    let sd = w.path("sd-card.bin");
+    let mut emu = Emu::start(w, "emu", port, serial, &["--soc", soc, "--storage", sd.to_str().unwrap(), "--size", "16M"]);
+    emu.wait("emu: configured stage=rom", Duration::from_secs(60));
+    let path = emu.usb_path();
+    let run = flash(w, &tsv, &["--usb-path", &path]);
+    assert_eq!(run.code, Some(0), "{}", run.show());
+    emu.wait("emu: done", Duration::from_secs(30));
+    assert_eq!(emu.finish(Duration::from_secs(30)), 0);
+    assert_eq!(assert_layout_written(w, &tsv, &sd, None), 4);
+    let mut expected = vec![("0x01", size(w, usb))];
+    expected.extend(boot.iter().map(|&(id, _, file)| (id, size(w, file))));
+    expected.extend([
+        ("0x00", layout_bytes(&tsv)),
+        ("0x04", size(w, sdcard)),
+        ("0x05", size(w, sdcard)),
+        ("0x06", size(w, "fip.bin")),
+        ("0x10", size(w, "rootfs.ext4")),
+    ]);
+    assert_success_record(&w.records()[0], &expected, &format!("{soc} (upstream, new)"));
+    run
+}
+
 /// A hand-written STM32MP13 layout (the shipped boards are MP15): the ROM takes a v2.0 FSBL and waits for GetPhase
 /// and DETACH, TF-A re-enumerates and takes only a FIP on 0x03, a new U-Boot asks for the layout.
 #[test]
@@ -618,41 +658,9 @@ fn mp13_hand_written_layout() {
     let Some(_timer) = guest("mp13_hand_written_layout") else { return };
     let _bus = BUS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let w = Work::new("mp13");
-    let (usb, sdcard) = ("tf-a-stm32mp135f-dk-usb.stm32", "tf-a-stm32mp135f-dk-sdcard.stm32");
-    for s in [usb, sdcard, "fip.bin"] {
-        w.sample(s);
-    }
-    w.rootfs();
-    let tsv = w.path("flash.tsv");
-    fs::write(
-        &tsv,
-        format!(
-            "#Opt\tId\tName\tType\tIP\tOffset\tBinary\n-\t0x01\tfsbl-boot\tBinary\tnone\t0x0\t{usb}\n-\t0x03\tfip-boot\tFIP\tnone\t0x0\tfip.bin\n\
-P\t0x04\tfsbl1\tBinary\tmmc0\t0x00004400\t{sdcard}\nP\t0x05\tfsbl2\tBinary\tmmc0\t0x00044400\t{sdcard}\n\
-P\t0x06\tfip-a\tFIP\tmmc0\t0x00084400\tfip.bin\nP\t0x10\trootfs\tSystem\tmmc0\t0x00484400\trootfs.ext4\n"
-        ),
-    )
-    .unwrap();
-    let sd = w.path("sd-card.bin");
-    let mut emu = Emu::start(&w, "emu", 3, "0027000D3338511934383330", &["--soc", "mp13", "--storage", sd.to_str().unwrap(), "--size", "16M"]);
-    emu.wait("emu: configured stage=rom", Duration::from_secs(60));
-    let path = emu.usb_path();
-    let run = flash(&w, &tsv, &["--usb-path", &path]);
-    assert_eq!(run.code, Some(0), "{}", run.show());
+    let tfa = ("tf-a-stm32mp135f-dk-usb.stm32", "tf-a-stm32mp135f-dk-sdcard.stm32");
+    let run = hand_written_sd(&w, "mp13", (3, "0027000D3338511934383330"), tfa, &[("0x03", "fip-boot", "fip.bin")]);
     assert!(run.stderr.contains("STM32MP13"), "the SoC read from the FSBL's v2.0 header: {}", run.show());
-    emu.wait("emu: done", Duration::from_secs(30));
-    assert_eq!(emu.finish(Duration::from_secs(30)), 0);
-    assert_eq!(assert_layout_written(&w, &tsv, &sd, None), 4);
-    let expected = [
-        ("0x01", size(&w, usb)),
-        ("0x03", size(&w, "fip.bin")),
-        ("0x00", layout_bytes(&tsv)),
-        ("0x04", size(&w, sdcard)),
-        ("0x05", size(&w, sdcard)),
-        ("0x06", size(&w, "fip.bin")),
-        ("0x10", size(&w, "rootfs.ext4")),
-    ];
-    assert_success_record(&w.records()[0], &expected, "mp13 (upstream, new)");
 }
 
 /// A hand-written STM32MP25 layout: TF-A takes the DDR firmware FIP on 0x02 (a FIP made by fiptool, under TF-A's
@@ -662,47 +670,14 @@ fn mp25_ddr_firmware_on_0x02() {
     let Some(_timer) = guest("mp25_ddr_firmware_on_0x02") else { return };
     let _bus = BUS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let w = Work::new("mp25");
-    let (usb, sdcard) = ("tf-a-stm32mp257f-dk-usb.stm32", "tf-a-stm32mp257f-dk-optee-sdcard.stm32");
-    for s in [usb, sdcard, "fip.bin"] {
-        w.sample(s);
-    }
-    w.rootfs();
     let ddr = w.path("fip-ddr.bin");
     require("fiptool");
     fs::write(w.path("ddr-fw.payload"), common::payload("ddr firmware", 6000)).unwrap();
     run_ok(Command::new("fiptool").arg("create").arg("--tos-fw").arg(w.path("ddr-fw.payload")).arg(&ddr));
     assert!(fs::metadata(&ddr).unwrap().len() < 0xA000);
-    let tsv = w.path("flash.tsv");
-    fs::write(
-        &tsv,
-        format!(
-            "#Opt\tId\tName\tType\tIP\tOffset\tBinary\n-\t0x01\tfsbl-boot\tBinary\tnone\t0x0\t{usb}\n\
--\t0x02\tfip-ddr-boot\tFIP\tnone\t0x0\tfip-ddr.bin\n-\t0x03\tfip-boot\tFIP\tnone\t0x0\tfip.bin\n\
-P\t0x04\tfsbl1\tBinary\tmmc0\t0x00004400\t{sdcard}\nP\t0x05\tfsbl2\tBinary\tmmc0\t0x00044400\t{sdcard}\n\
-P\t0x06\tfip-a\tFIP\tmmc0\t0x00084400\tfip.bin\nP\t0x10\trootfs\tSystem\tmmc0\t0x00484400\trootfs.ext4\n"
-        ),
-    )
-    .unwrap();
-    let sd = w.path("sd-card.bin");
-    let mut emu = Emu::start(&w, "emu", 4, "0027000E3338511934383330", &["--soc", "mp25", "--storage", sd.to_str().unwrap(), "--size", "16M"]);
-    emu.wait("emu: configured stage=rom", Duration::from_secs(60));
-    let path = emu.usb_path();
-    let run = flash(&w, &tsv, &["--usb-path", &path]);
-    assert_eq!(run.code, Some(0), "{}", run.show());
-    emu.wait("emu: done", Duration::from_secs(30));
-    assert_eq!(emu.finish(Duration::from_secs(30)), 0);
-    assert_eq!(assert_layout_written(&w, &tsv, &sd, None), 4);
-    let expected = [
-        ("0x01", size(&w, usb)),
-        ("0x02", size(&w, "fip-ddr.bin")),
-        ("0x03", size(&w, "fip.bin")),
-        ("0x00", layout_bytes(&tsv)),
-        ("0x04", size(&w, sdcard)),
-        ("0x05", size(&w, sdcard)),
-        ("0x06", size(&w, "fip.bin")),
-        ("0x10", size(&w, "rootfs.ext4")),
-    ];
-    assert_success_record(&w.records()[0], &expected, "mp25 (upstream, new, DDR FIP)");
+    let tfa = ("tf-a-stm32mp257f-dk-usb.stm32", "tf-a-stm32mp257f-dk-optee-sdcard.stm32");
+    let boot = [("0x02", "fip-ddr-boot", "fip-ddr.bin"), ("0x03", "fip-boot", "fip.bin")];
+    hand_written_sd(&w, "mp25", (4, "0027000E3338511934383330"), tfa, &boot);
 }
 
 /// Two boards at once with `--all`: one with ST's TF-A v2.4 taking a FIP and U-Boot 2022.10, one with upstream
