@@ -84,6 +84,7 @@ impl InputFacts {
         match &self.kind {
             InputKind::Stm32 { header: Some(h), .. } => format!("STM32 {}", h.version),
             InputKind::Stm32 { header: None, .. } => "STM32 (bad header)".to_string(),
+            InputKind::Fip { toc: Some(t), .. } if t.entries.len() == 1 => "FIP (1 entry)".to_string(),
             InputKind::Fip { toc: Some(t), .. } => format!("FIP ({} entries)", t.entries.len()),
             InputKind::Fip { toc: None, .. } => "FIP (bad ToC)".to_string(),
             InputKind::ExtFs => "ext2/3/4".to_string(),
@@ -252,6 +253,22 @@ mod tests {
     fn oversized_mp15_fsbl_is_refused() {
         let p = check_stage(&facts(&v1_image(&vec![0u8; 247 * 1024 + 1])), StageRole::Fsbl, Soc::Stm32mp15);
         assert_eq!(p[0].code, "input::fsbl_too_large");
+    }
+
+    #[test]
+    fn a_fip_is_described_with_its_entry_count() {
+        let fip = |n: usize| {
+            let mut v = [fip::TOC_MAGIC.to_le_bytes().as_slice(), &[0; 12]].concat();
+            for i in 0..n {
+                let offset = 16 + 40 * (n as u64 + 1) + 16 * i as u64;
+                v.extend([[0xAB; 16].as_slice(), &offset.to_le_bytes(), &16u64.to_le_bytes(), &[0; 8]].concat());
+            }
+            v.extend([0; 40]);
+            v.resize(v.len() + 16 * n, 0);
+            InputFacts::classify("fip.bin", PathBuf::from("fip.bin"), v.len() as u64, &v, None, None).describe()
+        };
+        assert_eq!(fip(1), "FIP (1 entry)");
+        assert_eq!(fip(3), "FIP (3 entries)");
     }
 
     #[test]
