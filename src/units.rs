@@ -240,7 +240,7 @@ pub enum SizeError {
     #[error("empty size")]
     Empty,
     /// Not a number in any accepted form.
-    #[error("`{0}` is not a size: write a number of bytes (`262144`), hex (`0x40000`) or a number with K, M or G (`256K`, `4M`, `1G`)")]
+    #[error("`{0}` is not a size")]
     Malformed(String),
     /// The value does not fit in 64 bits.
     #[error("`{0}` is too large")]
