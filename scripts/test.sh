@@ -21,6 +21,8 @@ echo "test.sh: cargo fmt --check"
 cargo fmt --all -- --check
 echo "test.sh: cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "test.sh: cargo doc (broken or ambiguous links in the code's documentation are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 # Fuzz smoke run (issue 6): every cargo-fuzz target builds and runs a few seconds on its seeds, so they keep
 # building; it runs before the tests so that cargo test's summary closes the log. The long runs and their

@@ -1,6 +1,6 @@
-//! Buildroot mode, the pure half: the post-image script's environment and arguments ([`env`]), the `.config`
+//! Buildroot mode, the pure half: the post-image script's environment and arguments ([`env`](mod@env)), the `.config`
 //! ([`kconfig`]), the lints that hold TF-A's and U-Boot's build configuration against the board description
-//! ([`rules`]), `extlinux.conf`'s `root=` ([`extlinux`]) and the closing summary ([`summary`]).
+//! ([`rules`]), `extlinux.conf`'s `root=` ([`extlinux`]) and the closing summary ([`summary`](mod@summary)).
 //!
 //! No I/O here: the caller (`cli::buildroot_post_image`) passes the environment as a map and file contents as strings,
 //! and gets values and [`Problem`](crate::diag::Problem)s back. Buildroot's contract (`reference/buildroot.md` §2):

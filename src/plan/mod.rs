@@ -1,7 +1,7 @@
 //! The plan: every partition placed (offset, size, number, type, GUIDs, source), validated against every rule.
 //!
 //! Pure: [`plan`] takes the parsed board description and the input facts and returns a [`Plan`] plus every
-//! problem found, never stopping at the first. The placement is in [`layout`], the rules in [`rules`]; where the
+//! problem found, never stopping at the first. The placement is in `layout`, the rules in [`rules`]; where the
 //! partition table itself lies is [`crate::geometry`]'s. What a build writes from a plan is [`crate::job`]'s.
 
 mod layout;

@@ -1,7 +1,7 @@
 //! vhci_hcd's sysfs interface: find a free high-speed port, attach a socket to it, detach, wait until free.
 //!
-//! Source: the kernel's `drivers/usb/usbip/vhci_sysfs.c` (`attach_store`: "<port> <sockfd> <devid> <speed>",
-//! `detach_store`: "<port>", `status_show_vhci`: one line per port, `hs`/`ss`, state 004 = VDEV_ST_NULL = free).
+//! Source: the kernel's `drivers/usb/usbip/vhci_sysfs.c` (`attach_store`: `"<port> <sockfd> <devid> <speed>"`,
+//! `detach_store`: `"<port>"`, `status_show_vhci`: one line per port, `hs`/`ss`, state 004 = VDEV_ST_NULL = free).
 
 use std::fs;
 use std::io;
