@@ -292,8 +292,7 @@ fn parse_record(pos: &Pos, record: &Record, problems: &mut Vec<Problem>) -> Opti
             problems.push(Problem::error("layout::bad_offset", m).at(at(5)).with_help("write `0x`-prefixed hex, or `boot1`/`boot2` on eMMC"))
         })
         .ok();
-    if let Some(o) = &f(5).0.strip_prefix('0').filter(|r| !r.is_empty() && !r.starts_with(['x', 'X'])) {
-        let _ = o;
+    if f(5).0.strip_prefix('0').is_some_and(|r| !r.is_empty() && !r.starts_with(['x', 'X'])) {
         problems.push(
             Problem::warning(
                 "layout::octal_offset",
@@ -311,7 +310,9 @@ fn parse_record(pos: &Pos, record: &Record, problems: &mut Vec<Problem>) -> Opti
         );
     }
     let binary = record.fields.get(6).map(|b| b.0.clone()).filter(|b| b != "none");
-    if problems.len() > before {
+    // A line that drew only warnings is still a line of the layout: U-Boot reads it, and the checks across lines
+    // (phase ids, addresses, files) must see it.
+    if problems[before..].iter().any(Problem::is_error) {
         return None;
     }
     Some(LayoutLine { line: record.line, opt: opt?, id: id?, name, part_type: part_type?, ip: ip?, offset: offset?, binary })
@@ -441,6 +442,15 @@ mod tests {
         assert_eq!(lines[1].offset, TsvOffset::Addr(crate::units::Offset::ZERO));
         assert_eq!(lines[1].binary.as_deref(), Some("sdcard.img"));
         assert_eq!(lines[0].binary.as_deref(), Some("tf-a.stm32"));
+    }
+
+    /// A warning (a leading-0 offset) keeps the line: U-Boot reads it, and the checks across lines see it.
+    #[test]
+    fn a_line_with_only_a_warning_is_kept() {
+        let p = parse("t.tsv", b"P\t0x04\tfsbl1\tBinary\tmmc0\t00017408\ta.stm32\nP\t0x04\tfsbl2\tBinary\tmmc0\t0x00004400\ta.stm32\n");
+        assert_eq!(p.lines.len(), 2, "{:?}", p.problems);
+        assert_eq!(p.lines[0].name, "fsbl1");
+        assert!(p.problems.iter().all(|x| x.code == "layout::octal_offset"), "{:?}", p.problems);
     }
 
     #[test]
