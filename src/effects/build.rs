@@ -240,6 +240,7 @@ fn write_image(job: &BuildJob, file: &File, hooks: Hooks) -> Result<image::Writt
                 PieceSource::Table(kind) => Source::Bytes(job.image.table_bytes(*kind)),
                 PieceSource::Bytes { bytes, .. } => Source::Bytes(bytes),
                 PieceSource::Input { path, size, .. } => Source::File { path, len: *size },
+                PieceSource::Erased { size } => Source::Zeros(*size),
             },
         })
         .collect();
@@ -247,7 +248,7 @@ fn write_image(job: &BuildJob, file: &File, hooks: Hooks) -> Result<image::Writt
         .iter()
         .filter_map(|p| match p.source {
             Source::File { len, .. } => Some((len, p.label)),
-            Source::Bytes(_) => None,
+            Source::Bytes(_) | Source::Zeros(_) => None,
         })
         .max_by_key(|(len, _)| *len)
         .map(|(_, label)| label);

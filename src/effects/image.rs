@@ -2,14 +2,16 @@
 //! computed in the same pass.
 //!
 //! Each input's data extents are found with `SEEK_DATA`/`SEEK_HOLE`; holes are never read. Data is read through
-//! 1 MiB buffers and scanned in 4 KiB image blocks; all-zero blocks are skipped (they stay holes), the rest is written
-//! and, on a second thread, hashed for the `.bmap`. Memory stays flat whatever the image size.
+//! 1 MiB buffers and scanned in 4 KiB image blocks; all-zero blocks are not written (they stay holes in the image
+//! file), the rest is written. The block map maps every block of an input's data extents, zero or not, as `bmaptool
+//! create` maps a file's data: a zero block inside TF-A or an ext4 inode table is part of the content, and a card
+//! written through the map must hold it even where the card held something else before. Erased firmware slots
+//! ([`Source::Zeros`]) are mapped too. Hashing runs on a second thread. Memory stays flat whatever the image size.
 //!
 //! Copying: on file systems that can share or offload data (btrfs, XFS, bcachefs, ZFS, NFS, SMB) the non-zero runs
 //! are copied with `copy_file_range`, falling back to `pwrite` if it is refused; elsewhere (ext4, tmpfs) they are
 //! written with `pwrite` from the buffer already read for zero detection, which measured faster than letting the
 //! kernel read them a second time (`scripts/bench.sh`: 0.055 s vs 0.064 s for the 4 GiB EV1 case on ext4).
-
 use std::{
     fs::File,
     io,
@@ -40,6 +42,9 @@ pub enum Source<'a> {
         /// Size the plan was made with.
         len: ByteSize,
     },
+    /// An erased region (`fip-b`, `u-boot-env`): nothing is written (the image starts as zeros), but the block map
+    /// maps it, so a card written through the map is erased there as a flash erases it.
+    Zeros(ByteSize),
 }
 
 /// One piece of the image.
@@ -57,7 +62,7 @@ impl Piece<'_> {
     fn len(&self) -> ByteSize {
         match self.source {
             Source::Bytes(b) => ByteSize::new(b.len() as u64),
-            Source::File { len, .. } => len,
+            Source::File { len, .. } | Source::Zeros(len) => len,
         }
     }
 }
@@ -139,7 +144,7 @@ impl Progress for NoProgress {
     fn finish(&self) {}
 }
 
-/// A non-zero run inside a chunk: image offset, and its byte range in the chunk's buffer.
+/// A run of bytes inside a chunk: image offset, and its byte range in the chunk's buffer.
 type Run = (u64, usize, usize);
 
 /// A buffer of data that was written, with the runs the block map must hash.
@@ -189,9 +194,8 @@ impl Writer<'_> {
     }
 
     /// Write the non-zero 4 KiB image blocks of `data`, which belongs at image offset `offset` and (for files) at
-    /// input offset `in_offset` of `input`. Returns the runs written (image offset, range in `data`).
+    /// input offset `in_offset` of `input`. Returns the run the block map maps: all of `data`, zero blocks included.
     fn emit(&mut self, offset: u64, data: &[u8], input: Option<(&File, u64)>, label: &str) -> Result<Vec<Run>, ImageError> {
-        let mut runs = Vec::new();
         let mut i = 0usize;
         let mut run_start: Option<usize> = None;
         while i < data.len() {
@@ -202,7 +206,6 @@ impl Writer<'_> {
                 (false, None) => run_start = Some(i),
                 (true, Some(s)) => {
                     self.write_run(offset, data, s, i, input, label)?;
-                    runs.push((offset + s as u64, s, i));
                     run_start = None;
                 }
                 _ => {}
@@ -211,9 +214,25 @@ impl Writer<'_> {
         }
         if let Some(s) = run_start {
             self.write_run(offset, data, s, data.len(), input, label)?;
-            runs.push((offset + s as u64, s, data.len()));
         }
-        Ok(runs)
+        Ok(if data.is_empty() { Vec::new() } else { vec![(offset, 0, data.len())] })
+    }
+
+    /// Map `len` zero bytes at image offset `offset` (an erased region): nothing is written.
+    fn erased(&mut self, offset: u64, len: u64, progress: &dyn Progress, cancel: &Cancel) -> Result<(), ImageError> {
+        let mut at = 0u64;
+        while at < len {
+            let n = usize::try_from(len - at).unwrap_or(BUF).min(BUF);
+            if self.hashing.is_some() {
+                cancel.check().map_err(|_| ImageError::Cancelled)?;
+                let mut buf = self.buffer();
+                buf[..n].fill(0);
+                self.done(buf, vec![(offset + at, 0, n)]);
+            }
+            progress.advance(n as u64);
+            at += n as u64;
+        }
+        Ok(())
     }
 
     fn write_run(&mut self, offset: u64, data: &[u8], s: usize, e: usize, input: Option<(&File, u64)>, label: &str) -> Result<(), ImageError> {
@@ -458,6 +477,7 @@ fn write_pieces(w: &mut Writer, pieces: &[Piece], progress: &dyn Progress, cance
                 progress.piece(piece.label);
                 scanned += copy_file(w, piece, path, len, progress, cancel)?;
             }
+            Source::Zeros(len) => w.erased(piece.offset.get(), len.get(), progress, cancel)?,
         }
     }
     Ok(scanned)
@@ -479,8 +499,8 @@ mod tests {
         assert!(!is_zero(&v));
     }
 
-    /// Allocated all-zero chunks (ext4 journals, inode tables) hash nothing; the writer must not run out of buffers
-    /// (this deadlocked once), and the result must match a plain copy.
+    /// Allocated all-zero chunks (ext4 journals, inode tables) are not written but are mapped; the writer must not run
+    /// out of buffers (this deadlocked once), and the result must match a plain copy.
     #[test]
     fn many_allocated_zero_chunks_with_bmap() {
         use sha2::{Digest, Sha256};
@@ -497,7 +517,10 @@ mod tests {
             let size = ByteSize::new(0x4400 + data.len() as u64 + 100);
             let w = write_image_with(&out, size, &pieces, true, &NoProgress, &Cancel::new(), mode).unwrap();
             let ranges = w.bmap.unwrap();
-            assert_eq!(ranges.len(), 2);
+            // One range: every block of the input's data, zero or not.
+            assert_eq!(ranges.len(), 1);
+            assert_eq!((ranges[0].first, ranges[0].last), (0x4400 / BLOCK, (0x4400 + data.len() as u64 - 1) / BLOCK));
+            assert!(w.bytes_written.get() <= 2 * BLOCK, "only the two non-zero blocks were written: {:?}", w.bytes_written);
             let mut img = vec![0u8; usize::try_from(size.get()).unwrap()];
             img[0x4400..0x4400 + data.len()].copy_from_slice(&data);
             let mut back = Vec::new();
@@ -508,6 +531,47 @@ mod tests {
                 assert_eq!(r.sha256, hex::encode(Sha256::digest(&img[a..b])));
             }
         }
+    }
+
+    /// A zero block inside an input (a TF-A with a zeroed buffer) and an erased slot are mapped; a hole of an input
+    /// and the space between pieces are not.
+    #[test]
+    fn zero_blocks_of_inputs_and_erased_slots_are_mapped_holes_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let tfa = dir.path().join("tf-a.stm32");
+        let mut data = vec![0xA5u8; 6 * BLOCK as usize];
+        data[2 * BLOCK as usize..4 * BLOCK as usize].fill(0);
+        std::fs::write(&tfa, &data).unwrap();
+        let sparse = dir.path().join("sparse.ext4");
+        let f = File::create(&sparse).unwrap();
+        f.set_len(8 << 20).unwrap();
+        f.write_all_at(b"superblock", 0).unwrap();
+        f.write_all_at(b"tail", (8 << 20) - 4).unwrap();
+        drop(f);
+        let pieces = [
+            Piece { offset: Offset::new(0x10_0000), source: Source::File { path: &tfa, len: ByteSize::new(data.len() as u64) }, label: "fsbl1" },
+            Piece { offset: Offset::new(0x20_0000), source: Source::Zeros(ByteSize::new(0x8_0000)), label: "u-boot-env" },
+            Piece { offset: Offset::new(0x40_0000), source: Source::File { path: &sparse, len: ByteSize::new(8 << 20) }, label: "rootfs" },
+        ];
+        let out = tempfile::tempfile().unwrap();
+        let w = write_image(&out, ByteSize::new(16 << 20), &pieces, true, &NoProgress, &Cancel::new()).unwrap();
+        let mapped: Vec<(u64, u64)> = w.bmap.unwrap().iter().map(|r| (r.first * BLOCK, (r.last + 1) * BLOCK)).collect();
+        let covered = |a: u64, b: u64| mapped.iter().any(|&(s, e)| s <= a && b <= e);
+        assert!(covered(0x10_0000, 0x10_0000 + data.len() as u64), "the whole TF-A, its zero blocks too: {mapped:x?}");
+        assert!(covered(0x20_0000, 0x28_0000), "the erased slot: {mapped:x?}");
+        assert!(covered(0x40_0000, 0x40_1000) && covered(0xC0_0000 - 0x1000, 0xC0_0000), "the ext4's data: {mapped:x?}");
+        let hole = |a: u64, b: u64| mapped.iter().all(|&(s, e)| e <= a || b <= s);
+        assert!(hole(0x11_0000, 0x20_0000) && hole(0x28_0000, 0x40_0000), "nothing between pieces: {mapped:x?}");
+        let mut at = 0x40_1000;
+        // Where the file system supports SEEK_DATA the ext4's hole stays unmapped (tmpfs, ext4, btrfs, XFS do).
+        if let Extent::Data(s, _) = next_extent(&File::open(&sparse).unwrap(), 0x1000, 8 << 20).unwrap() {
+            at = 0x40_0000 + s;
+        }
+        assert!(at == 0x40_1000 || hole(0x40_1000, at.min(0xC0_0000 - 0x1000)), "{mapped:x?}");
+        let mut image = vec![0u8; 16 << 20];
+        std::io::Read::read_exact(&mut &out, &mut image).unwrap();
+        assert_eq!(&image[0x10_0000..0x10_0000 + data.len()], &data[..]);
+        assert!(image[0x20_0000..0x28_0000].iter().all(|&b| b == 0));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::{
 use crate::{
     geometry::RegionKind,
     gpt::{self, Encoded, Entry, Table},
-    plan::{GeneratedFile, InputSet, Plan},
+    plan::{GeneratedFile, InputSet, Plan, Role},
     units::{ByteSize, Offset},
 };
 
@@ -57,6 +57,12 @@ pub enum PieceSource {
         name: String,
         /// Its content.
         bytes: Vec<u8>,
+    },
+    /// An erased firmware slot (`fip-b`, `u-boot-env`): zeros in the image, mapped in the block map so a card
+    /// written through it is erased there, as flashing erases it (`PED`).
+    Erased {
+        /// The slot's size.
+        size: ByteSize,
     },
     /// An input file, expected to be `size` bytes (its size when planned).
     Input {
@@ -212,13 +218,16 @@ pub fn gpt_table(plan: &Plan) -> Table {
 }
 
 /// Everything the image holds, in increasing offset order: the table's structures around the partitions' inputs
-/// (what the writer copies; the rest stays a hole). Inputs are read from `images` when given (an absolute folder),
+/// and the erased firmware slots (what the writer copies or maps; the rest stays a hole and unmapped). Inputs are read from `images` when given (an absolute folder),
 /// else from where they were read when planned.
 pub fn image_pieces(plan: &Plan, inputs: &InputSet, images: Option<&Path>) -> Result<Vec<Piece>, JobError> {
     let geometry = plan.disk.geometry();
     let table = |kind: RegionKind| Piece { offset: geometry.region(kind).start, label: kind.name().to_string(), source: PieceSource::Table(kind) };
     let mut pieces = vec![table(RegionKind::ProtectiveMbr), table(RegionKind::PrimaryHeader), table(RegionKind::PrimaryEntries)];
     for p in &plan.partitions {
+        if p.input.is_none() && matches!(p.role, Role::FipB | Role::Env) {
+            pieces.push(Piece { offset: p.start, label: format!("partition {} (erased)", p.name), source: PieceSource::Erased { size: p.size } });
+        }
         if let Some(input) = &p.input {
             if input.is_generated() {
                 let made = plan.generated.iter().find(|g| g.name == input.name).ok_or_else(|| JobError::InputNotRead(input.name.clone()))?;
@@ -324,10 +333,10 @@ impl fmt::Display for BuildJob {
             let size = match &p.source {
                 PieceSource::Table(kind) => ByteSize::new(self.image.table_bytes(*kind).len() as u64),
                 PieceSource::Bytes { bytes, .. } => ByteSize::new(bytes.len() as u64),
-                PieceSource::Input { size, .. } => *size,
+                PieceSource::Input { size, .. } | PieceSource::Erased { size } => *size,
             };
             let from = match &p.source {
-                PieceSource::Table(_) | PieceSource::Bytes { .. } => String::new(),
+                PieceSource::Table(_) | PieceSource::Bytes { .. } | PieceSource::Erased { .. } => String::new(),
                 PieceSource::Input { path, .. } => format!(" from {}", show(path)),
             };
             rows.push(vec![format!("{:#010x}", p.offset.get()), format!("{size}"), format!("{}{from}", p.label)]);

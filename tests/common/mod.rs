@@ -344,6 +344,21 @@ pub fn read_u64_at(path: &Path, at: u64) -> u64 {
     u64::from_le_bytes(b)
 }
 
+/// The byte ranges a `.bmap` maps (`<Range …> a-b </Range>` blocks of `<BlockSize>` bytes), as `(start, end)`.
+pub fn bmap_mapped(bmap: &Path) -> Vec<(u64, u64)> {
+    let text = fs::read_to_string(bmap).unwrap();
+    let tag = |name: &str| text.split(&format!("<{name}>")).nth(1).and_then(|r| r.split(&format!("</{name}>")).next()).map(str::trim);
+    let block: u64 = tag("BlockSize").expect("a BlockSize").parse().unwrap();
+    text.split("<Range")
+        .skip(1)
+        .map(|r| {
+            let blocks = r.split('>').nth(1).and_then(|b| b.split('<').next()).unwrap().trim();
+            let (a, b) = blocks.split_once('-').unwrap_or((blocks, blocks));
+            (a.parse::<u64>().unwrap() * block, (b.parse::<u64>().unwrap() + 1) * block)
+        })
+        .collect()
+}
+
 /// The data extents of a file in `from..to` (`SEEK_DATA`/`SEEK_HOLE`; where they are not supported, the whole
 /// range). Holes read as zeros and are never read.
 pub fn data_extents(file: &File, from: u64, to: u64) -> Vec<(u64, u64)> {
