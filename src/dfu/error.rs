@@ -150,6 +150,12 @@ pub enum FailureKind {
         /// What the host was doing.
         during: String,
     },
+    /// Reading the board's descriptors and strings from a board that is there timed out.
+    #[error("reading the board's descriptors (GET_DESCRIPTOR) timed out {during}")]
+    DescriptorsTimedOut {
+        /// When.
+        during: String,
+    },
     /// GETSTATUS gave a state the protocol does not allow here.
     #[error("the device is in state {state} {during}, which DFU does not allow there")]
     UnexpectedState {

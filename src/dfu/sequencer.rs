@@ -48,6 +48,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet, VecDeque},
+    fmt,
     sync::Arc,
     time::Duration,
 };
@@ -285,6 +286,22 @@ pub enum Reply {
     HostFailed(String),
 }
 
+impl fmt::Display for Reply {
+    /// The reply in words, for messages (the transport's own text for a failure).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reply::Done => f.write_str("done"),
+            Reply::Data(b) => write!(f, "{} bytes of data", b.len()),
+            Reply::Device(_) => f.write_str("a device description"),
+            Reply::Stall => f.write_str("the device stalled the request"),
+            Reply::Gone => f.write_str("the device left the bus"),
+            Reply::TimedOut => f.write_str("timed out"),
+            Reply::Failed(m) => f.write_str(m),
+            Reply::HostFailed(m) => write!(f, "reading the image: {m}"),
+        }
+    }
+}
+
 /// Something to report; the front end timestamps events as they come.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -398,11 +415,23 @@ enum Look {
     RomDetached(Duration),
 }
 
+impl Look {
+    /// When the descriptors were read, for messages.
+    fn during(&self) -> &'static str {
+        match self {
+            Look::First => "at first contact",
+            Look::AfterRomManifest => "after the ROM's manifestation of the FSBL",
+            Look::Reconnect(_) | Look::RomDetached(_) => "as it came back",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum QStep {
     Select,
     Status,
-    Settle,
+    /// CLRSTATUS or ABORT was sent (`Some`), or a `bwPollTimeout` slept (`None`).
+    Settle(Option<DfuRequest>),
     Upload,
 }
 
@@ -440,8 +469,8 @@ impl Query {
             Reply::Gone => FailureKind::DeviceLeft { during },
             Reply::Stall => FailureKind::Stalled { request, during, device_says: None },
             Reply::TimedOut => FailureKind::TimedOut { request, during },
-            Reply::Failed(m) | Reply::HostFailed(m) => FailureKind::Transport(m),
-            other => FailureKind::Transport(format!("unexpected reply {other:?} to {request}")),
+            Reply::Failed(m) | Reply::HostFailed(m) => FailureKind::Transport(format!("{request} failed {during}: {m}")),
+            other => FailureKind::Transport(format!("unexpected reply to {request} {during}: {other}")),
         })
     }
 
@@ -450,7 +479,7 @@ impl Query {
             QStep::Select => match reply {
                 Reply::Done => self.status(),
                 Reply::Gone => QOut::Fail(FailureKind::DeviceLeft { during: format!("at SET_INTERFACE {}", self.alt) }),
-                other => QOut::Fail(FailureKind::Transport(format!("SET_INTERFACE {} for the 0xF1 alternate failed: {other:?}", self.alt))),
+                other => QOut::Fail(FailureKind::Transport(format!("SET_INTERFACE {} for the 0xF1 alternate failed: {other}", self.alt))),
             },
             QStep::Status => {
                 let bytes = match reply {
@@ -469,7 +498,7 @@ impl Query {
                     });
                 }
                 let settle = |q: &mut Query, request: DfuRequest| {
-                    q.step = QStep::Settle;
+                    q.step = QStep::Settle(Some(request));
                     QOut::Io(Io::Request(Request::output(request, 0, Payload::Empty, q.timeout)))
                 };
                 match status.state {
@@ -489,15 +518,16 @@ impl Query {
                         if wait.is_zero() {
                             return self.status();
                         }
-                        self.step = QStep::Settle;
+                        self.step = QStep::Settle(None);
                         QOut::Io(Io::Sleep(wait))
                     }
                     other => QOut::Fail(FailureKind::UnexpectedState { state: other, during: "before GetPhase".into() }),
                 }
             }
-            QStep::Settle => match reply {
-                Reply::Done => self.status(),
-                other => Query::fail(DfuRequest::ClrStatus, other),
+            QStep::Settle(request) => match (reply, request) {
+                (Reply::Done, _) => self.status(),
+                (other, Some(request)) => Query::fail(request, other),
+                (other, None) => QOut::Fail(FailureKind::Transport(format!("unexpected reply to a wait before GetPhase: {other}"))),
             },
             QStep::Upload => match reply {
                 Reply::Data(bytes) => match PhaseReply::parse(&bytes) {
@@ -514,6 +544,8 @@ impl Query {
 struct Sending {
     phase: PhaseId,
     image: String,
+    /// The alternate setting selected for it.
+    setting: u8,
     selected: bool,
     reported: u64,
 }
@@ -727,12 +759,17 @@ impl Sequencer {
                     Look::Reconnect(Stage::Rom) => ("the ROM loaded the FSBL".to_string(), self.timing.after_rom),
                     Look::Reconnect(Stage::Tfa) => ("TF-A was told to detach".to_string(), self.timing.after_tfa),
                     Look::Reconnect(s) => (format!("{s} was told to detach"), self.timing.after_layout),
-                    Look::First | Look::AfterRomManifest | Look::RomDetached(_) => ("reading its descriptors".to_string(), self.timing.request),
+                    // A read of a board that is there, not a wait for one to come back.
+                    Look::First | Look::AfterRomManifest | Look::RomDetached(_) => {
+                        return self.fail(FailureKind::DescriptorsTimedOut { during: look.during().into() });
+                    }
                 };
                 return self.fail(FailureKind::ReconnectTimeout { waited, after });
             }
-            Reply::Failed(m) | Reply::HostFailed(m) => return self.fail(FailureKind::Transport(m)),
-            other => return self.fail(FailureKind::Transport(format!("unexpected reply {other:?} to a descriptor read"))),
+            Reply::Failed(m) | Reply::HostFailed(m) => {
+                return self.fail(FailureKind::Transport(format!("reading its descriptors {}: {m}", look.during())));
+            }
+            other => return self.fail(FailureKind::Transport(format!("unexpected reply to reading its descriptors {}: {other}", look.during()))),
         };
         let device = match DfuDevice::parse(&raw) {
             Ok(d) => d,
@@ -917,7 +954,7 @@ impl Sequencer {
         };
         self.events.push_back(Event::PhaseStarted { stage, phase, alternate: alt_text, image: label.clone(), total: ByteSize::new(total) });
         let dl = Download::new(source, total, block, self.timing.poll, self.timing.transfer);
-        self.io(Mode::Download(Box::new(dl), Sending { phase, image: label, selected: false, reported: 0 }), Io::SelectAlt(setting));
+        self.io(Mode::Download(Box::new(dl), Sending { phase, image: label, setting, selected: false, reported: 0 }), Io::SelectAlt(setting));
     }
 
     fn on_download(&mut self, mut dl: Box<Download>, mut sending: Sending, reply: Reply) {
@@ -929,8 +966,8 @@ impl Sequencer {
                     sending.selected = true;
                     dl.start()
                 }
-                Reply::Gone => DlStep::Fail(FailureKind::DeviceLeft { during: "at SET_INTERFACE".into() }),
-                other => DlStep::Fail(FailureKind::Transport(format!("SET_INTERFACE failed: {other:?}"))),
+                Reply::Gone => DlStep::Fail(FailureKind::DeviceLeft { during: format!("at SET_INTERFACE {}", sending.setting) }),
+                other => DlStep::Fail(FailureKind::Transport(format!("SET_INTERFACE {setting} failed: {other}", setting = sending.setting))),
             }
         };
         if dl.sent() >= sending.reported + self.timing.progress_step && dl.sent() < dl.total() {

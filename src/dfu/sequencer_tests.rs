@@ -4,13 +4,13 @@
 use std::{cell::Cell, collections::BTreeMap, time::Duration};
 
 use super::{
-    descriptors::Stage,
+    descriptors::{RawDevice, Stage},
     error::FailureKind,
     fake_board::{FakeBoard, MemoryImages, TfaGen, UbootGen},
     protocol::{DfuRequest, State, Status},
     sequencer::{BoardJob, Event, Finish, ImageId, ImageInfo, Sequencer, Summary, Timing},
     stm32prog::PhaseId,
-    transport::{DfuTransport, drive},
+    transport::{DfuTransport, TransportError, drive},
 };
 use crate::{
     board::Soc,
@@ -560,4 +560,137 @@ fn finish_with_detach_only() {
     result.unwrap();
     assert!(board.finished);
     assert_eq!(board.resets, 0);
+}
+
+/// One USB operation, as [`Flaky`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Describe,
+    Select(u8),
+    Out(DfuRequest, usize),
+    In(DfuRequest),
+}
+
+/// The fake board behind a transport that fails the operations `fault` picks (a USB error, a timeout) instead of
+/// passing them on.
+struct Flaky<'a> {
+    board: &'a mut FakeBoard,
+    fault: Box<dyn FnMut(Op) -> Option<TransportError> + 'a>,
+}
+
+impl Flaky<'_> {
+    fn check(&mut self, op: Op) -> Result<(), TransportError> {
+        (self.fault)(op).map_or(Ok(()), Err)
+    }
+}
+
+impl DfuTransport for Flaky<'_> {
+    fn describe(&mut self) -> Result<RawDevice, TransportError> {
+        self.check(Op::Describe)?;
+        self.board.describe()
+    }
+    fn select_alt(&mut self, alt: u8) -> Result<(), TransportError> {
+        self.check(Op::Select(alt))?;
+        self.board.select_alt(alt)
+    }
+    fn control_out(&mut self, request: u8, value: u16, data: &[u8], timeout: Duration) -> Result<(), TransportError> {
+        self.check(Op::Out(DfuRequest::from_code(request).unwrap(), data.len()))?;
+        self.board.control_out(request, value, data, timeout)
+    }
+    fn control_in(&mut self, request: u8, value: u16, length: u16, timeout: Duration) -> Result<Vec<u8>, TransportError> {
+        self.check(Op::In(DfuRequest::from_code(request).unwrap()))?;
+        self.board.control_in(request, value, length, timeout)
+    }
+    fn await_reconnect(&mut self, timeout: Duration) -> Result<RawDevice, TransportError> {
+        self.board.await_reconnect(timeout)
+    }
+    fn reset_port(&mut self) -> Result<(), TransportError> {
+        self.board.reset_port()
+    }
+    fn sleep(&mut self, duration: Duration) {
+        self.board.sleep(duration);
+    }
+}
+
+fn run_flaky<'a>(board: &'a mut FakeBoard, soc: Soc, fault: impl FnMut(Op) -> Option<TransportError> + 'a) -> FlashError {
+    let (job, mut images) = job(soc);
+    let mut seq = Sequencer::new(job, timing()).unwrap();
+    let mut t = Flaky { board, fault: Box::new(fault) };
+    drive(&mut seq, &mut t, &mut images, &mut |_| {}, &|| false).unwrap_err()
+}
+
+/// The first GETSTATUS after the first zero-length DNLOAD fails with `error` (U-Boot 2023.01+: the layout's
+/// manifestation; U-Boot is manifestation tolerant).
+fn fail_uboot_manifest_poll(error: TransportError) -> FlashError {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    board.next.pop_front();
+    board.model = board.next_model().unwrap();
+    let mut armed = 0;
+    run_flaky(&mut board, Soc::Stm32mp15, move |op| match op {
+        Op::Out(DfuRequest::Dnload, 0) if armed == 0 => {
+            armed = 1;
+            None
+        }
+        Op::In(DfuRequest::GetStatus) if armed == 1 => {
+            armed = 2;
+            Some(error.clone())
+        }
+        _ => None,
+    })
+}
+
+/// A GETSTATUS that times out during a manifestation-tolerant stage's manifestation is a timeout (verdict
+/// `timeout`), not the board leaving the bus; an EIO there keeps its words. Regression: both became "left the USB
+/// bus ... though it is manifestation tolerant", the verdict `failed` with the vanished-USB hint.
+#[test]
+fn manifestation_timeout_is_a_timeout_not_a_vanished_board() {
+    let during = "after the zero-length DNLOAD (block 1) that ends the";
+    let err = fail_uboot_manifest_poll(TransportError::TimedOut);
+    assert!(matches!(&err.kind, FailureKind::TimedOut { request: DfuRequest::GetStatus, during: d } if d.starts_with(during)), "{err}");
+    assert_eq!((err.at.stage, err.at.phase), (Some(Stage::Uboot), Some(PhaseId::LAYOUT)));
+    assert_eq!(crate::flash::builtin::verdict(&Err(err)).result, crate::flash::verdict::ResultKind::Timeout);
+    let err = fail_uboot_manifest_poll(TransportError::Other("I/O error (EIO)".into()));
+    assert!(matches!(&err.kind, FailureKind::Transport(m) if m.starts_with(&format!("DFU_GETSTATUS failed {during}")) && m.ends_with("I/O error (EIO)")), "{err}");
+}
+
+/// A failed CLRSTATUS/ABORT before GetPhase names the request that was sent (ABORT from dfuDNLOAD-IDLE) and says
+/// it was while asking GetPhase. Regression: every such failure was called DFU_CLRSTATUS, and a USB error lost
+/// "while asking GetPhase".
+#[test]
+fn a_failed_abort_before_get_phase_is_called_abort() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    board.model = board.next.pop_front().unwrap();
+    board.force_state(State::DnloadIdle);
+    let err = run_flaky(&mut board, Soc::Stm32mp13, |op| (op == Op::Out(DfuRequest::Abort, 0)).then(|| TransportError::Other("I/O error (EIO)".into())));
+    assert_eq!(err.kind, FailureKind::Transport("DFU_ABORT failed while asking GetPhase: I/O error (EIO)".into()));
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    board.model = board.next.pop_front().unwrap();
+    board.force_state(State::DnloadIdle);
+    let err = run_flaky(&mut board, Soc::Stm32mp13, |op| (op == Op::Out(DfuRequest::Abort, 0)).then_some(TransportError::Stall));
+    assert!(matches!(err.kind, FailureKind::Stalled { request: DfuRequest::Abort, .. }), "{err}");
+}
+
+/// A SET_INTERFACE that fails says so in words, not as Rust debug text (`Failed("...")`).
+#[test]
+fn set_interface_failures_are_in_words() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    let busy = || TransportError::Other("SET_INTERFACE 1: Resource busy".into());
+    let err = run_flaky(&mut board, Soc::Stm32mp13, |op| matches!(op, Op::Select(1)).then(busy));
+    let text = err.to_string();
+    assert!(text.ends_with("SET_INTERFACE 1 for the 0xF1 alternate failed: SET_INTERFACE 1: Resource busy"), "{text}");
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    let err = run_flaky(&mut board, Soc::Stm32mp13, |op| matches!(op, Op::Select(0)).then(busy));
+    assert_eq!(err.kind, FailureKind::Transport("SET_INTERFACE 0 failed: SET_INTERFACE 1: Resource busy".into()));
+    assert!(!err.to_string().contains("Failed("), "{err}");
+}
+
+/// A descriptor read that times out at first contact is a timeout of that read (verdict `timeout`), not "did not
+/// come back at its USB path": nothing was expected to come back.
+#[test]
+fn a_descriptor_read_timeout_at_first_contact_is_a_read_timeout() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    let err = run_flaky(&mut board, Soc::Stm32mp13, |op| (op == Op::Describe).then_some(TransportError::TimedOut));
+    assert_eq!(err.kind, FailureKind::DescriptorsTimedOut { during: "at first contact".into() });
+    assert_eq!(err.to_string(), "before the first stage was known: reading the board's descriptors (GET_DESCRIPTOR) timed out at first contact");
+    assert_eq!(crate::flash::builtin::verdict(&Err(err)).result, crate::flash::verdict::ResultKind::Timeout);
 }

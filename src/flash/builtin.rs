@@ -365,7 +365,9 @@ pub fn device_words(kind: &FailureKind) -> Option<&str> {
 fn hint(e: &FlashError) -> Option<String> {
     let text = match &e.kind {
         FailureKind::Interrupted => hints::INTERRUPTED,
-        FailureKind::ReconnectTimeout { .. } | FailureKind::TimedOut { .. } | FailureKind::PollLimit { .. } => hints::TIMEOUT,
+        FailureKind::ReconnectTimeout { .. } | FailureKind::TimedOut { .. } | FailureKind::DescriptorsTimedOut { .. } | FailureKind::PollLimit { .. } => {
+            hints::TIMEOUT
+        }
         FailureKind::DeviceLeft { .. } => hints::VANISHED_USB,
         FailureKind::RomRejected { .. } => hints::ROM_REFUSED,
         FailureKind::SocMismatch { .. } => hints::SOC_MISMATCH,
@@ -390,7 +392,10 @@ pub fn verdict(result: &Result<Summary, FlashError>) -> Verdict {
         Err(e) => {
             let result = match e.kind {
                 FailureKind::Interrupted => ResultKind::Interrupted,
-                FailureKind::ReconnectTimeout { .. } | FailureKind::TimedOut { .. } | FailureKind::PollLimit { .. } => ResultKind::Timeout,
+                FailureKind::ReconnectTimeout { .. }
+                | FailureKind::TimedOut { .. }
+                | FailureKind::DescriptorsTimedOut { .. }
+                | FailureKind::PollLimit { .. } => ResultKind::Timeout,
                 _ => ResultKind::Failed,
             };
             Verdict {
