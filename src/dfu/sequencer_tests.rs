@@ -569,6 +569,7 @@ enum Op {
     Select(u8),
     Out(DfuRequest, usize),
     In(DfuRequest),
+    Await,
 }
 
 /// The fake board behind a transport that fails the operations `fault` picks (a USB error, a timeout) instead of
@@ -602,6 +603,7 @@ impl DfuTransport for Flaky<'_> {
         self.board.control_in(request, value, length, timeout)
     }
     fn await_reconnect(&mut self, timeout: Duration) -> Result<RawDevice, TransportError> {
+        self.check(Op::Await)?;
         self.board.await_reconnect(timeout)
     }
     fn reset_port(&mut self) -> Result<(), TransportError> {
@@ -693,4 +695,30 @@ fn a_descriptor_read_timeout_at_first_contact_is_a_read_timeout() {
     assert_eq!(err.kind, FailureKind::DescriptorsTimedOut { during: "at first contact".into() });
     assert_eq!(err.to_string(), "before the first stage was known: reading the board's descriptors (GET_DESCRIPTOR) timed out at first contact");
     assert_eq!(crate::flash::builtin::verdict(&Err(err)).result, crate::flash::verdict::ResultKind::Timeout);
+}
+
+/// Ctrl-C during a wait for the board: the transport cuts the wait short (as timed out) and the run ends as
+/// interrupted, not as "did not come back". Regression: the cut-short wait was completed first and reported as a
+/// reconnection timeout.
+#[test]
+fn a_wait_cut_short_by_cancel_is_an_interruption() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    let (job, mut images) = job(Soc::Stm32mp13);
+    let mut seq = Sequencer::new(job, timing()).unwrap();
+    let raised = Cell::new(false);
+    let mut waits = 0;
+    let mut t = Flaky {
+        board: &mut board,
+        fault: Box::new(|op| {
+            waits += usize::from(op == Op::Await);
+            // The second wait: for the board after TF-A's DETACH, whose timeout would end the run.
+            (op == Op::Await && waits == 2).then(|| {
+                raised.set(true);
+                TransportError::TimedOut
+            })
+        }),
+    };
+    let err = drive(&mut seq, &mut t, &mut images, &mut |_| {}, &|| raised.get()).unwrap_err();
+    assert_eq!(err.kind, FailureKind::Interrupted);
+    assert_eq!(err.at.stage, Some(Stage::Tfa));
 }

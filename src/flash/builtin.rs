@@ -244,8 +244,10 @@ pub fn steps(layout: &JobLayout, soc: Option<Soc>, target: &Target) -> Vec<Step>
 /// A progress event (and a log line) at least every so many bytes of a phase.
 pub const PROGRESS_STEP: u64 = 256 << 10;
 
-/// The core's bounds for a stage timeout: every wait for the board (after the ROM, after TF-A, after the layout),
-/// every poll and every transfer is bounded by it; single requests by at most 5 s.
+/// The core's bounds for a stage timeout: every wait for the board (after the ROM, after TF-A, after the layout) and
+/// the polls of one wait are bounded by it; each DNLOAD and GETSTATUS of a download by at most 30 s
+/// ([`Timing::transfer`]), every other control request by at most 5 s ([`Timing::request`]), both never more than
+/// the stage timeout.
 #[must_use]
 pub fn timing(stage_timeout: Duration) -> Timing {
     let d = Timing::default();
