@@ -19,7 +19,7 @@ use std::{
     fs::File,
     num::NonZeroU8,
     os::unix::fs::FileExt,
-    path::{Path, PathBuf},
+    path::PathBuf,
     thread,
     time::{Duration, Instant},
 };
@@ -29,6 +29,7 @@ use nusb::{
     transfer::{ControlIn, ControlOut, ControlType, Recipient, TransferError},
 };
 
+use super::flash_job::hash_reader;
 use crate::{
     cancel::Cancel,
     dfu::{
@@ -38,6 +39,7 @@ use crate::{
         sequencer::ImageId,
         transport::{DfuTransport, ImageSource, TransportError},
     },
+    flash::records::FileDigest,
 };
 
 const DESCRIPTOR_DEVICE: u8 = 0x01;
@@ -476,10 +478,35 @@ pub struct FileImages {
 }
 
 impl FileImages {
-    /// Open every file (read only).
-    pub fn open(paths: &[&Path]) -> std::io::Result<FileImages> {
-        let files = paths.iter().map(|p| File::open(p).map(|f| (p.to_path_buf(), f))).collect::<std::io::Result<Vec<_>>>()?;
-        Ok(FileImages { files })
+    /// Open every file (read only) and check that it is still what the job recorded: its length, then its SHA-256
+    /// read through the handle the bytes will be sent from (a file replaced afterwards, by a rename, is not seen:
+    /// the handle keeps the file that was checked; one rewritten in place while it is sent is). Each error names
+    /// the file.
+    pub fn open(files: &[FileDigest]) -> Result<FileImages, String> {
+        let mut out = Vec::with_capacity(files.len());
+        for want in files {
+            let path = PathBuf::from(&want.path);
+            let mut file = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            let len = file.metadata().map_err(|e| format!("cannot read {}: {e}", path.display()))?.len();
+            if len != want.size {
+                return Err(format!(
+                    "{} is {len} bytes now, {} when the job was made: it changed since; run again",
+                    path.display(),
+                    want.size
+                ));
+            }
+            let (size, sha256) = hash_reader(&mut file).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            if size != want.size || sha256 != want.sha256 {
+                return Err(format!(
+                    "{} changed since the job was made (sha256 {sha256}, {size} bytes; the job has {}, {} bytes); run again",
+                    path.display(),
+                    want.sha256,
+                    want.size
+                ));
+            }
+            out.push((path, file));
+        }
+        Ok(FileImages { files: out })
     }
 }
 
@@ -558,12 +585,39 @@ mod tests {
         assert!(sleep_unless(Duration::MAX, &|| true) == false);
     }
 
+    fn recorded(path: &std::path::Path) -> FileDigest {
+        let bytes = std::fs::read(path).unwrap();
+        let (size, sha256) = hash_reader(&mut bytes.as_slice()).unwrap();
+        FileDigest { name: "a.bin".into(), path: path.display().to_string(), size, sha256 }
+    }
+
+    /// A file that changed since the job was made (rebuilt during a multi-board run) is refused before anything is
+    /// sent, naming the file; so is a missing one. Regression: the bytes on disk now were sent under the job's
+    /// size and recorded under the job's sha256, and a missing file gave a bare "No such file or directory".
+    #[test]
+    fn file_images_refuse_files_that_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.bin");
+        std::fs::write(&a, [1u8; 100]).unwrap();
+        let want = recorded(&a);
+        assert!(FileImages::open(std::slice::from_ref(&want)).is_ok());
+        std::fs::write(&a, [1u8; 60]).unwrap();
+        let err = FileImages::open(std::slice::from_ref(&want)).err().unwrap();
+        assert!(err.starts_with(&format!("{} is 60 bytes now, 100 when the job was made", a.display())), "{err}");
+        std::fs::write(&a, [2u8; 100]).unwrap();
+        let err = FileImages::open(std::slice::from_ref(&want)).err().unwrap();
+        assert!(err.starts_with(&format!("{} changed since the job was made (sha256 ", a.display())), "{err}");
+        std::fs::remove_file(&a).unwrap();
+        let err = FileImages::open(std::slice::from_ref(&want)).err().unwrap();
+        assert!(err.starts_with(&format!("cannot open {}: ", a.display())), "{err}");
+    }
+
     #[test]
     fn file_images_read_at_offsets() {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a.bin");
         std::fs::write(&a, (0u8..=255).collect::<Vec<_>>()).unwrap();
-        let mut images = FileImages::open(&[a.as_path()]).unwrap();
+        let mut images = FileImages::open(&[recorded(&a)]).unwrap();
         let mut buf = [0u8; 4];
         images.read_at(ImageId(0), 0x10, &mut buf).unwrap();
         assert_eq!(buf, [0x10, 0x11, 0x12, 0x13]);
