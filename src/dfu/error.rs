@@ -223,6 +223,18 @@ pub enum FailureKind {
         /// How long the host waited for the ROM to hand over.
         waited: Duration,
     },
+    /// U-Boot asks for a partition with a non-zero resume offset: it would write the image from there.
+    #[error(
+        "U-Boot asks for partition {phase} from offset {offset:#x}, not from its start: a resume offset set by an earlier \
+         session's Start command (STM32CubeProgrammer) on a board still in stm32prog; the image would be written at \
+         that offset, so nothing was sent (reset the board into USB boot and flash again)"
+    )]
+    ResumeOffset {
+        /// The partition.
+        phase: PhaseId,
+        /// GetPhase's offset.
+        offset: u32,
+    },
     /// U-Boot reached END without asking for some partitions of the job.
     #[error("the device reached END (0xfe) without asking for {}: the layout it used differs from the job's", list_phases(missing))]
     MissedPartitions {

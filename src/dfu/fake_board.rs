@@ -104,6 +104,9 @@ pub(crate) struct Faults {
     pub missing_alternate: Option<u8>,
     /// The board never comes back after this many re-enumerations.
     pub stop_after_connections: Option<u8>,
+    /// U-Boot has this resume offset for this partition (`stm32prog_set_phase` after a Start command): GetPhase
+    /// reports it, and `dfu_initiated_callback` starts the partition's download there.
+    pub resume_offset: Option<(u8, u32)>,
 }
 
 pub(crate) struct FakeBoard {
@@ -828,9 +831,19 @@ impl FakeBoard {
     fn uboot_flush(&mut self) {
         let alt = self.alt;
         let error_after = self.faults.uboot_error_after.clone();
+        let resume = self.faults.resume_offset;
         let Model::Uboot(u) = &mut self.model else { return };
         let id = u.alt_id(alt);
-        let data = std::mem::take(&mut u.buffer);
+        let mut data = std::mem::take(&mut u.buffer);
+        // dfu_initiated_callback: the current partition's download starts at the resume offset.
+        if let (Some(id), Some((part, offset))) = (id, resume)
+            && u.cur_part == Some(id)
+            && part == id
+        {
+            let mut at = vec![0xEE; offset as usize];
+            at.append(&mut data);
+            data = at;
+        }
         if id == Some(0) && u.phase == 0 {
             u.parse_layout(&data);
             return;
@@ -890,7 +903,8 @@ impl FakeBoard {
                         }
                         _ => Vec::new(),
                     };
-                    PhaseReply::encode(PhaseId(phase), address, 0, &extra)
+                    let offset = self.faults.resume_offset.filter(|(p, _)| *p == phase).map_or(0, |(_, o)| o);
+                    PhaseReply::encode(PhaseId(phase), address, offset, &extra)
                 } else {
                     Vec::new()
                 };

@@ -29,10 +29,12 @@
 //!   where TF-A never put it; up to 2022.10 it finds the one TF-A left at `STM32_DDR_BASE` and starts straight with
 //!   the partitions); 0x00 with the 10th byte 1 → DFU_DETACH, then U-Boot erases, writes the GPT and
 //!   re-enumerates with one alternate per partition (`stm32prog_usb_loop`, `stm32prog_dfu_init`); 0x01..0xF0 →
-//!   that partition on the alternate with its `/0xID/`; 0xFE → done; 0xFF → the error text.
-//! * **End**: DFU_DETACH makes U-Boot leave `stm32prog` (`run_usb_dnl_gadget` stops on `g_dnl_detach`); with
-//!   [`Finish::Reset`] a USB reset follows, which U-Boot's DFU takes as "reboot the board" (`dfu_usb_get_reset`,
-//!   dwc2 gadgets).
+//!   that partition on the alternate with its `/0xID/`, unless GetPhase's offset is not 0: U-Boot would write the
+//!   image from there (`dfu_initiated_callback`), a resume offset only a Start command sets (`stm32prog_set_phase`,
+//!   from an earlier STM32CubeProgrammer session on a board still in `stm32prog`) → an error; 0xFE → done; 0xFF →
+//!   the error text.
+//! * **End**: DFU_DETACH makes U-Boot leave `stm32prog` (`run_usb_dnl_gadget` stops on `g_dnl_detach`), then a USB
+//!   reset, which U-Boot's DFU takes as "reboot the board" (`dfu_usb_get_reset`, dwc2 gadgets).
 //! * **DETACH** is tolerant: the device may drop off the bus before it answers (snagboot treats EIO, ENODEV and
 //!   EPIPE as expected). Without `bitWillDetach` the host resets the port afterwards (DFU 1.1 §5.1).
 //! * **Before GetPhase** GETSTATUS brings the device to `dfuIDLE`: CLRSTATUS only from `dfuERROR` (TF-A's
@@ -75,16 +77,6 @@ pub struct ImageInfo {
     pub len: u64,
 }
 
-/// What to do when U-Boot says END.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Finish {
-    /// DFU_DETACH then a USB reset: U-Boot reboots the board.
-    #[default]
-    Reset,
-    /// DFU_DETACH only: U-Boot leaves `stm32prog` and goes on with its boot command.
-    Detach,
-}
-
 /// Everything one board is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoardJob {
@@ -102,8 +94,6 @@ pub struct BoardJob {
     pub layout: Vec<u8>,
     /// U-Boot partitions: phase id (0x01..0xF0) → image.
     pub partitions: BTreeMap<u8, ImageId>,
-    /// What to do at the end.
-    pub finish: Finish,
 }
 
 /// Waits for the board to come back one flash may go through. The flows of the sequencer tests need at most 4 (after
@@ -909,6 +899,13 @@ impl Sequencer {
                 PhaseId::LAYOUT => self.send_layout(r.phase),
                 PhaseId::END => self.finish(),
                 PhaseId(p @ 0x01..=0xF0) => match self.job.partitions.get(&p) {
+                    Some(&image) if r.offset != 0 => {
+                        // `dfu_initiated_callback` starts the download at this offset in the partition: our image
+                        // would land there. Only a Start command sets it, and this client sends none.
+                        self.at.alternate = self.device.as_ref().and_then(|d| d.alternate_for(r.phase)).map(|a| a.text.clone());
+                        self.at.image = Some(self.job.images[image.0].label.clone());
+                        self.fail(FailureKind::ResumeOffset { phase: r.phase, offset: r.offset })
+                    }
                     Some(&image) => self.send(r.phase, Source::Image(image)),
                     None => {
                         let what = self
@@ -1053,7 +1050,8 @@ impl Sequencer {
         // Whatever DETACH and the reset returned: the device may be gone before it answers.
         let will_detach = self.device.as_ref().is_some_and(|d| d.functional.will_detach());
         let reset = match next {
-            Next::Finish => self.job.finish == Finish::Reset,
+            // DETACH then a USB reset: U-Boot reboots the board.
+            Next::Finish => true,
             Next::Reconnect(..) => !will_detach,
             Next::Resume(..) => false,
         };

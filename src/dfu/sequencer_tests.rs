@@ -8,7 +8,7 @@ use super::{
     error::FailureKind,
     fake_board::{FakeBoard, MemoryImages, TfaGen, UbootGen},
     protocol::{DfuRequest, State, Status},
-    sequencer::{BoardJob, Event, Finish, ImageId, ImageInfo, Sequencer, Summary, Timing},
+    sequencer::{BoardJob, Event, ImageId, ImageInfo, Sequencer, Summary, Timing},
     stm32prog::PhaseId,
     transport::{DfuTransport, TransportError, drive},
 };
@@ -59,7 +59,6 @@ fn job(soc: Soc) -> (BoardJob, MemoryImages) {
         ssbl: ImageId(1),
         layout: LAYOUT.as_bytes().to_vec(),
         partitions,
-        finish: Finish::Reset,
     };
     (job, MemoryImages(data))
 }
@@ -114,7 +113,7 @@ fn mp15_st_tfa_v2_4_and_uboot_2022_10() {
     let layout = board.ddr_layout.clone().unwrap();
     assert_eq!(&layout[256..], LAYOUT.as_bytes(), "TF-A got the layout behind a 256-byte v1 header");
     assert_flashed(&board, &images);
-    assert_eq!(board.resets, 1, "Finish::Reset: a USB reset after the final DETACH");
+    assert_eq!(board.resets, 1, "a USB reset after the final DETACH");
     assert_eq!(summary.serial.as_deref(), Some("004200343338510534383330"));
     assert_eq!(summary.stages, vec![Rom, Tfa, Uboot]);
 }
@@ -550,18 +549,6 @@ fn st_tfa_rejects_a_layout_with_a_bad_checksum() {
     assert_eq!((err.at.stage, err.at.phase), (Some(Stage::Tfa), Some(PhaseId::LAYOUT)));
 }
 
-/// `Finish::Detach`: DFU_DETACH at END and no USB reset (U-Boot leaves `stm32prog` and goes on booting).
-#[test]
-fn finish_with_detach_only() {
-    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
-    let (mut job, mut images) = job(Soc::Stm32mp13);
-    job.finish = Finish::Detach;
-    let (result, _) = run(&mut board, job, &mut images);
-    result.unwrap();
-    assert!(board.finished);
-    assert_eq!(board.resets, 0);
-}
-
 /// One USB operation, as [`Flaky`] sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -721,4 +708,23 @@ fn a_wait_cut_short_by_cancel_is_an_interruption() {
     let err = drive(&mut seq, &mut t, &mut images, &mut |_| {}, &|| raised.get()).unwrap_err();
     assert_eq!(err.kind, FailureKind::Interrupted);
     assert_eq!(err.at.stage, Some(Stage::Tfa));
+}
+
+/// U-Boot reports a resume offset for a partition (`stm32prog_cmd_read` sends `stm32prog_data->offset`, which only a
+/// Start command sets, `stm32prog_set_phase`; `dfu_initiated_callback` then starts the download there): the image
+/// would be written at that offset, so the flash stops before sending it, naming the partition and the offset.
+/// Regression: the offset was parsed and ignored.
+#[test]
+fn a_resume_offset_left_in_uboot_stops_the_partition() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    board.faults.resume_offset = Some((0x06, 0x4000));
+    let (job, mut images) = job(Soc::Stm32mp15);
+    let (result, _) = run(&mut board, job, &mut images);
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, FailureKind::ResumeOffset { phase: PhaseId(0x06), offset: 0x4000 });
+    assert_eq!((err.at.stage, err.at.phase, err.at.image.as_deref()), (Some(Stage::Uboot), Some(PhaseId(0x06)), Some("fip.bin")));
+    assert_eq!(err.at.alternate.as_deref(), Some("@fip/0x06/1*1Me"));
+    assert!(err.to_string().contains("U-Boot asks for partition 0x06 from offset 0x4000"), "{err}");
+    assert!(!board.flashed.contains_key(&0x06), "nothing written at the offset");
+    assert_eq!(board.flashed.get(&0x05), Some(&images.0[0]), "the partitions before it were written");
 }

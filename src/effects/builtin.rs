@@ -19,7 +19,7 @@ use super::{
 use crate::{
     board::Soc,
     cancel::Cancel,
-    dfu::{self, Sequencer, UsbPath, sequencer::Finish},
+    dfu::{self, Sequencer, UsbPath},
     flash::{
         backend::{Backend, BackendInfo, BoardEnd, BoardReport, Discovery, Step, Via},
         builtin::{self, Tracker, soc_of_fsbl},
@@ -163,7 +163,7 @@ impl Backend for Builtin {
         if sha256_hex(&tsv) != job.layout.digest.sha256 {
             return failed(format!("the layout {} changed since the job was made; run again", job.layout.digest.path), "not started");
         }
-        let (board_job, files) = match builtin::board_job(&job.layout, tsv, soc, Finish::Reset) {
+        let (board_job, files) = match builtin::board_job(&job.layout, tsv, soc) {
             Ok(j) => j,
             Err(e) => return failed(e.to_string(), "not started"),
         };

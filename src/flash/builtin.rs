@@ -26,7 +26,7 @@ use super::{
 use crate::{
     board::Soc,
     dfu::{
-        BoardJob, Event, FailureKind, FlashError, ImageId, ImageInfo, Summary, Timing, download::PollLimits, sequencer::Finish, stm32prog::PhaseId,
+        BoardJob, Event, FailureKind, FlashError, ImageId, ImageInfo, Summary, Timing, download::PollLimits, stm32prog::PhaseId,
     },
     inputs::stm32::HeaderVersion,
     units::human_bytes,
@@ -172,7 +172,7 @@ pub fn stages(layout: &JobLayout, soc: Option<Soc>) -> Result<StagePlan<'_>, Pla
 
 /// The protocol core's job for one board, and the file of each of its images (by [`ImageId`]) as the job recorded
 /// it (absolute path, size, SHA-256): one image per distinct file, `tsv` the layout's bytes as read.
-pub fn board_job(layout: &JobLayout, tsv: Vec<u8>, soc: Soc, finish: Finish) -> Result<(BoardJob, Vec<FileDigest>), PlanError> {
+pub fn board_job(layout: &JobLayout, tsv: Vec<u8>, soc: Soc) -> Result<(BoardJob, Vec<FileDigest>), PlanError> {
     let plan = stages(layout, Some(soc))?;
     let mut images: Vec<ImageInfo> = Vec::new();
     let mut files: Vec<FileDigest> = Vec::new();
@@ -192,7 +192,7 @@ pub fn board_job(layout: &JobLayout, tsv: Vec<u8>, soc: Soc, finish: Finish) -> 
         let image = id_of(p);
         partitions.insert(u8::try_from(p.id).unwrap_or(0xFF), image);
     }
-    Ok((BoardJob { soc, images, fsbl, ddr_firmware, ssbl, layout: tsv, partitions, finish }, files))
+    Ok((BoardJob { soc, images, fsbl, ddr_firmware, ssbl, layout: tsv, partitions }, files))
 }
 
 fn file(p: &JobPartition) -> String {
@@ -466,7 +466,7 @@ mod tests {
 
     #[test]
     fn ram_lines_go_to_the_boot_stages_and_files_are_sent_once_each() {
-        let (job, files) = board_job(&fip_layout(), b"tsv".to_vec(), Soc::Stm32mp15, Finish::Reset).unwrap();
+        let (job, files) = board_job(&fip_layout(), b"tsv".to_vec(), Soc::Stm32mp15).unwrap();
         let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["/imgs/tf-a.stm32", "/imgs/fip.bin", "/imgs/rootfs.ext4"]);
         assert_eq!((job.fsbl, job.ssbl, job.ddr_firmware), (ImageId(0), ImageId(1), None));
