@@ -213,15 +213,15 @@ pub enum FailureKind {
         /// Re-enumerations waited for.
         count: usize,
     },
-    /// The ROM still asks for the FSBL after manifestation.
+    /// The ROM did not run the FSBL: it kept asking for it after manifestation (STM32MP15), or came back as the ROM
+    /// after the DETACH that should have started it (STM32MP13/MP25).
     #[error(
-        "the ROM still asks for the FSBL (phase 0x01) {waited:?} after its manifestation: it rejected the image \
-         (check that it is a TF-A BL2 built for this SoC with STM32MP_USB_PROGRAMMER=1, its STM32 header and checksum, \
-         and its signature on a closed chip)"
+        "the ROM rejected the FSBL: {evidence} (check that it is a TF-A BL2 built for this SoC with \
+         STM32MP_USB_PROGRAMMER=1, its STM32 header and checksum, and its signature on a closed chip)"
     )]
     RomRejected {
-        /// How long the host waited for the ROM to hand over.
-        waited: Duration,
+        /// What the ROM did.
+        evidence: String,
     },
     /// U-Boot asks for a partition with a non-zero resume offset: it would write the image from there.
     #[error(

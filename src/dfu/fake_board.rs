@@ -10,7 +10,9 @@
 //!   `stm32prog.c` (`parse_flash_layout` with its v1-only header strip, `stm32prog_next_phase`, `dfu_init_entities`,
 //!   `dfu_flush_callback`, `stm32prog_err`).
 //! * ROM (closed): assumed to have TF-A's DFU core; MP15 hands over to TF-A on the same connection after
-//!   manifestation, MP13/MP25 answer GetPhase with TF-A's detach request and leave on DETACH (snagboot).
+//!   manifestation, MP13/MP25 answer GetPhase with TF-A's detach request (or, with `rom_fsbl_phase_until_detach`,
+//!   still 0x01) and leave on DETACH (snagboot detaches whatever GetPhase says). An MP13/MP25 ROM that rejected the
+//!   FSBL and is told to DETACH comes back as the ROM (or, with `rom_reject_silent`, does not come back).
 //!
 //! Host behaviour the real device would punish or that the protocol forbids is recorded in `violations`.
 
@@ -140,6 +142,10 @@ pub(crate) struct FakeBoard {
     pub rom_keeps_connection: bool,
     /// TF-A took over the ROM's connection and waits for a USB reset to show itself.
     kept: bool,
+    /// The MP13/MP25 ROM's GetPhase says 0x01 until DETACH, even after it accepted the FSBL.
+    pub rom_fsbl_phase_until_detach: bool,
+    /// An MP13/MP25 ROM that rejected the FSBL leaves on DETACH and never comes back.
+    pub rom_reject_silent: bool,
 }
 
 fn device_id(soc: Soc) -> u16 {
@@ -397,6 +403,8 @@ impl FakeBoard {
             rom_wait_reset: false,
             rom_keeps_connection: false,
             kept: false,
+            rom_fsbl_phase_until_detach: false,
+            rom_reject_silent: false,
         }
     }
 
@@ -614,9 +622,14 @@ impl FakeBoard {
                 } else if *accepted {
                     let next = self.next_model();
                     self.leave(next);
-                } else {
-                    self.violation("DETACH to a ROM that did not accept the FSBL".into());
+                } else if self.soc == Soc::Stm32mp15 {
+                    self.violation("DETACH to an STM32MP15 ROM that did not accept the FSBL".into());
                     self.leave(None);
+                } else if self.rom_reject_silent {
+                    self.leave(None);
+                } else {
+                    // It starts its USB boot again.
+                    self.leave(Some(Model::Rom { accepted: false }));
                 }
             }
             Model::Tfa(t) => {
@@ -660,7 +673,7 @@ impl FakeBoard {
                     Model::Rom { accepted } => {
                         if !cmd {
                             None
-                        } else if *accepted {
+                        } else if *accepted && !self.rom_fsbl_phase_until_detach {
                             Some(PhaseReply::encode(PhaseId::LAYOUT, NO_ADDRESS, 0, &[1]))
                         } else {
                             Some(PhaseReply::encode(PhaseId::FSBL, 0x2FFC_2400, 0, &[]))

@@ -13,10 +13,13 @@
 //! * **ROM** (product `DFU in ...`): the FSBL goes to the `/0x01/` alternate. After manifestation the board either
 //!   keeps its USB connection and TF-A answers on it (MP15: TF-A `stm32mp1_usb_dfu.c` `usb_dfu_plat_init` "keep the
 //!   configuration from ROM code"; snagboot `recoveries/stm32mp.py` talks to TF-A right after the download), or the
-//!   ROM waits: GetPhase, then DFU_DETACH (MP13/MP25, as snagboot does) and TF-A enumerates anew. So after the FSBL
-//!   the sequencer reads the product string again; while it is still the ROM it asks GetPhase: a detach request or
-//!   any phase but 0x01 → DETACH; 0x01 again → look again until [`Timing::rom_handover`], then
-//!   [`FailureKind::RomRejected`]. A ROM without a `0xF1` alternate is detached (what `dfu-util -R` does).
+//!   ROM waits: GetPhase, then DFU_DETACH (MP13/MP25) and TF-A enumerates anew. So after the FSBL the sequencer
+//!   reads the product string again; while it is still the ROM it asks GetPhase: a detach request or any phase but
+//!   0x01 → DETACH. 0x01 again: on MP13/MP25 DETACH all the same (snagboot, the only open host, detaches whatever
+//!   GetPhase says: what the closed ROM reports before DETACH is not known), and a board that then comes back as the
+//!   ROM rejected the FSBL ([`FailureKind::RomRejected`]); on MP15 look again until [`Timing::rom_handover`], then
+//!   [`FailureKind::RomRejected`]. A ROM that refuses the FSBL at manifestation (dfuERROR) is a device error at
+//!   phase 0x01. A ROM without a `0xF1` alternate is detached (what `dfu-util -R` does).
 //! * **TF-A** (product `DFU @Device ID`): GetPhase (`stm32cubeprogrammer_usb.c` `dfu_callback_upload`) decides:
 //!   0x00 with an address → the layout (ST's v2.4-stm32mp MP15 line, `stm32cubeprog_usb_load` with a flash layout
 //!   length); 0x02 → the DDR firmware FIP (MP25); 0x03 → the SSBL or FIP; 0x00 with address 0xFFFFFFFF and a 10th
@@ -580,6 +583,8 @@ pub struct Sequencer {
     sent_here: BTreeSet<PhaseId>,
     partitions_sent: BTreeSet<u8>,
     rom_waited: Duration,
+    /// The ROM was told to DETACH while its GetPhase still asked for the FSBL (MP13/MP25).
+    rom_detached_asking: bool,
     reenumerations: usize,
     at: Where,
     summary: Summary,
@@ -630,6 +635,7 @@ impl Sequencer {
             sent_here: BTreeSet::new(),
             partitions_sent: BTreeSet::new(),
             rom_waited: Duration::ZERO,
+            rom_detached_asking: false,
             reenumerations: 0,
             at: Where::default(),
             summary: Summary::default(),
@@ -746,6 +752,10 @@ impl Sequencer {
             Reply::Gone => return self.fail(FailureKind::DeviceLeft { during: "while its descriptors were read".into() }),
             Reply::TimedOut => {
                 let (after, waited) = match look {
+                    Look::Reconnect(Stage::Rom) if self.rom_detached_asking => (
+                        "the ROM was told to detach while its GetPhase still asked for the FSBL (phase 0x01): it may have rejected it".to_string(),
+                        self.timing.after_rom,
+                    ),
                     Look::Reconnect(Stage::Rom) => ("the ROM loaded the FSBL".to_string(), self.timing.after_rom),
                     Look::Reconnect(Stage::Tfa) => ("TF-A was told to detach".to_string(), self.timing.after_tfa),
                     Look::Reconnect(s) => (format!("{s} was told to detach"), self.timing.after_layout),
@@ -786,6 +796,14 @@ impl Sequencer {
         }
         if let Look::Reconnect(before) = look {
             let regressed = stage_rank(stage) < stage_rank(*before) || (stage == Stage::Rom && *before == Stage::Rom);
+            if regressed && stage == Stage::Rom && *before == Stage::Rom && self.rom_detached_asking {
+                let alternate = self.device.as_ref().and_then(|d| d.alternate_for(PhaseId::FSBL)).map(|a| a.text.clone());
+                let image = Some(self.job.images[self.job.fsbl.0].label.clone());
+                self.at = Where { stage: Some(Stage::Rom), phase: Some(PhaseId::FSBL), alternate, image };
+                return self.fail(FailureKind::RomRejected {
+                    evidence: "told to detach while its GetPhase still asked for the FSBL (phase 0x01), it came back as the ROM".into(),
+                });
+            }
             if regressed {
                 return self.fail(FailureKind::DeviceLeft {
                     during: format!("after {before}: it came back as the {stage}, so it was reset (the stage crashed or rejected its image)"),
@@ -877,8 +895,16 @@ impl Sequencer {
                 if r.phase != PhaseId::FSBL {
                     return self.leave(Next::Reconnect(Stage::Rom, self.timing.after_rom));
                 }
+                if self.job.soc != Soc::Stm32mp15 {
+                    // MP13/MP25: detach whatever GetPhase says (snagboot does); a ROM that rejected the FSBL shows
+                    // itself by coming back as the ROM.
+                    self.rom_detached_asking = true;
+                    return self.leave(Next::Reconnect(Stage::Rom, self.timing.after_rom));
+                }
                 if self.rom_waited >= self.timing.rom_handover {
-                    return self.fail(FailureKind::RomRejected { waited: self.rom_waited });
+                    return self.fail(FailureKind::RomRejected {
+                        evidence: format!("it still asks for it (GetPhase phase 0x01) {:?} after its manifestation", self.rom_waited),
+                    });
                 }
                 self.rom_waited += self.timing.rom_retry;
                 self.io(Mode::RomPause, Io::Sleep(self.timing.rom_retry));

@@ -250,22 +250,59 @@ fn board_vanishes_mid_partition() {
     assert!(board.clock < Duration::from_secs(5), "{:?}", board.clock);
 }
 
-/// The ROM refuses the FSBL and keeps asking for 0x01: after `rom_handover` the sequencer says so, without a
-/// DETACH to the ROM.
+/// The ROM refuses the FSBL and keeps asking for 0x01. STM32MP15 (TF-A answers on the ROM's connection): after
+/// `rom_handover` the sequencer says so, without a DETACH to the ROM. STM32MP13/MP25: DETACH all the same, and the
+/// board coming back as the ROM is the rejection.
 #[test]
 fn rom_rejects_the_fsbl() {
-    for soc in [Soc::Stm32mp15, Soc::Stm32mp13] {
-        let mut board = FakeBoard::new(soc, TfaGen::Upstream, UbootGen::Later);
+    for soc in [Soc::Stm32mp15, Soc::Stm32mp13, Soc::Stm32mp25] {
+        let tfa = if soc == Soc::Stm32mp25 { TfaGen::Mp25 } else { TfaGen::Upstream };
+        let mut board = FakeBoard::new(soc, tfa, UbootGen::Later);
         board.faults.rom_rejects = true;
         let (job, mut images) = job(soc);
         let (result, _) = run(&mut board, job, &mut images);
         let err = result.unwrap_err();
-        assert!(matches!(err.kind, FailureKind::RomRejected { .. }), "{err}");
-        assert_eq!(err.at.stage, Some(Stage::Rom));
+        assert!(matches!(err.kind, FailureKind::RomRejected { .. }), "{soc:?}: {err}");
+        assert_eq!((err.at.stage, err.at.phase), (Some(Stage::Rom), Some(PhaseId::FSBL)), "{soc:?}");
         assert!(board.violations.is_empty(), "{:?}", board.violations);
         assert!(board.clock <= Duration::from_secs(4), "{:?}", board.clock);
-        assert!(err.to_string().contains("it rejected the image"), "{err}");
+        assert!(err.to_string().contains("the ROM rejected the FSBL"), "{err}");
+        let detached = board.log.iter().any(|l| l.starts_with("ROM DFU_DETACH"));
+        assert_eq!(detached, soc != Soc::Stm32mp15, "{soc:?}: {:?}", board.log);
+        assert_eq!(crate::flash::builtin::verdict(&Err(err)).hint.as_deref(), Some(crate::flash::hints::ROM_REFUSED));
     }
+}
+
+/// An STM32MP13/MP25 ROM whose GetPhase still says 0x01 after it took the FSBL, until it is told to DETACH (what
+/// the closed ROM reports there is not known; snagboot detaches whatever it says): the flash goes on. Regression:
+/// the sequencer waited `rom_handover` for another phase and failed every such board as "rejected".
+#[test]
+fn mp13_mp25_rom_still_saying_fsbl_is_detached() {
+    for (soc, tfa) in [(Soc::Stm32mp13, TfaGen::Upstream), (Soc::Stm32mp25, TfaGen::Mp25)] {
+        let mut board = FakeBoard::new(soc, tfa, UbootGen::Later);
+        board.rom_fsbl_phase_until_detach = true;
+        let (job, mut images) = job(soc);
+        let (result, _) = run(&mut board, job, &mut images);
+        let summary = result.unwrap_or_else(|e| panic!("{soc:?}: {e}"));
+        assert_eq!(summary.stages, vec![Stage::Rom, Stage::Tfa, Stage::Uboot]);
+        assert_flashed(&board, &images);
+    }
+}
+
+/// An STM32MP13 ROM told to DETACH while still asking for the FSBL that never comes back: a bounded wait, and the
+/// timeout says what the ROM was asking.
+#[test]
+fn mp13_rom_detached_while_asking_and_gone() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    board.faults.rom_rejects = true;
+    board.rom_reject_silent = true;
+    let (job, mut images) = job(Soc::Stm32mp13);
+    let (result, _) = run(&mut board, job, &mut images);
+    let err = result.unwrap_err();
+    assert!(
+        matches!(&err.kind, FailureKind::ReconnectTimeout { after, .. } if after.contains("still asked for the FSBL (phase 0x01): it may have rejected it")),
+        "{err}"
+    );
 }
 
 /// TF-A's FIP check fails at manifestation (`dfu_callback_manifestation` → `DFU_ERROR("FIP Header check failed for
