@@ -676,7 +676,10 @@ fn manifestation_timeout_is_a_timeout_not_a_vanished_board() {
     assert_eq!((err.at.stage, err.at.phase), (Some(Stage::Uboot), Some(PhaseId::LAYOUT)));
     assert_eq!(crate::flash::builtin::verdict(&Err(err)).result, crate::flash::verdict::ResultKind::Timeout);
     let err = fail_uboot_manifest_poll(TransportError::Other("I/O error (EIO)".into()));
-    assert!(matches!(&err.kind, FailureKind::Transport(m) if m.starts_with(&format!("DFU_GETSTATUS failed {during}")) && m.ends_with("I/O error (EIO)")), "{err}");
+    assert!(
+        matches!(&err.kind, FailureKind::Transport(m) if m.starts_with(&format!("DFU_GETSTATUS failed {during}")) && m.ends_with("I/O error (EIO)")),
+        "{err}"
+    );
 }
 
 /// A failed CLRSTATUS/ABORT before GetPhase names the request that was sent (ABORT from dfuDNLOAD-IDLE) and says
@@ -687,7 +690,8 @@ fn a_failed_abort_before_get_phase_is_called_abort() {
     let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
     board.model = board.next.pop_front().unwrap();
     board.force_state(State::DnloadIdle);
-    let err = run_flaky(&mut board, Soc::Stm32mp13, |op| (op == Op::Out(DfuRequest::Abort, 0)).then(|| TransportError::Other("I/O error (EIO)".into())));
+    let err =
+        run_flaky(&mut board, Soc::Stm32mp13, |op| (op == Op::Out(DfuRequest::Abort, 0)).then(|| TransportError::Other("I/O error (EIO)".into())));
     assert_eq!(err.kind, FailureKind::Transport("DFU_ABORT failed while asking GetPhase: I/O error (EIO)".into()));
     let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
     board.model = board.next.pop_front().unwrap();

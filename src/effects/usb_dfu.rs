@@ -489,11 +489,7 @@ impl FileImages {
             let mut file = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
             let len = file.metadata().map_err(|e| format!("cannot read {}: {e}", path.display()))?.len();
             if len != want.size {
-                return Err(format!(
-                    "{} is {len} bytes now, {} when the job was made: it changed since; run again",
-                    path.display(),
-                    want.size
-                ));
+                return Err(format!("{} is {len} bytes now, {} when the job was made: it changed since; run again", path.display(), want.size));
             }
             let (size, sha256) = hash_reader(&mut file).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             if size != want.size || sha256 != want.sha256 {
@@ -582,7 +578,7 @@ mod tests {
         let start = Instant::now();
         assert!(sleep_unless(Duration::from_millis(30), &|| false));
         assert!(start.elapsed() >= Duration::from_millis(30));
-        assert!(sleep_unless(Duration::MAX, &|| true) == false);
+        assert!(!sleep_unless(Duration::MAX, &|| true));
     }
 
     fn recorded(path: &std::path::Path) -> FileDigest {

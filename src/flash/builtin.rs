@@ -25,9 +25,7 @@ use super::{
 };
 use crate::{
     board::Soc,
-    dfu::{
-        BoardJob, Event, FailureKind, FlashError, ImageId, ImageInfo, Summary, Timing, download::PollLimits, stm32prog::PhaseId,
-    },
+    dfu::{BoardJob, Event, FailureKind, FlashError, ImageId, ImageInfo, Summary, Timing, download::PollLimits, stm32prog::PhaseId},
     inputs::stm32::HeaderVersion,
     units::human_bytes,
 };
@@ -368,9 +366,10 @@ pub fn device_words(kind: &FailureKind) -> Option<&str> {
 fn hint(e: &FlashError) -> Option<String> {
     let text = match &e.kind {
         FailureKind::Interrupted => hints::INTERRUPTED,
-        FailureKind::ReconnectTimeout { .. } | FailureKind::TimedOut { .. } | FailureKind::DescriptorsTimedOut { .. } | FailureKind::PollLimit { .. } => {
-            hints::TIMEOUT
-        }
+        FailureKind::ReconnectTimeout { .. }
+        | FailureKind::TimedOut { .. }
+        | FailureKind::DescriptorsTimedOut { .. }
+        | FailureKind::PollLimit { .. } => hints::TIMEOUT,
         FailureKind::DeviceLeft { .. } => hints::VANISHED_USB,
         FailureKind::RomRejected { .. } => hints::ROM_REFUSED,
         FailureKind::SocMismatch { .. } => hints::SOC_MISMATCH,
