@@ -183,8 +183,12 @@ impl Backend for Builtin {
             Err(e) => return failed(e.to_string(), "not started"),
         };
         report.output("usb", &format!("opening the board at USB path {usb_path}"), false);
-        let mut transport = match UsbDfuBoard::open(&usb_path, board.target.serial.as_deref(), self.settings) {
-            Ok(t) => t.with_cancel(cancel.clone()),
+        let mut transport = match UsbDfuBoard::open(&usb_path, board.target.serial.as_deref(), self.settings, cancel) {
+            Ok(t) => t,
+            Err(_) if cancel.is_cancelled() => {
+                let verdict = Verdict::not_run(ResultKind::Interrupted, format!("USB path {usb_path}: interrupted while opening the board"), None);
+                return BoardEnd { verdict, serial: None, bytes_sent: 0, end: "built-in client: interrupted before anything was sent".into() };
+            }
             Err(e) => return failed(format!("USB path {usb_path}: {e}"), "the board could not be opened"),
         };
         let mut tracker = Tracker::new();

@@ -291,23 +291,18 @@ pub struct UsbDfuBoard {
 }
 
 impl UsbDfuBoard {
-    /// Stop waiting (for a reconnection, a `bwPollTimeout`, the retries of opening the board) within
-    /// [`CANCEL_SLICE`] of `cancel` being raised (Ctrl-C); the wait then ends early (a reconnection as timed out)
-    /// and the driver, which checks its own cancel test after every effect, reports the interruption. A control
-    /// transfer in flight is not cut short: it ends within its own timeout.
-    #[must_use]
-    pub fn with_cancel(mut self, cancel: Cancel) -> UsbDfuBoard {
-        self.cancel = Some(cancel);
-        self
-    }
-
     fn cancelled(&self) -> bool {
         self.cancel.as_ref().is_some_and(Cancel::is_cancelled)
     }
 
     /// Open the ST DFU board at `path` now (with the `EACCES` retry). With `serial`, a board with another serial
     /// number there is refused.
-    pub fn open(path: &UsbPath, serial: Option<&str>, settings: UsbSettings) -> Result<UsbDfuBoard, TransportError> {
+    ///
+    /// Every wait of the board stops (the retries of opening it, a `bwPollTimeout`, a wait for a reconnection)
+    /// within [`CANCEL_SLICE`] of `cancel` being raised (Ctrl-C); the wait then ends early (an open or a reconnection
+    /// as timed out) and the driver, which checks its own cancel test after every effect, reports the interruption.
+    /// A control transfer in flight is not cut short: it ends within its own timeout.
+    pub fn open(path: &UsbPath, serial: Option<&str>, settings: UsbSettings, cancel: &Cancel) -> Result<UsbDfuBoard, TransportError> {
         let info = st_devices()?
             .into_iter()
             .find(|i| &path_of(i) == path)
@@ -318,7 +313,7 @@ impl UsbDfuBoard {
         {
             return Err(TransportError::Other(format!("the board at USB path {path} has serial number {have}, not {want}")));
         }
-        let device = open_retrying(&info, Instant::now() + settings.access_window, &settings, &|| false)?;
+        let device = open_retrying(&info, Instant::now() + settings.access_window, &settings, &|| cancel.is_cancelled())?;
         Ok(UsbDfuBoard {
             path: path.clone(),
             serial: serial.map(str::to_string).or(found),
@@ -327,7 +322,7 @@ impl UsbDfuBoard {
             device: Some(device),
             interface: None,
             settings,
-            cancel: None,
+            cancel: Some(cancel.clone()),
         })
     }
 
