@@ -114,7 +114,8 @@ pub struct Timing {
     pub transfer: Duration,
     /// How long a device may keep the host polling.
     pub poll: PollLimits,
-    /// How long the ROM may go on asking for the FSBL after its manifestation before that counts as a rejection.
+    /// How long the STM32MP15 ROM may go on asking for the FSBL after its manifestation before that counts as a
+    /// rejection (an STM32MP13/MP25 ROM is detached whatever it asks).
     pub rom_handover: Duration,
     /// Between two looks at a ROM that has not handed over yet.
     pub rom_retry: Duration,
