@@ -296,7 +296,7 @@ impl stm32mp_imager::dfu::ImageSource for NoImages {
 }
 
 fn flash_scripted(board: &mut ScriptedTfa) -> Result<stm32mp_imager::dfu::Summary, stm32mp_imager::dfu::FlashError> {
-    use stm32mp_imager::dfu::{BoardJob, Finish, ImageId, ImageInfo, Sequencer, Timing, drive};
+    use stm32mp_imager::dfu::{BoardJob, ImageId, ImageInfo, Sequencer, Timing, drive};
     let job = BoardJob {
         soc: stm32mp_imager::board::Soc::Stm32mp15,
         images: vec![ImageInfo { label: "tf-a.stm32".into(), len: 16 }, ImageInfo { label: "fip.bin".into(), len: 16 }],
@@ -305,7 +305,6 @@ fn flash_scripted(board: &mut ScriptedTfa) -> Result<stm32mp_imager::dfu::Summar
         ssbl: ImageId(1),
         layout: b"#Opt\tId\tName\tType\tIP\tOffset\tBinary\n".to_vec(),
         partitions: Default::default(),
-        finish: Finish::Reset,
     };
     let mut seq = Sequencer::new(job, Timing::default()).unwrap();
     drive(&mut seq, board, &mut NoImages, &mut |_| {}, &|| false)

@@ -11,8 +11,9 @@
 //!   (`handle_getstatus`) reports `dfuDNLOAD-IDLE` at once.
 //! * After the zero-length DNLOAD, GETSTATUS through `dfuMANIFEST-SYNC` / `dfuMANIFEST` until `dfuIDLE` (TF-A
 //!   reports `dfuMANIFEST` with 1 ms then `dfuIDLE`; U-Boot `dfuMANIFEST` then `dfuIDLE`, flushing in between),
-//!   or `dfuMANIFEST-WAIT-RESET` (a device that is not manifestation tolerant), or the device leaving the bus.
-//!   What that means is the caller's call ([`ManifestEnd`]).
+//!   or `dfuMANIFEST-WAIT-RESET` (a device that is not manifestation tolerant), or the device leaving the bus
+//!   (ENODEV/ESHUTDOWN: [`Reply::Gone`] only). What that means is the caller's call ([`ManifestEnd`]). A GETSTATUS
+//!   that times out or fails otherwise (EIO, EPROTO) is a failure saying so, with where it happened.
 //! * `bStatus` other than OK, or `dfuERROR`, is a [`FailureKind::DeviceStatus`] with the code and its meaning.
 //! * A download of zero bytes is never started: both TF-A (`usb_dfu_download`) and U-Boot (`state_dfu_idle`)
 //!   stall a zero-length DNLOAD in `dfuIDLE`.
@@ -41,7 +42,7 @@ pub enum ManifestEnd {
     Idle,
     /// `dfuMANIFEST-WAIT-RESET`: the device waits for a USB reset.
     WaitReset,
-    /// The device left the bus (or stopped answering) during manifestation.
+    /// The device left the bus during manifestation.
     Left,
 }
 
@@ -156,8 +157,8 @@ impl Download {
             Reply::Gone => self.left(),
             Reply::Stall => DlStep::Fail(FailureKind::Stalled { request, during: self.during(), device_says: None }),
             Reply::TimedOut => DlStep::Fail(FailureKind::TimedOut { request, during: self.during() }),
-            Reply::HostFailed(m) => DlStep::Fail(FailureKind::Host(m)),
-            Reply::Failed(m) => DlStep::Fail(FailureKind::Transport(m)),
+            Reply::HostFailed(m) => DlStep::Fail(FailureKind::Host(format!("{m} ({})", self.during()))),
+            Reply::Failed(m) => DlStep::Fail(FailureKind::Transport(format!("{request} failed {}: {m}", self.during()))),
             other => DlStep::Fail(FailureKind::Transport(format!("unexpected reply {other:?} to {request}"))),
         }
     }
@@ -245,7 +246,9 @@ impl Download {
             Phase::PollManifest => {
                 let bytes = match reply {
                     Reply::Data(b) => b,
-                    Reply::Gone | Reply::TimedOut | Reply::Failed(_) => {
+                    // Only a device gone from the bus left it; a GETSTATUS that timed out or failed otherwise is that
+                    // failure, with where it happened.
+                    Reply::Gone => {
                         self.phase = Phase::Over;
                         return DlStep::Done(ManifestEnd::Left);
                     }
@@ -370,6 +373,54 @@ mod tests {
             dl.resume(Reply::Done);
             assert_eq!(dl.resume(last), DlStep::Done(end));
         }
+    }
+
+    /// A download brought to its manifestation polling (one 1-byte block, the zero-length DNLOAD acknowledged).
+    fn manifesting() -> Download {
+        let mut dl = Download::new(Source::Image(ImageId(0)), 1, 64, LIMITS, Duration::from_secs(5));
+        let _ = dl.start();
+        dl.resume(Reply::Done);
+        dl.resume(status(State::DnloadIdle, 0));
+        dl.resume(Reply::Done);
+        dl
+    }
+
+    /// During manifestation only a device gone from the bus "left": a GETSTATUS that timed out is a timeout and an
+    /// EIO/EPROTO keeps its words, each saying where. Regression: both were taken for the device leaving, so a
+    /// manifestation-tolerant stage was reported as vanished (and the errno text lost).
+    #[test]
+    fn manifestation_timeout_and_usb_errors_are_not_leaving() {
+        let during = "after the zero-length DNLOAD (block 1) that ends the 0x1-byte download";
+        assert_eq!(
+            manifesting().resume(Reply::TimedOut),
+            DlStep::Fail(FailureKind::TimedOut { request: DfuRequest::GetStatus, during: during.into() })
+        );
+        assert_eq!(
+            manifesting().resume(Reply::Failed("I/O error (EIO)".into())),
+            DlStep::Fail(FailureKind::Transport(format!("DFU_GETSTATUS failed {during}: I/O error (EIO)")))
+        );
+        assert_eq!(manifesting().resume(Reply::Gone), DlStep::Done(ManifestEnd::Left));
+    }
+
+    /// A USB error or an unreadable image in the middle of a partition says at which block and bytes, like a device
+    /// that left or a timeout does.
+    #[test]
+    fn usb_and_host_errors_say_where() {
+        let mut dl = Download::new(Source::Image(ImageId(0)), 8192, 4096, LIMITS, Duration::from_secs(5));
+        let _ = dl.start();
+        dl.resume(Reply::Done);
+        dl.resume(status(State::DnloadIdle, 0));
+        let mut host = dl.clone();
+        assert_eq!(
+            dl.resume(Reply::Failed("USB protocol error (EPROTO)".into())),
+            DlStep::Fail(FailureKind::Transport(
+                "DFU_DNLOAD failed at DNLOAD block 1 (bytes 0x1000..0x2000 of 0x2000): USB protocol error (EPROTO)".into()
+            ))
+        );
+        assert_eq!(
+            host.resume(Reply::HostFailed("rootfs.ext4: short read".into())),
+            DlStep::Fail(FailureKind::Host("rootfs.ext4: short read (at DNLOAD block 1 (bytes 0x1000..0x2000 of 0x2000))".into()))
+        );
     }
 
     /// dfuERROR with its status, a stall, the device leaving mid-block and a device that never stops being busy.

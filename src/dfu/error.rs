@@ -150,6 +150,12 @@ pub enum FailureKind {
         /// What the host was doing.
         during: String,
     },
+    /// Reading the board's descriptors and strings from a board that is there timed out.
+    #[error("reading the board's descriptors (GET_DESCRIPTOR) timed out {during}")]
+    DescriptorsTimedOut {
+        /// When.
+        during: String,
+    },
     /// GETSTATUS gave a state the protocol does not allow here.
     #[error("the device is in state {state} {during}, which DFU does not allow there")]
     UnexpectedState {
@@ -207,15 +213,27 @@ pub enum FailureKind {
         /// Re-enumerations waited for.
         count: usize,
     },
-    /// The ROM still asks for the FSBL after manifestation.
+    /// The ROM did not run the FSBL: it kept asking for it after manifestation (STM32MP15), or came back as the ROM
+    /// after the DETACH that should have started it (STM32MP13/MP25).
     #[error(
-        "the ROM still asks for the FSBL (phase 0x01) {waited:?} after its manifestation: it rejected the image \
-         (check that it is a TF-A BL2 built for this SoC with STM32MP_USB_PROGRAMMER=1, its STM32 header and checksum, \
-         and its signature on a closed chip)"
+        "the ROM rejected the FSBL: {evidence} (check that it is a TF-A BL2 built for this SoC with \
+         STM32MP_USB_PROGRAMMER=1, its STM32 header and checksum, and its signature on a closed chip)"
     )]
     RomRejected {
-        /// How long the host waited for the ROM to hand over.
-        waited: Duration,
+        /// What the ROM did.
+        evidence: String,
+    },
+    /// U-Boot asks for a partition with a non-zero resume offset: it would write the image from there.
+    #[error(
+        "U-Boot asks for partition {phase} from offset {offset:#x}, not from its start: a resume offset set by an earlier \
+         session's Start command (STM32CubeProgrammer) on a board still in stm32prog; the image would be written at \
+         that offset, so nothing was sent (reset the board into USB boot and flash again)"
+    )]
+    ResumeOffset {
+        /// The partition.
+        phase: PhaseId,
+        /// GetPhase's offset.
+        offset: u32,
     },
     /// U-Boot reached END without asking for some partitions of the job.
     #[error("the device reached END (0xfe) without asking for {}: the layout it used differs from the job's", list_phases(missing))]

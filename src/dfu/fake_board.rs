@@ -10,7 +10,9 @@
 //!   `stm32prog.c` (`parse_flash_layout` with its v1-only header strip, `stm32prog_next_phase`, `dfu_init_entities`,
 //!   `dfu_flush_callback`, `stm32prog_err`).
 //! * ROM (closed): assumed to have TF-A's DFU core; MP15 hands over to TF-A on the same connection after
-//!   manifestation, MP13/MP25 answer GetPhase with TF-A's detach request and leave on DETACH (snagboot).
+//!   manifestation, MP13/MP25 answer GetPhase with TF-A's detach request (or, with `rom_fsbl_phase_until_detach`,
+//!   still 0x01) and leave on DETACH (snagboot detaches whatever GetPhase says). An MP13/MP25 ROM that rejected the
+//!   FSBL and is told to DETACH comes back as the ROM (or, with `rom_reject_silent`, does not come back).
 //!
 //! Host behaviour the real device would punish or that the protocol forbids is recorded in `violations`.
 
@@ -104,6 +106,9 @@ pub(crate) struct Faults {
     pub missing_alternate: Option<u8>,
     /// The board never comes back after this many re-enumerations.
     pub stop_after_connections: Option<u8>,
+    /// U-Boot has this resume offset for this partition (`stm32prog_set_phase` after a Start command): GetPhase
+    /// reports it, and `dfu_initiated_callback` starts the partition's download there.
+    pub resume_offset: Option<(u8, u32)>,
 }
 
 pub(crate) struct FakeBoard {
@@ -137,6 +142,10 @@ pub(crate) struct FakeBoard {
     pub rom_keeps_connection: bool,
     /// TF-A took over the ROM's connection and waits for a USB reset to show itself.
     kept: bool,
+    /// The MP13/MP25 ROM's GetPhase says 0x01 until DETACH, even after it accepted the FSBL.
+    pub rom_fsbl_phase_until_detach: bool,
+    /// An MP13/MP25 ROM that rejected the FSBL leaves on DETACH and never comes back.
+    pub rom_reject_silent: bool,
 }
 
 fn device_id(soc: Soc) -> u16 {
@@ -394,6 +403,8 @@ impl FakeBoard {
             rom_wait_reset: false,
             rom_keeps_connection: false,
             kept: false,
+            rom_fsbl_phase_until_detach: false,
+            rom_reject_silent: false,
         }
     }
 
@@ -611,9 +622,14 @@ impl FakeBoard {
                 } else if *accepted {
                     let next = self.next_model();
                     self.leave(next);
-                } else {
-                    self.violation("DETACH to a ROM that did not accept the FSBL".into());
+                } else if self.soc == Soc::Stm32mp15 {
+                    self.violation("DETACH to an STM32MP15 ROM that did not accept the FSBL".into());
                     self.leave(None);
+                } else if self.rom_reject_silent {
+                    self.leave(None);
+                } else {
+                    // It starts its USB boot again.
+                    self.leave(Some(Model::Rom { accepted: false }));
                 }
             }
             Model::Tfa(t) => {
@@ -657,7 +673,7 @@ impl FakeBoard {
                     Model::Rom { accepted } => {
                         if !cmd {
                             None
-                        } else if *accepted {
+                        } else if *accepted && !self.rom_fsbl_phase_until_detach {
                             Some(PhaseReply::encode(PhaseId::LAYOUT, NO_ADDRESS, 0, &[1]))
                         } else {
                             Some(PhaseReply::encode(PhaseId::FSBL, 0x2FFC_2400, 0, &[]))
@@ -828,9 +844,19 @@ impl FakeBoard {
     fn uboot_flush(&mut self) {
         let alt = self.alt;
         let error_after = self.faults.uboot_error_after.clone();
+        let resume = self.faults.resume_offset;
         let Model::Uboot(u) = &mut self.model else { return };
         let id = u.alt_id(alt);
-        let data = std::mem::take(&mut u.buffer);
+        let mut data = std::mem::take(&mut u.buffer);
+        // dfu_initiated_callback: the current partition's download starts at the resume offset.
+        if let (Some(id), Some((part, offset))) = (id, resume)
+            && u.cur_part == Some(id)
+            && part == id
+        {
+            let mut at = vec![0xEE; offset as usize];
+            at.append(&mut data);
+            data = at;
+        }
         if id == Some(0) && u.phase == 0 {
             u.parse_layout(&data);
             return;
@@ -890,7 +916,8 @@ impl FakeBoard {
                         }
                         _ => Vec::new(),
                     };
-                    PhaseReply::encode(PhaseId(phase), address, 0, &extra)
+                    let offset = self.faults.resume_offset.filter(|(p, _)| *p == phase).map_or(0, |(_, o)| o);
+                    PhaseReply::encode(PhaseId(phase), address, offset, &extra)
                 } else {
                     Vec::new()
                 };

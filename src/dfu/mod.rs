@@ -50,5 +50,5 @@ mod sequencer_tests;
 
 pub use descriptors::{DfuDevice, RawDevice, Stage, UsbPath};
 pub use error::{FailureKind, FlashError, ProtocolError};
-pub use sequencer::{BoardJob, Event, Finish, ImageId, ImageInfo, Sequencer, Summary, Timing};
+pub use sequencer::{BoardJob, Event, ImageId, ImageInfo, Sequencer, Summary, Timing};
 pub use transport::{DfuTransport, ImageSource, TransportError, drive};

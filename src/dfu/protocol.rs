@@ -50,12 +50,6 @@ impl DfuRequest {
         }
     }
 
-    /// Whether the data stage goes device→host.
-    #[must_use]
-    pub fn is_in(self) -> bool {
-        matches!(self, DfuRequest::Upload | DfuRequest::GetStatus | DfuRequest::GetState)
-    }
-
     /// The request from its code.
     #[must_use]
     pub fn from_code(code: u8) -> Option<DfuRequest> {
@@ -378,16 +372,6 @@ pub struct FunctionalDescriptor {
 }
 
 impl FunctionalDescriptor {
-    /// bit 0 `bitCanDnload`.
-    #[must_use]
-    pub fn can_download(&self) -> bool {
-        self.attributes & 0x01 != 0
-    }
-    /// bit 1 `bitCanUpload`.
-    #[must_use]
-    pub fn can_upload(&self) -> bool {
-        self.attributes & 0x02 != 0
-    }
     /// bit 2 `bitManifestationTolerant`: the device still answers after manifestation (no reset needed).
     #[must_use]
     pub fn manifestation_tolerant(&self) -> bool {
@@ -513,7 +497,7 @@ mod tests {
     #[test]
     fn functional_descriptor_attributes_and_transfer_size() {
         let tfa = FunctionalDescriptor::parse(&[9, 0x21, 0x0F, 0xFF, 0x00, 0x00, 0x04, 0x10, 0x01]).unwrap();
-        assert!(tfa.will_detach() && tfa.manifestation_tolerant() && tfa.can_upload() && tfa.can_download());
+        assert!(tfa.will_detach() && tfa.manifestation_tolerant());
         assert_eq!((tfa.transfer_size, tfa.detach_timeout_ms, tfa.dfu_version), (1024, 255, 0x0110));
         let intolerant = FunctionalDescriptor::parse(&[9, 0x21, 0x01, 0, 0, 0x00, 0x10, 0x10, 0x01]).unwrap();
         assert!(!intolerant.will_detach() && !intolerant.manifestation_tolerant());

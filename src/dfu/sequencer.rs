@@ -13,10 +13,13 @@
 //! * **ROM** (product `DFU in ...`): the FSBL goes to the `/0x01/` alternate. After manifestation the board either
 //!   keeps its USB connection and TF-A answers on it (MP15: TF-A `stm32mp1_usb_dfu.c` `usb_dfu_plat_init` "keep the
 //!   configuration from ROM code"; snagboot `recoveries/stm32mp.py` talks to TF-A right after the download), or the
-//!   ROM waits: GetPhase, then DFU_DETACH (MP13/MP25, as snagboot does) and TF-A enumerates anew. So after the FSBL
-//!   the sequencer reads the product string again; while it is still the ROM it asks GetPhase: a detach request or
-//!   any phase but 0x01 → DETACH; 0x01 again → look again until [`Timing::rom_handover`], then
-//!   [`FailureKind::RomRejected`]. A ROM without a `0xF1` alternate is detached (what `dfu-util -R` does).
+//!   ROM waits: GetPhase, then DFU_DETACH (MP13/MP25) and TF-A enumerates anew. So after the FSBL the sequencer
+//!   reads the product string again; while it is still the ROM it asks GetPhase: a detach request or any phase but
+//!   0x01 → DETACH. 0x01 again: on MP13/MP25 DETACH all the same (snagboot, the only open host, detaches whatever
+//!   GetPhase says: what the closed ROM reports before DETACH is not known), and a board that then comes back as the
+//!   ROM rejected the FSBL ([`FailureKind::RomRejected`]); on MP15 look again until [`Timing::rom_handover`], then
+//!   [`FailureKind::RomRejected`]. A ROM that refuses the FSBL at manifestation (dfuERROR) is a device error at
+//!   phase 0x01. A ROM without a `0xF1` alternate is detached (what `dfu-util -R` does).
 //! * **TF-A** (product `DFU @Device ID`): GetPhase (`stm32cubeprogrammer_usb.c` `dfu_callback_upload`) decides:
 //!   0x00 with an address → the layout (ST's v2.4-stm32mp MP15 line, `stm32cubeprog_usb_load` with a flash layout
 //!   length); 0x02 → the DDR firmware FIP (MP25); 0x03 → the SSBL or FIP; 0x00 with address 0xFFFFFFFF and a 10th
@@ -29,10 +32,12 @@
 //!   where TF-A never put it; up to 2022.10 it finds the one TF-A left at `STM32_DDR_BASE` and starts straight with
 //!   the partitions); 0x00 with the 10th byte 1 → DFU_DETACH, then U-Boot erases, writes the GPT and
 //!   re-enumerates with one alternate per partition (`stm32prog_usb_loop`, `stm32prog_dfu_init`); 0x01..0xF0 →
-//!   that partition on the alternate with its `/0xID/`; 0xFE → done; 0xFF → the error text.
-//! * **End**: DFU_DETACH makes U-Boot leave `stm32prog` (`run_usb_dnl_gadget` stops on `g_dnl_detach`); with
-//!   [`Finish::Reset`] a USB reset follows, which U-Boot's DFU takes as "reboot the board" (`dfu_usb_get_reset`,
-//!   dwc2 gadgets).
+//!   that partition on the alternate with its `/0xID/`, unless GetPhase's offset is not 0: U-Boot would write the
+//!   image from there (`dfu_initiated_callback`), a resume offset only a Start command sets (`stm32prog_set_phase`,
+//!   from an earlier STM32CubeProgrammer session on a board still in `stm32prog`) → an error; 0xFE → done; 0xFF →
+//!   the error text.
+//! * **End**: DFU_DETACH makes U-Boot leave `stm32prog` (`run_usb_dnl_gadget` stops on `g_dnl_detach`), then a USB
+//!   reset, which U-Boot's DFU takes as "reboot the board" (`dfu_usb_get_reset`, dwc2 gadgets).
 //! * **DETACH** is tolerant: the device may drop off the bus before it answers (snagboot treats EIO, ENODEV and
 //!   EPIPE as expected). Without `bitWillDetach` the host resets the port afterwards (DFU 1.1 §5.1).
 //! * **Before GetPhase** GETSTATUS brings the device to `dfuIDLE`: CLRSTATUS only from `dfuERROR` (TF-A's
@@ -48,6 +53,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet, VecDeque},
+    fmt,
     sync::Arc,
     time::Duration,
 };
@@ -74,16 +80,6 @@ pub struct ImageInfo {
     pub len: u64,
 }
 
-/// What to do when U-Boot says END.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Finish {
-    /// DFU_DETACH then a USB reset: U-Boot reboots the board.
-    #[default]
-    Reset,
-    /// DFU_DETACH only: U-Boot leaves `stm32prog` and goes on with its boot command.
-    Detach,
-}
-
 /// Everything one board is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoardJob {
@@ -101,8 +97,6 @@ pub struct BoardJob {
     pub layout: Vec<u8>,
     /// U-Boot partitions: phase id (0x01..0xF0) → image.
     pub partitions: BTreeMap<u8, ImageId>,
-    /// What to do at the end.
-    pub finish: Finish,
 }
 
 /// Waits for the board to come back one flash may go through. The flows of the sequencer tests need at most 4 (after
@@ -120,7 +114,8 @@ pub struct Timing {
     pub transfer: Duration,
     /// How long a device may keep the host polling.
     pub poll: PollLimits,
-    /// How long the ROM may go on asking for the FSBL after its manifestation before that counts as a rejection.
+    /// How long the STM32MP15 ROM may go on asking for the FSBL after its manifestation before that counts as a
+    /// rejection (an STM32MP13/MP25 ROM is detached whatever it asks).
     pub rom_handover: Duration,
     /// Between two looks at a ROM that has not handed over yet.
     pub rom_retry: Duration,
@@ -285,6 +280,22 @@ pub enum Reply {
     HostFailed(String),
 }
 
+impl fmt::Display for Reply {
+    /// The reply in words, for messages (the transport's own text for a failure).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reply::Done => f.write_str("done"),
+            Reply::Data(b) => write!(f, "{} bytes of data", b.len()),
+            Reply::Device(_) => f.write_str("a device description"),
+            Reply::Stall => f.write_str("the device stalled the request"),
+            Reply::Gone => f.write_str("the device left the bus"),
+            Reply::TimedOut => f.write_str("timed out"),
+            Reply::Failed(m) => f.write_str(m),
+            Reply::HostFailed(m) => write!(f, "reading the image: {m}"),
+        }
+    }
+}
+
 /// Something to report; the front end timestamps events as they come.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -398,11 +409,23 @@ enum Look {
     RomDetached(Duration),
 }
 
+impl Look {
+    /// When the descriptors were read, for messages.
+    fn during(&self) -> &'static str {
+        match self {
+            Look::First => "at first contact",
+            Look::AfterRomManifest => "after the ROM's manifestation of the FSBL",
+            Look::Reconnect(_) | Look::RomDetached(_) => "as it came back",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum QStep {
     Select,
     Status,
-    Settle,
+    /// CLRSTATUS or ABORT was sent (`Some`), or a `bwPollTimeout` slept (`None`).
+    Settle(Option<DfuRequest>),
     Upload,
 }
 
@@ -440,8 +463,8 @@ impl Query {
             Reply::Gone => FailureKind::DeviceLeft { during },
             Reply::Stall => FailureKind::Stalled { request, during, device_says: None },
             Reply::TimedOut => FailureKind::TimedOut { request, during },
-            Reply::Failed(m) | Reply::HostFailed(m) => FailureKind::Transport(m),
-            other => FailureKind::Transport(format!("unexpected reply {other:?} to {request}")),
+            Reply::Failed(m) | Reply::HostFailed(m) => FailureKind::Transport(format!("{request} failed {during}: {m}")),
+            other => FailureKind::Transport(format!("unexpected reply to {request} {during}: {other}")),
         })
     }
 
@@ -450,7 +473,7 @@ impl Query {
             QStep::Select => match reply {
                 Reply::Done => self.status(),
                 Reply::Gone => QOut::Fail(FailureKind::DeviceLeft { during: format!("at SET_INTERFACE {}", self.alt) }),
-                other => QOut::Fail(FailureKind::Transport(format!("SET_INTERFACE {} for the 0xF1 alternate failed: {other:?}", self.alt))),
+                other => QOut::Fail(FailureKind::Transport(format!("SET_INTERFACE {} for the 0xF1 alternate failed: {other}", self.alt))),
             },
             QStep::Status => {
                 let bytes = match reply {
@@ -469,7 +492,7 @@ impl Query {
                     });
                 }
                 let settle = |q: &mut Query, request: DfuRequest| {
-                    q.step = QStep::Settle;
+                    q.step = QStep::Settle(Some(request));
                     QOut::Io(Io::Request(Request::output(request, 0, Payload::Empty, q.timeout)))
                 };
                 match status.state {
@@ -489,15 +512,16 @@ impl Query {
                         if wait.is_zero() {
                             return self.status();
                         }
-                        self.step = QStep::Settle;
+                        self.step = QStep::Settle(None);
                         QOut::Io(Io::Sleep(wait))
                     }
                     other => QOut::Fail(FailureKind::UnexpectedState { state: other, during: "before GetPhase".into() }),
                 }
             }
-            QStep::Settle => match reply {
-                Reply::Done => self.status(),
-                other => Query::fail(DfuRequest::ClrStatus, other),
+            QStep::Settle(request) => match (reply, request) {
+                (Reply::Done, _) => self.status(),
+                (other, Some(request)) => Query::fail(request, other),
+                (other, None) => QOut::Fail(FailureKind::Transport(format!("unexpected reply to a wait before GetPhase: {other}"))),
             },
             QStep::Upload => match reply {
                 Reply::Data(bytes) => match PhaseReply::parse(&bytes) {
@@ -514,6 +538,8 @@ impl Query {
 struct Sending {
     phase: PhaseId,
     image: String,
+    /// The alternate setting selected for it.
+    setting: u8,
     selected: bool,
     reported: u64,
 }
@@ -558,6 +584,8 @@ pub struct Sequencer {
     sent_here: BTreeSet<PhaseId>,
     partitions_sent: BTreeSet<u8>,
     rom_waited: Duration,
+    /// The ROM was told to DETACH while its GetPhase still asked for the FSBL (MP13/MP25).
+    rom_detached_asking: bool,
     reenumerations: usize,
     at: Where,
     summary: Summary,
@@ -608,6 +636,7 @@ impl Sequencer {
             sent_here: BTreeSet::new(),
             partitions_sent: BTreeSet::new(),
             rom_waited: Duration::ZERO,
+            rom_detached_asking: false,
             reenumerations: 0,
             at: Where::default(),
             summary: Summary::default(),
@@ -724,15 +753,24 @@ impl Sequencer {
             Reply::Gone => return self.fail(FailureKind::DeviceLeft { during: "while its descriptors were read".into() }),
             Reply::TimedOut => {
                 let (after, waited) = match look {
+                    Look::Reconnect(Stage::Rom) if self.rom_detached_asking => (
+                        "the ROM was told to detach while its GetPhase still asked for the FSBL (phase 0x01): it may have rejected it".to_string(),
+                        self.timing.after_rom,
+                    ),
                     Look::Reconnect(Stage::Rom) => ("the ROM loaded the FSBL".to_string(), self.timing.after_rom),
                     Look::Reconnect(Stage::Tfa) => ("TF-A was told to detach".to_string(), self.timing.after_tfa),
                     Look::Reconnect(s) => (format!("{s} was told to detach"), self.timing.after_layout),
-                    Look::First | Look::AfterRomManifest | Look::RomDetached(_) => ("reading its descriptors".to_string(), self.timing.request),
+                    // A read of a board that is there, not a wait for one to come back.
+                    Look::First | Look::AfterRomManifest | Look::RomDetached(_) => {
+                        return self.fail(FailureKind::DescriptorsTimedOut { during: look.during().into() });
+                    }
                 };
                 return self.fail(FailureKind::ReconnectTimeout { waited, after });
             }
-            Reply::Failed(m) | Reply::HostFailed(m) => return self.fail(FailureKind::Transport(m)),
-            other => return self.fail(FailureKind::Transport(format!("unexpected reply {other:?} to a descriptor read"))),
+            Reply::Failed(m) | Reply::HostFailed(m) => {
+                return self.fail(FailureKind::Transport(format!("reading its descriptors {}: {m}", look.during())));
+            }
+            other => return self.fail(FailureKind::Transport(format!("unexpected reply to reading its descriptors {}: {other}", look.during()))),
         };
         let device = match DfuDevice::parse(&raw) {
             Ok(d) => d,
@@ -759,6 +797,14 @@ impl Sequencer {
         }
         if let Look::Reconnect(before) = look {
             let regressed = stage_rank(stage) < stage_rank(*before) || (stage == Stage::Rom && *before == Stage::Rom);
+            if regressed && stage == Stage::Rom && *before == Stage::Rom && self.rom_detached_asking {
+                let alternate = self.device.as_ref().and_then(|d| d.alternate_for(PhaseId::FSBL)).map(|a| a.text.clone());
+                let image = Some(self.job.images[self.job.fsbl.0].label.clone());
+                self.at = Where { stage: Some(Stage::Rom), phase: Some(PhaseId::FSBL), alternate, image };
+                return self.fail(FailureKind::RomRejected {
+                    evidence: "told to detach while its GetPhase still asked for the FSBL (phase 0x01), it came back as the ROM".into(),
+                });
+            }
             if regressed {
                 return self.fail(FailureKind::DeviceLeft {
                     during: format!("after {before}: it came back as the {stage}, so it was reset (the stage crashed or rejected its image)"),
@@ -850,8 +896,16 @@ impl Sequencer {
                 if r.phase != PhaseId::FSBL {
                     return self.leave(Next::Reconnect(Stage::Rom, self.timing.after_rom));
                 }
+                if self.job.soc != Soc::Stm32mp15 {
+                    // MP13/MP25: detach whatever GetPhase says (snagboot does); a ROM that rejected the FSBL shows
+                    // itself by coming back as the ROM.
+                    self.rom_detached_asking = true;
+                    return self.leave(Next::Reconnect(Stage::Rom, self.timing.after_rom));
+                }
                 if self.rom_waited >= self.timing.rom_handover {
-                    return self.fail(FailureKind::RomRejected { waited: self.rom_waited });
+                    return self.fail(FailureKind::RomRejected {
+                        evidence: format!("it still asks for it (GetPhase phase 0x01) {:?} after its manifestation", self.rom_waited),
+                    });
                 }
                 self.rom_waited += self.timing.rom_retry;
                 self.io(Mode::RomPause, Io::Sleep(self.timing.rom_retry));
@@ -872,6 +926,13 @@ impl Sequencer {
                 PhaseId::LAYOUT => self.send_layout(r.phase),
                 PhaseId::END => self.finish(),
                 PhaseId(p @ 0x01..=0xF0) => match self.job.partitions.get(&p) {
+                    Some(&image) if r.offset != 0 => {
+                        // `dfu_initiated_callback` starts the download at this offset in the partition: our image
+                        // would land there. Only a Start command sets it, and this client sends none.
+                        self.at.alternate = self.device.as_ref().and_then(|d| d.alternate_for(r.phase)).map(|a| a.text.clone());
+                        self.at.image = Some(self.job.images[image.0].label.clone());
+                        self.fail(FailureKind::ResumeOffset { phase: r.phase, offset: r.offset })
+                    }
                     Some(&image) => self.send(r.phase, Source::Image(image)),
                     None => {
                         let what = self
@@ -917,7 +978,7 @@ impl Sequencer {
         };
         self.events.push_back(Event::PhaseStarted { stage, phase, alternate: alt_text, image: label.clone(), total: ByteSize::new(total) });
         let dl = Download::new(source, total, block, self.timing.poll, self.timing.transfer);
-        self.io(Mode::Download(Box::new(dl), Sending { phase, image: label, selected: false, reported: 0 }), Io::SelectAlt(setting));
+        self.io(Mode::Download(Box::new(dl), Sending { phase, image: label, setting, selected: false, reported: 0 }), Io::SelectAlt(setting));
     }
 
     fn on_download(&mut self, mut dl: Box<Download>, mut sending: Sending, reply: Reply) {
@@ -929,8 +990,8 @@ impl Sequencer {
                     sending.selected = true;
                     dl.start()
                 }
-                Reply::Gone => DlStep::Fail(FailureKind::DeviceLeft { during: "at SET_INTERFACE".into() }),
-                other => DlStep::Fail(FailureKind::Transport(format!("SET_INTERFACE failed: {other:?}"))),
+                Reply::Gone => DlStep::Fail(FailureKind::DeviceLeft { during: format!("at SET_INTERFACE {}", sending.setting) }),
+                other => DlStep::Fail(FailureKind::Transport(format!("SET_INTERFACE {setting} failed: {other}", setting = sending.setting))),
             }
         };
         if dl.sent() >= sending.reported + self.timing.progress_step && dl.sent() < dl.total() {
@@ -1016,7 +1077,8 @@ impl Sequencer {
         // Whatever DETACH and the reset returned: the device may be gone before it answers.
         let will_detach = self.device.as_ref().is_some_and(|d| d.functional.will_detach());
         let reset = match next {
-            Next::Finish => self.job.finish == Finish::Reset,
+            // DETACH then a USB reset: U-Boot reboots the board.
+            Next::Finish => true,
             Next::Reconnect(..) => !will_detach,
             Next::Resume(..) => false,
         };

@@ -4,13 +4,13 @@
 use std::{cell::Cell, collections::BTreeMap, time::Duration};
 
 use super::{
-    descriptors::Stage,
+    descriptors::{RawDevice, Stage},
     error::FailureKind,
     fake_board::{FakeBoard, MemoryImages, TfaGen, UbootGen},
     protocol::{DfuRequest, State, Status},
-    sequencer::{BoardJob, Event, Finish, ImageId, ImageInfo, Sequencer, Summary, Timing},
+    sequencer::{BoardJob, Event, ImageId, ImageInfo, Sequencer, Summary, Timing},
     stm32prog::PhaseId,
-    transport::{DfuTransport, drive},
+    transport::{DfuTransport, TransportError, drive},
 };
 use crate::{
     board::Soc,
@@ -59,7 +59,6 @@ fn job(soc: Soc) -> (BoardJob, MemoryImages) {
         ssbl: ImageId(1),
         layout: LAYOUT.as_bytes().to_vec(),
         partitions,
-        finish: Finish::Reset,
     };
     (job, MemoryImages(data))
 }
@@ -114,7 +113,7 @@ fn mp15_st_tfa_v2_4_and_uboot_2022_10() {
     let layout = board.ddr_layout.clone().unwrap();
     assert_eq!(&layout[256..], LAYOUT.as_bytes(), "TF-A got the layout behind a 256-byte v1 header");
     assert_flashed(&board, &images);
-    assert_eq!(board.resets, 1, "Finish::Reset: a USB reset after the final DETACH");
+    assert_eq!(board.resets, 1, "a USB reset after the final DETACH");
     assert_eq!(summary.serial.as_deref(), Some("004200343338510534383330"));
     assert_eq!(summary.stages, vec![Rom, Tfa, Uboot]);
 }
@@ -251,22 +250,59 @@ fn board_vanishes_mid_partition() {
     assert!(board.clock < Duration::from_secs(5), "{:?}", board.clock);
 }
 
-/// The ROM refuses the FSBL and keeps asking for 0x01: after `rom_handover` the sequencer says so, without a
-/// DETACH to the ROM.
+/// The ROM refuses the FSBL and keeps asking for 0x01. STM32MP15 (TF-A answers on the ROM's connection): after
+/// `rom_handover` the sequencer says so, without a DETACH to the ROM. STM32MP13/MP25: DETACH all the same, and the
+/// board coming back as the ROM is the rejection.
 #[test]
 fn rom_rejects_the_fsbl() {
-    for soc in [Soc::Stm32mp15, Soc::Stm32mp13] {
-        let mut board = FakeBoard::new(soc, TfaGen::Upstream, UbootGen::Later);
+    for soc in [Soc::Stm32mp15, Soc::Stm32mp13, Soc::Stm32mp25] {
+        let tfa = if soc == Soc::Stm32mp25 { TfaGen::Mp25 } else { TfaGen::Upstream };
+        let mut board = FakeBoard::new(soc, tfa, UbootGen::Later);
         board.faults.rom_rejects = true;
         let (job, mut images) = job(soc);
         let (result, _) = run(&mut board, job, &mut images);
         let err = result.unwrap_err();
-        assert!(matches!(err.kind, FailureKind::RomRejected { .. }), "{err}");
-        assert_eq!(err.at.stage, Some(Stage::Rom));
+        assert!(matches!(err.kind, FailureKind::RomRejected { .. }), "{soc:?}: {err}");
+        assert_eq!((err.at.stage, err.at.phase), (Some(Stage::Rom), Some(PhaseId::FSBL)), "{soc:?}");
         assert!(board.violations.is_empty(), "{:?}", board.violations);
         assert!(board.clock <= Duration::from_secs(4), "{:?}", board.clock);
-        assert!(err.to_string().contains("it rejected the image"), "{err}");
+        assert!(err.to_string().contains("the ROM rejected the FSBL"), "{err}");
+        let detached = board.log.iter().any(|l| l.starts_with("ROM DFU_DETACH"));
+        assert_eq!(detached, soc != Soc::Stm32mp15, "{soc:?}: {:?}", board.log);
+        assert_eq!(crate::flash::builtin::verdict(&Err(err)).hint.as_deref(), Some(crate::flash::hints::ROM_REFUSED));
     }
+}
+
+/// An STM32MP13/MP25 ROM whose GetPhase still says 0x01 after it took the FSBL, until it is told to DETACH (what
+/// the closed ROM reports there is not known; snagboot detaches whatever it says): the flash goes on. Regression:
+/// the sequencer waited `rom_handover` for another phase and failed every such board as "rejected".
+#[test]
+fn mp13_mp25_rom_still_saying_fsbl_is_detached() {
+    for (soc, tfa) in [(Soc::Stm32mp13, TfaGen::Upstream), (Soc::Stm32mp25, TfaGen::Mp25)] {
+        let mut board = FakeBoard::new(soc, tfa, UbootGen::Later);
+        board.rom_fsbl_phase_until_detach = true;
+        let (job, mut images) = job(soc);
+        let (result, _) = run(&mut board, job, &mut images);
+        let summary = result.unwrap_or_else(|e| panic!("{soc:?}: {e}"));
+        assert_eq!(summary.stages, vec![Stage::Rom, Stage::Tfa, Stage::Uboot]);
+        assert_flashed(&board, &images);
+    }
+}
+
+/// An STM32MP13 ROM told to DETACH while still asking for the FSBL that never comes back: a bounded wait, and the
+/// timeout says what the ROM was asking.
+#[test]
+fn mp13_rom_detached_while_asking_and_gone() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    board.faults.rom_rejects = true;
+    board.rom_reject_silent = true;
+    let (job, mut images) = job(Soc::Stm32mp13);
+    let (result, _) = run(&mut board, job, &mut images);
+    let err = result.unwrap_err();
+    assert!(
+        matches!(&err.kind, FailureKind::ReconnectTimeout { after, .. } if after.contains("still asked for the FSBL (phase 0x01): it may have rejected it")),
+        "{err}"
+    );
 }
 
 /// TF-A's FIP check fails at manifestation (`dfu_callback_manifestation` → `DFU_ERROR("FIP Header check failed for
@@ -550,14 +586,186 @@ fn st_tfa_rejects_a_layout_with_a_bad_checksum() {
     assert_eq!((err.at.stage, err.at.phase), (Some(Stage::Tfa), Some(PhaseId::LAYOUT)));
 }
 
-/// `Finish::Detach`: DFU_DETACH at END and no USB reset (U-Boot leaves `stm32prog` and goes on booting).
+/// One USB operation, as [`Flaky`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Describe,
+    Select(u8),
+    Out(DfuRequest, usize),
+    In(DfuRequest),
+    Await,
+}
+
+/// The fake board behind a transport that fails the operations `fault` picks (a USB error, a timeout) instead of
+/// passing them on.
+struct Flaky<'a> {
+    board: &'a mut FakeBoard,
+    fault: Box<dyn FnMut(Op) -> Option<TransportError> + 'a>,
+}
+
+impl Flaky<'_> {
+    fn check(&mut self, op: Op) -> Result<(), TransportError> {
+        (self.fault)(op).map_or(Ok(()), Err)
+    }
+}
+
+impl DfuTransport for Flaky<'_> {
+    fn describe(&mut self) -> Result<RawDevice, TransportError> {
+        self.check(Op::Describe)?;
+        self.board.describe()
+    }
+    fn select_alt(&mut self, alt: u8) -> Result<(), TransportError> {
+        self.check(Op::Select(alt))?;
+        self.board.select_alt(alt)
+    }
+    fn control_out(&mut self, request: u8, value: u16, data: &[u8], timeout: Duration) -> Result<(), TransportError> {
+        self.check(Op::Out(DfuRequest::from_code(request).unwrap(), data.len()))?;
+        self.board.control_out(request, value, data, timeout)
+    }
+    fn control_in(&mut self, request: u8, value: u16, length: u16, timeout: Duration) -> Result<Vec<u8>, TransportError> {
+        self.check(Op::In(DfuRequest::from_code(request).unwrap()))?;
+        self.board.control_in(request, value, length, timeout)
+    }
+    fn await_reconnect(&mut self, timeout: Duration) -> Result<RawDevice, TransportError> {
+        self.check(Op::Await)?;
+        self.board.await_reconnect(timeout)
+    }
+    fn reset_port(&mut self) -> Result<(), TransportError> {
+        self.board.reset_port()
+    }
+    fn sleep(&mut self, duration: Duration) {
+        self.board.sleep(duration);
+    }
+}
+
+fn run_flaky<'a>(board: &'a mut FakeBoard, soc: Soc, fault: impl FnMut(Op) -> Option<TransportError> + 'a) -> FlashError {
+    let (job, mut images) = job(soc);
+    let mut seq = Sequencer::new(job, timing()).unwrap();
+    let mut t = Flaky { board, fault: Box::new(fault) };
+    drive(&mut seq, &mut t, &mut images, &mut |_| {}, &|| false).unwrap_err()
+}
+
+/// The first GETSTATUS after the first zero-length DNLOAD fails with `error` (U-Boot 2023.01+: the layout's
+/// manifestation; U-Boot is manifestation tolerant).
+fn fail_uboot_manifest_poll(error: TransportError) -> FlashError {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    board.next.pop_front();
+    board.model = board.next_model().unwrap();
+    let mut armed = 0;
+    run_flaky(&mut board, Soc::Stm32mp15, move |op| match op {
+        Op::Out(DfuRequest::Dnload, 0) if armed == 0 => {
+            armed = 1;
+            None
+        }
+        Op::In(DfuRequest::GetStatus) if armed == 1 => {
+            armed = 2;
+            Some(error.clone())
+        }
+        _ => None,
+    })
+}
+
+/// A GETSTATUS that times out during a manifestation-tolerant stage's manifestation is a timeout (verdict
+/// `timeout`), not the board leaving the bus; an EIO there keeps its words. Regression: both became "left the USB
+/// bus ... though it is manifestation tolerant", the verdict `failed` with the vanished-USB hint.
 #[test]
-fn finish_with_detach_only() {
+fn manifestation_timeout_is_a_timeout_not_a_vanished_board() {
+    let during = "after the zero-length DNLOAD (block 1) that ends the";
+    let err = fail_uboot_manifest_poll(TransportError::TimedOut);
+    assert!(matches!(&err.kind, FailureKind::TimedOut { request: DfuRequest::GetStatus, during: d } if d.starts_with(during)), "{err}");
+    assert_eq!((err.at.stage, err.at.phase), (Some(Stage::Uboot), Some(PhaseId::LAYOUT)));
+    assert_eq!(crate::flash::builtin::verdict(&Err(err)).result, crate::flash::verdict::ResultKind::Timeout);
+    let err = fail_uboot_manifest_poll(TransportError::Other("I/O error (EIO)".into()));
+    assert!(
+        matches!(&err.kind, FailureKind::Transport(m) if m.starts_with(&format!("DFU_GETSTATUS failed {during}")) && m.ends_with("I/O error (EIO)")),
+        "{err}"
+    );
+}
+
+/// A failed CLRSTATUS/ABORT before GetPhase names the request that was sent (ABORT from dfuDNLOAD-IDLE) and says
+/// it was while asking GetPhase. Regression: every such failure was called DFU_CLRSTATUS, and a USB error lost
+/// "while asking GetPhase".
+#[test]
+fn a_failed_abort_before_get_phase_is_called_abort() {
     let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
-    let (mut job, mut images) = job(Soc::Stm32mp13);
-    job.finish = Finish::Detach;
+    board.model = board.next.pop_front().unwrap();
+    board.force_state(State::DnloadIdle);
+    let err =
+        run_flaky(&mut board, Soc::Stm32mp13, |op| (op == Op::Out(DfuRequest::Abort, 0)).then(|| TransportError::Other("I/O error (EIO)".into())));
+    assert_eq!(err.kind, FailureKind::Transport("DFU_ABORT failed while asking GetPhase: I/O error (EIO)".into()));
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    board.model = board.next.pop_front().unwrap();
+    board.force_state(State::DnloadIdle);
+    let err = run_flaky(&mut board, Soc::Stm32mp13, |op| (op == Op::Out(DfuRequest::Abort, 0)).then_some(TransportError::Stall));
+    assert!(matches!(err.kind, FailureKind::Stalled { request: DfuRequest::Abort, .. }), "{err}");
+}
+
+/// A SET_INTERFACE that fails says so in words, not as Rust debug text (`Failed("...")`).
+#[test]
+fn set_interface_failures_are_in_words() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    let busy = || TransportError::Other("SET_INTERFACE 1: Resource busy".into());
+    let err = run_flaky(&mut board, Soc::Stm32mp13, |op| matches!(op, Op::Select(1)).then(busy));
+    let text = err.to_string();
+    assert!(text.ends_with("SET_INTERFACE 1 for the 0xF1 alternate failed: SET_INTERFACE 1: Resource busy"), "{text}");
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    let err = run_flaky(&mut board, Soc::Stm32mp13, |op| matches!(op, Op::Select(0)).then(busy));
+    assert_eq!(err.kind, FailureKind::Transport("SET_INTERFACE 0 failed: SET_INTERFACE 1: Resource busy".into()));
+    assert!(!err.to_string().contains("Failed("), "{err}");
+}
+
+/// A descriptor read that times out at first contact is a timeout of that read (verdict `timeout`), not "did not
+/// come back at its USB path": nothing was expected to come back.
+#[test]
+fn a_descriptor_read_timeout_at_first_contact_is_a_read_timeout() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    let err = run_flaky(&mut board, Soc::Stm32mp13, |op| (op == Op::Describe).then_some(TransportError::TimedOut));
+    assert_eq!(err.kind, FailureKind::DescriptorsTimedOut { during: "at first contact".into() });
+    assert_eq!(err.to_string(), "before the first stage was known: reading the board's descriptors (GET_DESCRIPTOR) timed out at first contact");
+    assert_eq!(crate::flash::builtin::verdict(&Err(err)).result, crate::flash::verdict::ResultKind::Timeout);
+}
+
+/// Ctrl-C during a wait for the board: the transport cuts the wait short (as timed out) and the run ends as
+/// interrupted, not as "did not come back". Regression: the cut-short wait was completed first and reported as a
+/// reconnection timeout.
+#[test]
+fn a_wait_cut_short_by_cancel_is_an_interruption() {
+    let mut board = FakeBoard::new(Soc::Stm32mp13, TfaGen::Upstream, UbootGen::Later);
+    let (job, mut images) = job(Soc::Stm32mp13);
+    let mut seq = Sequencer::new(job, timing()).unwrap();
+    let raised = Cell::new(false);
+    let mut waits = 0;
+    let mut t = Flaky {
+        board: &mut board,
+        fault: Box::new(|op| {
+            waits += usize::from(op == Op::Await);
+            // The second wait: for the board after TF-A's DETACH, whose timeout would end the run.
+            (op == Op::Await && waits == 2).then(|| {
+                raised.set(true);
+                TransportError::TimedOut
+            })
+        }),
+    };
+    let err = drive(&mut seq, &mut t, &mut images, &mut |_| {}, &|| raised.get()).unwrap_err();
+    assert_eq!(err.kind, FailureKind::Interrupted);
+    assert_eq!(err.at.stage, Some(Stage::Tfa));
+}
+
+/// U-Boot reports a resume offset for a partition (`stm32prog_cmd_read` sends `stm32prog_data->offset`, which only a
+/// Start command sets, `stm32prog_set_phase`; `dfu_initiated_callback` then starts the download there): the image
+/// would be written at that offset, so the flash stops before sending it, naming the partition and the offset.
+/// Regression: the offset was parsed and ignored.
+#[test]
+fn a_resume_offset_left_in_uboot_stops_the_partition() {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    board.faults.resume_offset = Some((0x06, 0x4000));
+    let (job, mut images) = job(Soc::Stm32mp15);
     let (result, _) = run(&mut board, job, &mut images);
-    result.unwrap();
-    assert!(board.finished);
-    assert_eq!(board.resets, 0);
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, FailureKind::ResumeOffset { phase: PhaseId(0x06), offset: 0x4000 });
+    assert_eq!((err.at.stage, err.at.phase, err.at.image.as_deref()), (Some(Stage::Uboot), Some(PhaseId(0x06)), Some("fip.bin")));
+    assert_eq!(err.at.alternate.as_deref(), Some("@fip/0x06/1*1Me"));
+    assert!(err.to_string().contains("U-Boot asks for partition 0x06 from offset 0x4000"), "{err}");
+    assert!(!board.flashed.contains_key(&0x06), "nothing written at the offset");
+    assert_eq!(board.flashed.get(&0x05), Some(&images.0[0]), "the partitions before it were written");
 }

@@ -1,5 +1,7 @@
 //! ST's layer on top of DFU, shared by TF-A and U-Boot `stm32prog`: phase ids, GetPhase (an UPLOAD on the `0xF1`
-//! alternate), Start (a 5-byte DNLOAD to `0xF1`) and the flash layout wrapped in an STM32 header.
+//! alternate) and the flash layout wrapped in an STM32 header. The host never sends Start (a 5-byte DNLOAD to
+//! `0xF1`, U-Boot `stm32prog_cmd_write`): it is how STM32CubeProgrammer jumps to an address or resumes a partition
+//! at an offset, neither of which this client does.
 //!
 //! Pure. Written from TF-A `plat/st/common/stm32cubeprogrammer_usb.c` (`dfu_callback_upload`) and
 //! `include/stm32cubeprogrammer.h`, and U-Boot `arch/arm/mach-stm32mp/cmd_stm32prog/stm32prog_usb.c`
@@ -27,10 +29,6 @@ impl PhaseId {
     pub const DDR_FW: PhaseId = PhaseId(0x02);
     /// 0x03: the SSBL (`u-boot.stm32`) or the FIP, loaded by TF-A.
     pub const SSBL: PhaseId = PhaseId(0x03);
-    /// 0x10: first user partition id in U-Boot (`PHASE_FIRST_USER`).
-    pub const FIRST_USER: PhaseId = PhaseId(0x10);
-    /// 0xF0: last user partition id (`PHASE_LAST_USER`).
-    pub const LAST_USER: PhaseId = PhaseId(0xF0);
     /// 0xF1: the command alternate (`@virtual`): GetPhase and Start.
     pub const CMD: PhaseId = PhaseId(0xF1);
     /// 0xF2: OTP.
@@ -92,20 +90,19 @@ pub fn partition_named_in(text: &str) -> Option<PhaseId> {
     (0x01..=0xF0).contains(&id).then_some(PhaseId(id))
 }
 
-/// A GetPhase reply: `[phase u8][address u32 LE][offset u32 LE]` and what follows.
+/// A GetPhase reply: `[phase u8][address u32 LE][offset u32 LE]` and what follows. The address (TF-A's download
+/// address, U-Boot's layout address or 0xFFFFFFFF) is not needed by the host and is not kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PhaseReply {
     /// The phase the device wants next.
     pub phase: PhaseId,
-    /// Where it will put it (TF-A: the download address; U-Boot: the layout's RAM address or 0xFFFFFFFF).
-    pub address: u32,
-    /// U-Boot's resume offset; 0 in TF-A.
+    /// U-Boot's resume offset (`stm32prog_data->offset`): where in the partition the next download starts
+    /// (`dfu_initiated_callback`). 0 unless a Start command set it (`stm32prog_set_phase`); 0 in TF-A.
     pub offset: u32,
     /// The 10th byte when the phase is 0x00: TF-A's "send DFU_DETACH" (address 0xFFFFFFFF, byte 0x01), U-Boot's
-    /// "a layout is already parsed" (byte 1); in both cases the host detaches next.
+    /// "a layout is already parsed" (byte 1); in both cases the host detaches next. (Byte 0 is U-Boot without a
+    /// layout: it gets one.)
     pub detach_requested: bool,
-    /// Phase 0x00 with a 10th byte 0: U-Boot has no layout yet.
-    pub layout_missing: bool,
     /// With phase 0xFF: the device's error text.
     pub error: Option<String>,
 }
@@ -119,19 +116,15 @@ impl PhaseReply {
         let phase = PhaseId(bytes[0]);
         let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
         let extra = &bytes[GET_PHASE_MIN..];
-        let (mut detach_requested, mut layout_missing, mut error) = (false, false, None);
+        let (mut detach_requested, mut error) = (false, None);
         if phase == PhaseId::LAYOUT {
-            match extra.first() {
-                Some(1) => detach_requested = true,
-                Some(0) => layout_missing = true,
-                _ => {}
-            }
+            detach_requested = extra.first() == Some(&1);
         } else if phase == PhaseId::RESET {
             let end = extra.iter().position(|&b| b == 0).unwrap_or(extra.len());
             let text = String::from_utf8_lossy(&extra[..end]).trim().to_string();
             error = Some(if text.is_empty() { "no error text".to_string() } else { text });
         }
-        Ok(PhaseReply { phase, address: word(1), offset: word(5), detach_requested, layout_missing, error })
+        Ok(PhaseReply { phase, offset: word(5), detach_requested, error })
     }
 
     /// A reply's bytes (for test devices).
@@ -143,16 +136,6 @@ impl PhaseReply {
         out.extend_from_slice(extra);
         out
     }
-}
-
-/// The Start command: a 5-byte DNLOAD to the `0xF1` alternate, `[phase][address u32 big-endian]` (U-Boot
-/// `stm32prog_cmd_write` reads the address high byte first, unlike GetPhase's little-endian reply). Phase 0xFF
-/// jumps to `address`; another phase makes it the current one with `address` as the resume offset. TF-A has no
-/// Start: a DNLOAD to its `0xF1` alternate is refused (`dfu_callback_download` phase check) and turns it to 0xFF.
-#[must_use]
-pub fn start_command(phase: PhaseId, address: u32) -> [u8; 5] {
-    let a = address.to_be_bytes();
-    [phase.0, a[0], a[1], a[2], a[3]]
 }
 
 /// The flash layout as sent on phase 0x00: the TSV text behind an STM32 header **v1.0**, whatever the SoC.
@@ -190,13 +173,12 @@ mod tests {
     #[test]
     fn tfa_get_phase_and_detach_flag() {
         let want_fip = PhaseReply::parse(&PhaseReply::encode(PhaseId::SSBL, 0xC000_0000, 0, &[])).unwrap();
-        assert_eq!((want_fip.phase, want_fip.address, want_fip.detach_requested), (PhaseId::SSBL, 0xC000_0000, false));
+        assert_eq!((want_fip.phase, want_fip.offset, want_fip.detach_requested), (PhaseId::SSBL, 0, false));
         let detach = PhaseReply::parse(&[0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0, 0x01]).unwrap();
         assert!(detach.detach_requested);
-        assert_eq!(detach.address, NO_ADDRESS);
         // ST v2.4-stm32mp: phase 0x00 with the layout address and no 10th byte: send the layout.
         let layout = PhaseReply::parse(&PhaseReply::encode(PhaseId::LAYOUT, 0xC000_0000, 0, &[])).unwrap();
-        assert!(!layout.detach_requested && !layout.layout_missing);
+        assert!(!layout.detach_requested);
     }
 
     /// U-Boot `stm32prog_cmd_read`: in phase 0x00 one more byte, 1 when a layout is parsed; the offset is the
@@ -204,7 +186,7 @@ mod tests {
     #[test]
     fn uboot_get_phase_layout_byte_and_offset() {
         let missing = PhaseReply::parse(&PhaseReply::encode(PhaseId::LAYOUT, 0xC200_0000, 0, &[0])).unwrap();
-        assert!(missing.layout_missing && !missing.detach_requested);
+        assert!(!missing.detach_requested);
         let parsed = PhaseReply::parse(&PhaseReply::encode(PhaseId::LAYOUT, 0xC200_0000, 0, &[1])).unwrap();
         assert!(parsed.detach_requested);
         let part = PhaseReply::parse(&PhaseReply::encode(PhaseId(0x12), NO_ADDRESS, 0x4000, &[])).unwrap();
@@ -222,13 +204,6 @@ mod tests {
         let bare = PhaseReply::parse(&PhaseReply::encode(PhaseId::RESET, NO_ADDRESS, 0, &[])).unwrap();
         assert_eq!(bare.error.as_deref(), Some("no error text"));
         assert_eq!(PhaseReply::parse(&[0xFF, 0, 0]).unwrap_err().to_string(), "DFU_UPLOAD returned 3 bytes, at least 9 expected");
-    }
-
-    /// U-Boot `stm32prog_cmd_write`: `address = (pt[1] << 24) | (pt[2] << 16) | (pt[3] << 8) | pt[4]`.
-    #[test]
-    fn start_command_is_big_endian() {
-        assert_eq!(start_command(PhaseId::RESET, 0xC010_0000), [0xFF, 0xC0, 0x10, 0x00, 0x00]);
-        assert_eq!(start_command(PhaseId(0x10), 0x0000_4000), [0x10, 0x00, 0x00, 0x40, 0x00]);
     }
 
     /// What U-Boot `parse_flash_layout` does with the wrapped layout: a v1 header is recognised

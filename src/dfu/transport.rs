@@ -82,7 +82,8 @@ fn perform_request<T: DfuTransport + ?Sized, S: ImageSource + ?Sized>(t: &mut T,
 }
 
 /// Run `seq` to its end through `transport`, reading images from `images`, reporting events to `on_event`.
-/// `cancelled` is checked before every effect; when it says so the run ends as interrupted.
+/// `cancelled` is checked before and after every effect; when it says so the run ends as interrupted (a wait or a
+/// sleep the transport cut short on cancellation is not taken for a timeout).
 pub fn drive<T: DfuTransport + ?Sized, S: ImageSource + ?Sized>(
     seq: &mut Sequencer,
     transport: &mut T,
@@ -111,6 +112,10 @@ pub fn drive<T: DfuTransport + ?Sized, S: ImageSource + ?Sized>(
                         Reply::Done
                     }
                 };
+                if cancelled() {
+                    seq.interrupt();
+                    continue;
+                }
                 seq.complete(r);
             }
         }

@@ -12,13 +12,14 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use sha2::{Digest, Sha256};
-
-use super::usb_dfu::{self, FileImages, UsbDfuBoard, UsbSettings};
+use super::{
+    flash_job::hash_reader,
+    usb_dfu::{self, FileImages, UsbDfuBoard, UsbSettings},
+};
 use crate::{
     board::Soc,
     cancel::Cancel,
-    dfu::{self, Sequencer, UsbPath, sequencer::Finish},
+    dfu::{self, Sequencer, UsbPath},
     flash::{
         backend::{Backend, BackendInfo, BoardEnd, BoardReport, Discovery, Step, Via},
         builtin::{self, Tracker, soc_of_fsbl},
@@ -118,8 +119,8 @@ fn failed(error: String, end: &str) -> BoardEnd {
     BoardEnd { verdict: Verdict::not_run(ResultKind::Failed, error, None), serial: None, bytes_sent: 0, end: format!("built-in client: {end}") }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+fn sha256_hex(mut bytes: &[u8]) -> String {
+    hash_reader(&mut bytes).map(|(_, sha256)| sha256).unwrap_or_default()
 }
 
 impl Backend for Builtin {
@@ -162,14 +163,13 @@ impl Backend for Builtin {
         if sha256_hex(&tsv) != job.layout.digest.sha256 {
             return failed(format!("the layout {} changed since the job was made; run again", job.layout.digest.path), "not started");
         }
-        let (board_job, paths) = match builtin::board_job(&job.layout, tsv, soc, Finish::Reset) {
+        let (board_job, files) = match builtin::board_job(&job.layout, tsv, soc) {
             Ok(j) => j,
             Err(e) => return failed(e.to_string(), "not started"),
         };
-        let path_refs: Vec<&Path> = paths.iter().map(Path::new).collect();
-        let mut images = match FileImages::open(&path_refs) {
+        let mut images = match FileImages::open(&files) {
             Ok(i) => i,
-            Err(e) => return failed(format!("cannot open the layout's files: {e}"), "not started"),
+            Err(e) => return failed(e, "not started"),
         };
         let Some(usb_path) = board.target.usb_path() else {
             return failed(format!("{} has no USB port path to follow it by", board.label), "not started");
@@ -183,8 +183,12 @@ impl Backend for Builtin {
             Err(e) => return failed(e.to_string(), "not started"),
         };
         report.output("usb", &format!("opening the board at USB path {usb_path}"), false);
-        let mut transport = match UsbDfuBoard::open(&usb_path, board.target.serial.as_deref(), self.settings) {
-            Ok(t) => t.with_cancel(cancel.clone()),
+        let mut transport = match UsbDfuBoard::open(&usb_path, board.target.serial.as_deref(), self.settings, cancel) {
+            Ok(t) => t,
+            Err(_) if cancel.is_cancelled() => {
+                let verdict = Verdict::not_run(ResultKind::Interrupted, format!("USB path {usb_path}: interrupted while opening the board"), None);
+                return BoardEnd { verdict, serial: None, bytes_sent: 0, end: "built-in client: interrupted before anything was sent".into() };
+            }
             Err(e) => return failed(format!("USB path {usb_path}: {e}"), "the board could not be opened"),
         };
         let mut tracker = Tracker::new();

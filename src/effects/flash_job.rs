@@ -126,24 +126,31 @@ pub struct HashError {
     pub error: io::Error,
 }
 
-fn digest(name: &str, path: &Path) -> Result<FileDigest, HashError> {
-    let fail = |error| HashError { path: path.to_path_buf(), error };
-    let mut file = File::open(path).map_err(fail)?;
+/// The length and SHA-256 (lower-case hex) of everything `reader` gives: how a job's files are hashed, when the job
+/// is made and again before each board is flashed.
+pub fn hash_reader(reader: &mut impl Read) -> io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
-        match file.read(&mut buf) {
+        match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
                 hasher.update(&buf[..n]);
                 size += n as u64;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(fail(e)),
+            Err(e) => return Err(e),
         }
     }
-    Ok(FileDigest { name: name.to_string(), path: path.display().to_string(), size, sha256: hex::encode(hasher.finalize()) })
+    Ok((size, hex::encode(hasher.finalize())))
+}
+
+fn digest(name: &str, path: &Path) -> Result<FileDigest, HashError> {
+    let fail = |error| HashError { path: path.to_path_buf(), error };
+    let mut file = File::open(path).map_err(fail)?;
+    let (size, sha256) = hash_reader(&mut file).map_err(fail)?;
+    Ok(FileDigest { name: name.to_string(), path: path.display().to_string(), size, sha256 })
 }
 
 /// Hash the layout and each binary it sends (once per file), for the job and the records.

@@ -157,7 +157,8 @@ pub fn run_streaming(run: &Run<'_>, cancel: &Cancel, on_segment: &mut OnSegment<
     }
     drop(tx);
     let mut open_streams = 2;
-    let mut deadline = Instant::now() + run.timeout;
+    // No deadline when `now + timeout` is beyond what an `Instant` holds (`--timeout 18446744073709551615`).
+    let mut deadline = Instant::now().checked_add(run.timeout);
     let mut exited_at: Option<Instant> = None;
     loop {
         if cancel.is_cancelled() {
@@ -165,16 +166,17 @@ pub fn run_streaming(run: &Run<'_>, cancel: &Cancel, on_segment: &mut OnSegment<
             return RunEnd::Interrupted;
         }
         let now = Instant::now();
-        if exited_at.is_none() && now >= deadline {
+        if exited_at.is_none() && deadline.is_some_and(|d| now >= d) {
             terminate(&mut child, pid, run.grace);
             return RunEnd::TimedOut { after: run.timeout };
         }
-        let wait = if open_streams == 0 { TICK } else { TICK.min(deadline.saturating_duration_since(now)).max(Duration::from_millis(1)) };
+        let left = deadline.map_or(TICK, |d| d.saturating_duration_since(now));
+        let wait = if open_streams == 0 { TICK } else { TICK.min(left).max(Duration::from_millis(1)) };
         if open_streams > 0 {
             match rx.recv_timeout(wait) {
                 Ok(Msg::Segment(stream, seg)) => {
                     if on_segment(stream, &seg) {
-                        deadline = Instant::now() + run.timeout;
+                        deadline = Instant::now().checked_add(run.timeout);
                     }
                 }
                 Ok(Msg::Eof) => open_streams -= 1,
@@ -238,6 +240,13 @@ mod tests {
         let stdout: Vec<&str> = segs.iter().filter(|s| s.0 == Stream::Stdout).map(|s| s.1.as_str()).collect();
         assert_eq!(stdout, ["a", "[==  ] 40%", "[====] 100%", "err"]);
         assert!(segs.iter().any(|s| s.0 == Stream::Stderr && s.1 == "oops"));
+    }
+
+    /// A timeout too large for an `Instant` (`--timeout 18446744073709551615`) is no deadline, not a panic.
+    #[test]
+    fn a_huge_timeout_runs_the_program() {
+        let end = sh("printf 'x\\n'; exit 0", Duration::MAX, KILL_GRACE, &Cancel::new(), &mut |_, _| true);
+        assert_eq!(end, RunEnd::Exited { code: Some(0), signal: None });
     }
 
     #[test]

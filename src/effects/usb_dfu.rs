@@ -19,7 +19,7 @@ use std::{
     fs::File,
     num::NonZeroU8,
     os::unix::fs::FileExt,
-    path::{Path, PathBuf},
+    path::PathBuf,
     thread,
     time::{Duration, Instant},
 };
@@ -29,6 +29,7 @@ use nusb::{
     transfer::{ControlIn, ControlOut, ControlType, Recipient, TransferError},
 };
 
+use super::flash_job::hash_reader;
 use crate::{
     cancel::Cancel,
     dfu::{
@@ -38,6 +39,7 @@ use crate::{
         sequencer::ImageId,
         transport::{DfuTransport, ImageSource, TransportError},
     },
+    flash::records::FileDigest,
 };
 
 const DESCRIPTOR_DEVICE: u8 = 0x01;
@@ -111,14 +113,47 @@ fn st_devices() -> Result<Vec<DeviceInfo>, TransportError> {
     Ok(list.filter(is_st_dfu).collect())
 }
 
-/// Open a device, retrying "permission denied" until `until` (udev may still be applying permissions).
-fn open_retrying(info: &DeviceInfo, until: Instant, settings: &UsbSettings) -> Result<Device, TransportError> {
+/// The longest a sleep of the transport goes without looking at the cancel token.
+pub const CANCEL_SLICE: Duration = Duration::from_millis(100);
+
+/// `now + timeout`, or `None` (no deadline) when that is beyond what an [`Instant`] holds: a `--timeout` of
+/// `u64::MAX` seconds means "wait as long as it takes", not a panic.
+fn deadline_after(now: Instant, timeout: Duration) -> Option<Instant> {
+    now.checked_add(timeout)
+}
+
+/// Whether `now + ahead` is past `deadline` (never, without one).
+fn runs_past(deadline: Option<Instant>, now: Instant, ahead: Duration) -> bool {
+    deadline.is_some_and(|d| now.checked_add(ahead).is_none_or(|t| t > d))
+}
+
+/// Sleep `duration` in slices of at most [`CANCEL_SLICE`], stopping at the first slice after `cancelled` says so.
+/// True when it slept the whole time.
+fn sleep_unless(duration: Duration, cancelled: &dyn Fn() -> bool) -> bool {
+    let end = deadline_after(Instant::now(), duration);
+    loop {
+        if cancelled() {
+            return false;
+        }
+        let left = end.map_or(CANCEL_SLICE, |e| e.saturating_duration_since(Instant::now()));
+        if left.is_zero() {
+            return true;
+        }
+        thread::sleep(left.min(CANCEL_SLICE));
+    }
+}
+
+/// Open a device, retrying "permission denied" until `until` (udev may still be applying permissions) unless
+/// `cancelled` says to stop (then: timed out).
+fn open_retrying(info: &DeviceInfo, until: Instant, settings: &UsbSettings, cancelled: &dyn Fn() -> bool) -> Result<Device, TransportError> {
     let path = path_of(info);
     loop {
         match info.open().wait() {
             Ok(d) => return Ok(d),
-            Err(e) if e.kind() == ErrorKind::PermissionDenied && Instant::now() + settings.poll_interval < until => {
-                thread::sleep(settings.poll_interval)
+            Err(e) if e.kind() == ErrorKind::PermissionDenied && !runs_past(Some(until), Instant::now(), settings.poll_interval) => {
+                if !sleep_unless(settings.poll_interval, cancelled) {
+                    return Err(TransportError::TimedOut);
+                }
             }
             Err(e) => return Err(open_error(&e, &path)),
         }
@@ -203,6 +238,46 @@ pub fn present() -> Result<Vec<RawDevice>, TransportError> {
     Ok(out)
 }
 
+/// What [`DfuTransport::await_reconnect`] decides at each look at the board's USB path: whether the device there is
+/// a new enumeration to open. Pure, so the decision is tested without USB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Watch {
+    /// The connection the board had when the wait began, or the last one opened and read.
+    known: Option<Connection>,
+    /// The path was seen empty since: whatever comes next is new, even at the same bus address.
+    seen_empty: bool,
+    /// The connection opened last could not be read: open it again.
+    retry: Option<Connection>,
+}
+
+impl Watch {
+    fn new(known: Option<Connection>) -> Watch {
+        Watch { known, seen_empty: false, retry: None }
+    }
+
+    fn absent(&mut self) {
+        self.seen_empty = true;
+    }
+
+    /// Whether to open the device found at `here`.
+    fn is_new(&self, here: Connection) -> bool {
+        self.seen_empty || self.retry == Some(here) || self.known != Some(here)
+    }
+
+    /// It was opened.
+    fn opened(&mut self, here: Connection) {
+        self.known = Some(here);
+        self.seen_empty = false;
+        self.retry = None;
+    }
+
+    /// It was opened but its descriptors could not be read (it left again, or timed out): open it again if it is
+    /// still there at the next look.
+    fn unreadable(&mut self) {
+        self.retry = self.known;
+    }
+}
+
 /// One board, followed by its USB path across re-enumerations.
 pub struct UsbDfuBoard {
     path: UsbPath,
@@ -216,21 +291,18 @@ pub struct UsbDfuBoard {
 }
 
 impl UsbDfuBoard {
-    /// Stop waiting for a reconnection as soon as `flag` is raised (Ctrl-C); the wait then ends as timed out and
-    /// the driver, which checks its own cancel test next, reports the interruption.
-    #[must_use]
-    pub fn with_cancel(mut self, cancel: Cancel) -> UsbDfuBoard {
-        self.cancel = Some(cancel);
-        self
-    }
-
     fn cancelled(&self) -> bool {
         self.cancel.as_ref().is_some_and(Cancel::is_cancelled)
     }
 
     /// Open the ST DFU board at `path` now (with the `EACCES` retry). With `serial`, a board with another serial
     /// number there is refused.
-    pub fn open(path: &UsbPath, serial: Option<&str>, settings: UsbSettings) -> Result<UsbDfuBoard, TransportError> {
+    ///
+    /// Every wait of the board stops (the retries of opening it, a `bwPollTimeout`, a wait for a reconnection)
+    /// within [`CANCEL_SLICE`] of `cancel` being raised (Ctrl-C); the wait then ends early (an open or a reconnection
+    /// as timed out) and the driver, which checks its own cancel test after every effect, reports the interruption.
+    /// A control transfer in flight is not cut short: it ends within its own timeout.
+    pub fn open(path: &UsbPath, serial: Option<&str>, settings: UsbSettings, cancel: &Cancel) -> Result<UsbDfuBoard, TransportError> {
         let info = st_devices()?
             .into_iter()
             .find(|i| &path_of(i) == path)
@@ -241,7 +313,7 @@ impl UsbDfuBoard {
         {
             return Err(TransportError::Other(format!("the board at USB path {path} has serial number {have}, not {want}")));
         }
-        let device = open_retrying(&info, Instant::now() + settings.access_window, &settings)?;
+        let device = open_retrying(&info, Instant::now() + settings.access_window, &settings, &|| cancel.is_cancelled())?;
         Ok(UsbDfuBoard {
             path: path.clone(),
             serial: serial.map(str::to_string).or(found),
@@ -250,14 +322,8 @@ impl UsbDfuBoard {
             device: Some(device),
             interface: None,
             settings,
-            cancel: None,
+            cancel: Some(cancel.clone()),
         })
-    }
-
-    /// The board's USB path.
-    #[must_use]
-    pub fn path(&self) -> &UsbPath {
-        &self.path
     }
 
     fn device(&self) -> Result<&Device, TransportError> {
@@ -323,13 +389,13 @@ impl DfuTransport for UsbDfuBoard {
 
     fn await_reconnect(&mut self, timeout: Duration) -> Result<RawDevice, TransportError> {
         self.drop_handles();
-        let deadline = Instant::now() + timeout;
-        let mut seen_empty = false;
+        let deadline = deadline_after(Instant::now(), timeout);
+        let mut watch = Watch::new(self.connection);
         loop {
             let here = st_devices()?.into_iter().find(|i| path_of(i) == self.path);
             match here {
-                None => seen_empty = true,
-                Some(info) if seen_empty || Some(connection_of(&info)) != self.connection => {
+                None => watch.absent(),
+                Some(info) if watch.is_new(connection_of(&info)) => {
                     if let (Some(want), Some(have)) = (self.serial.as_deref(), info.serial_number())
                         && want != have
                     {
@@ -338,9 +404,13 @@ impl DfuTransport for UsbDfuBoard {
                             self.path
                         )));
                     }
-                    let until = deadline.min(Instant::now() + self.settings.access_window).max(Instant::now() + self.settings.poll_interval);
-                    match open_retrying(&info, until, &self.settings) {
+                    let now = Instant::now();
+                    let window = now + self.settings.access_window;
+                    let until = deadline.map_or(window, |d| d.min(window)).max(now + self.settings.poll_interval);
+                    let cancel = self.cancel.clone();
+                    match open_retrying(&info, until, &self.settings, &|| cancel.as_ref().is_some_and(Cancel::is_cancelled)) {
                         Ok(device) => {
+                            watch.opened(connection_of(&info));
                             self.connection = Some(connection_of(&info));
                             self.facts = facts(&info);
                             if self.serial.is_none() {
@@ -349,21 +419,27 @@ impl DfuTransport for UsbDfuBoard {
                             self.device = Some(device);
                             match self.describe() {
                                 Ok(raw) => return Ok(raw),
-                                // It went again before it could be read (a stage that re-enumerates twice): keep waiting.
-                                Err(TransportError::Gone | TransportError::TimedOut) => self.drop_handles(),
+                                // It went again before it could be read (a stage that re-enumerates twice), or did not
+                                // answer in time: keep waiting, and open it again at the next look if it is still there.
+                                Err(TransportError::Gone | TransportError::TimedOut) => {
+                                    self.drop_handles();
+                                    watch.unreadable();
+                                }
                                 Err(e) => return Err(e),
                             }
                         }
-                        Err(TransportError::Gone) => seen_empty = true,
+                        Err(TransportError::Gone) => watch.absent(),
                         Err(e) => return Err(e),
                     }
                 }
                 Some(_) => {}
             }
-            if self.cancelled() || Instant::now() + self.settings.poll_interval > deadline {
+            if self.cancelled() || runs_past(deadline, Instant::now(), self.settings.poll_interval) {
                 return Err(TransportError::TimedOut);
             }
-            thread::sleep(self.settings.poll_interval);
+            if !sleep_unless(self.settings.poll_interval, &|| self.cancelled()) {
+                return Err(TransportError::TimedOut);
+            }
         }
     }
 
@@ -372,7 +448,9 @@ impl DfuTransport for UsbDfuBoard {
             // The handles were dropped to wait for a new enumeration that did not come: the board is still there on
             // its old connection (a stage that took it over, like TF-A on STM32MP25). Open it again to reset it.
             let info = st_devices()?.into_iter().find(|i| path_of(i) == self.path).ok_or(TransportError::Gone)?;
-            self.device = Some(open_retrying(&info, Instant::now() + self.settings.access_window, &self.settings)?);
+            let cancel = self.cancel.clone();
+            let until = Instant::now() + self.settings.access_window;
+            self.device = Some(open_retrying(&info, until, &self.settings, &|| cancel.as_ref().is_some_and(Cancel::is_cancelled))?);
         }
         let result = self.device()?.reset().wait();
         self.drop_handles();
@@ -382,8 +460,10 @@ impl DfuTransport for UsbDfuBoard {
         })
     }
 
+    /// Sleeps in slices of at most [`CANCEL_SLICE`], ending early once the cancel token is raised (the driver then
+    /// reports the interruption).
     fn sleep(&mut self, duration: Duration) {
-        thread::sleep(duration);
+        sleep_unless(duration, &|| self.cancelled());
     }
 }
 
@@ -393,10 +473,31 @@ pub struct FileImages {
 }
 
 impl FileImages {
-    /// Open every file (read only).
-    pub fn open(paths: &[&Path]) -> std::io::Result<FileImages> {
-        let files = paths.iter().map(|p| File::open(p).map(|f| (p.to_path_buf(), f))).collect::<std::io::Result<Vec<_>>>()?;
-        Ok(FileImages { files })
+    /// Open every file (read only) and check that it is still what the job recorded: its length, then its SHA-256
+    /// read through the handle the bytes will be sent from (a file replaced afterwards, by a rename, is not seen:
+    /// the handle keeps the file that was checked; one rewritten in place while it is sent is). Each error names
+    /// the file.
+    pub fn open(files: &[FileDigest]) -> Result<FileImages, String> {
+        let mut out = Vec::with_capacity(files.len());
+        for want in files {
+            let path = PathBuf::from(&want.path);
+            let mut file = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            let len = file.metadata().map_err(|e| format!("cannot read {}: {e}", path.display()))?.len();
+            if len != want.size {
+                return Err(format!("{} is {len} bytes now, {} when the job was made: it changed since; run again", path.display(), want.size));
+            }
+            let (size, sha256) = hash_reader(&mut file).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            if size != want.size || sha256 != want.sha256 {
+                return Err(format!(
+                    "{} changed since the job was made (sha256 {sha256}, {size} bytes; the job has {}, {} bytes); run again",
+                    path.display(),
+                    want.sha256,
+                    want.size
+                ));
+            }
+            out.push((path, file));
+        }
+        Ok(FileImages { files: out })
     }
 }
 
@@ -422,12 +523,92 @@ mod tests {
         assert!(matches!(transfer_error(TransferError::Unknown(5)), TransportError::Other(m) if m.contains("EIO")));
     }
 
+    /// A board whose descriptors could not be read right after it was opened (timed out) is opened again at the next
+    /// look while it stays at the same connection. Regression: the connection was recorded as known, so the same
+    /// device never looked new again and the wait ran into its timeout with the board on the bus.
+    #[test]
+    fn a_board_unreadable_after_opening_is_opened_again() {
+        let old = Connection { bus: 1, address: 5 };
+        let new = Connection { bus: 1, address: 6 };
+        let mut w = Watch::new(Some(old));
+        assert!(!w.is_new(old), "the board that was told to leave, still there");
+        assert!(w.is_new(new));
+        w.opened(new);
+        w.unreadable();
+        assert!(w.is_new(new), "opened again");
+        w.opened(new);
+        assert!(!w.is_new(new), "read: not new any more");
+        w.absent();
+        assert!(w.is_new(new), "gone and back at the same address: new");
+    }
+
+    /// A timeout too large for an `Instant` (`--timeout 18446744073709551615`) is no deadline, not a panic.
+    #[test]
+    fn a_huge_timeout_is_no_deadline() {
+        let now = Instant::now();
+        assert_eq!(deadline_after(now, Duration::MAX), None);
+        assert!(!runs_past(None, now, Duration::from_millis(100)));
+        assert_eq!(deadline_after(now, Duration::from_secs(1)), Some(now + Duration::from_secs(1)));
+        assert!(runs_past(Some(now), now, Duration::from_millis(100)));
+        assert!(!runs_past(Some(now + Duration::from_secs(1)), now, Duration::from_millis(100)));
+        assert!(runs_past(Some(now), now, Duration::MAX), "an overflowing look ahead is past any deadline");
+    }
+
+    /// Sleeps end within a slice of the cancel token being raised, whatever they were asked to last (a device's
+    /// `bwPollTimeout` may be hours).
+    #[test]
+    fn sleeps_end_soon_after_cancel() {
+        let cancel = Cancel::new();
+        let raiser = {
+            let c = cancel.clone();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(150));
+                c.cancel();
+            })
+        };
+        let start = Instant::now();
+        assert!(!sleep_unless(Duration::from_secs(3600), &|| cancel.is_cancelled()));
+        raiser.join().unwrap();
+        assert!(start.elapsed() < Duration::from_millis(150) + CANCEL_SLICE * 3, "{:?}", start.elapsed());
+        let start = Instant::now();
+        assert!(sleep_unless(Duration::from_millis(30), &|| false));
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        assert!(!sleep_unless(Duration::MAX, &|| true));
+    }
+
+    fn recorded(path: &std::path::Path) -> FileDigest {
+        let bytes = std::fs::read(path).unwrap();
+        let (size, sha256) = hash_reader(&mut bytes.as_slice()).unwrap();
+        FileDigest { name: "a.bin".into(), path: path.display().to_string(), size, sha256 }
+    }
+
+    /// A file that changed since the job was made (rebuilt during a multi-board run) is refused before anything is
+    /// sent, naming the file; so is a missing one. Regression: the bytes on disk now were sent under the job's
+    /// size and recorded under the job's sha256, and a missing file gave a bare "No such file or directory".
+    #[test]
+    fn file_images_refuse_files_that_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.bin");
+        std::fs::write(&a, [1u8; 100]).unwrap();
+        let want = recorded(&a);
+        assert!(FileImages::open(std::slice::from_ref(&want)).is_ok());
+        std::fs::write(&a, [1u8; 60]).unwrap();
+        let err = FileImages::open(std::slice::from_ref(&want)).err().unwrap();
+        assert!(err.starts_with(&format!("{} is 60 bytes now, 100 when the job was made", a.display())), "{err}");
+        std::fs::write(&a, [2u8; 100]).unwrap();
+        let err = FileImages::open(std::slice::from_ref(&want)).err().unwrap();
+        assert!(err.starts_with(&format!("{} changed since the job was made (sha256 ", a.display())), "{err}");
+        std::fs::remove_file(&a).unwrap();
+        let err = FileImages::open(std::slice::from_ref(&want)).err().unwrap();
+        assert!(err.starts_with(&format!("cannot open {}: ", a.display())), "{err}");
+    }
+
     #[test]
     fn file_images_read_at_offsets() {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a.bin");
         std::fs::write(&a, (0u8..=255).collect::<Vec<_>>()).unwrap();
-        let mut images = FileImages::open(&[a.as_path()]).unwrap();
+        let mut images = FileImages::open(&[recorded(&a)]).unwrap();
         let mut buf = [0u8; 4];
         images.read_at(ImageId(0), 0x10, &mut buf).unwrap();
         assert_eq!(buf, [0x10, 0x11, 0x12, 0x13]);

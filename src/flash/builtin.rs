@@ -19,14 +19,13 @@ use super::{
     backend::Step,
     hints,
     job::{JobLayout, JobPartition},
+    records::FileDigest,
     select::Target,
     verdict::{ResultKind, Verdict},
 };
 use crate::{
     board::Soc,
-    dfu::{
-        BoardJob, Event, FailureKind, FlashError, ImageId, ImageInfo, Summary, Timing, download::PollLimits, sequencer::Finish, stm32prog::PhaseId,
-    },
+    dfu::{BoardJob, Event, FailureKind, FlashError, ImageId, ImageInfo, Summary, Timing, download::PollLimits, stm32prog::PhaseId},
     inputs::stm32::HeaderVersion,
     units::human_bytes,
 };
@@ -169,19 +168,19 @@ pub fn stages(layout: &JobLayout, soc: Option<Soc>) -> Result<StagePlan<'_>, Pla
     })
 }
 
-/// The protocol core's job for one board, and the absolute path of each of its images (by [`ImageId`]): one image
-/// per distinct file, `tsv` the layout's bytes as read.
-pub fn board_job(layout: &JobLayout, tsv: Vec<u8>, soc: Soc, finish: Finish) -> Result<(BoardJob, Vec<String>), PlanError> {
+/// The protocol core's job for one board, and the file of each of its images (by [`ImageId`]) as the job recorded
+/// it (absolute path, size, SHA-256): one image per distinct file, `tsv` the layout's bytes as read.
+pub fn board_job(layout: &JobLayout, tsv: Vec<u8>, soc: Soc) -> Result<(BoardJob, Vec<FileDigest>), PlanError> {
     let plan = stages(layout, Some(soc))?;
     let mut images: Vec<ImageInfo> = Vec::new();
-    let mut paths: Vec<String> = Vec::new();
+    let mut files: Vec<FileDigest> = Vec::new();
     let mut id_of = |p: &JobPartition| -> ImageId {
-        if let Some(i) = paths.iter().position(|q| *q == p.file.path) {
+        if let Some(i) = files.iter().position(|q| q.path == p.file.path) {
             return ImageId(i);
         }
         images.push(ImageInfo { label: p.file.name.clone(), len: p.file.size });
-        paths.push(p.file.path.clone());
-        ImageId(paths.len() - 1)
+        files.push(p.file.clone());
+        ImageId(files.len() - 1)
     };
     let fsbl = id_of(plan.fsbl);
     let ddr_firmware = plan.ddr_firmware.map(&mut id_of);
@@ -191,7 +190,7 @@ pub fn board_job(layout: &JobLayout, tsv: Vec<u8>, soc: Soc, finish: Finish) -> 
         let image = id_of(p);
         partitions.insert(u8::try_from(p.id).unwrap_or(0xFF), image);
     }
-    Ok((BoardJob { soc, images, fsbl, ddr_firmware, ssbl, layout: tsv, partitions, finish }, paths))
+    Ok((BoardJob { soc, images, fsbl, ddr_firmware, ssbl, layout: tsv, partitions }, files))
 }
 
 fn file(p: &JobPartition) -> String {
@@ -244,8 +243,10 @@ pub fn steps(layout: &JobLayout, soc: Option<Soc>, target: &Target) -> Vec<Step>
 /// A progress event (and a log line) at least every so many bytes of a phase.
 pub const PROGRESS_STEP: u64 = 256 << 10;
 
-/// The core's bounds for a stage timeout: every wait for the board (after the ROM, after TF-A, after the layout),
-/// every poll and every transfer is bounded by it; single requests by at most 5 s.
+/// The core's bounds for a stage timeout: every wait for the board (after the ROM, after TF-A, after the layout) and
+/// the polls of one wait are bounded by it; each DNLOAD and GETSTATUS of a download by at most 30 s
+/// ([`Timing::transfer`]), every other control request by at most 5 s ([`Timing::request`]), both never more than
+/// the stage timeout.
 #[must_use]
 pub fn timing(stage_timeout: Duration) -> Timing {
     let d = Timing::default();
@@ -365,7 +366,10 @@ pub fn device_words(kind: &FailureKind) -> Option<&str> {
 fn hint(e: &FlashError) -> Option<String> {
     let text = match &e.kind {
         FailureKind::Interrupted => hints::INTERRUPTED,
-        FailureKind::ReconnectTimeout { .. } | FailureKind::TimedOut { .. } | FailureKind::PollLimit { .. } => hints::TIMEOUT,
+        FailureKind::ReconnectTimeout { .. }
+        | FailureKind::TimedOut { .. }
+        | FailureKind::DescriptorsTimedOut { .. }
+        | FailureKind::PollLimit { .. } => hints::TIMEOUT,
         FailureKind::DeviceLeft { .. } => hints::VANISHED_USB,
         FailureKind::RomRejected { .. } => hints::ROM_REFUSED,
         FailureKind::SocMismatch { .. } => hints::SOC_MISMATCH,
@@ -390,7 +394,10 @@ pub fn verdict(result: &Result<Summary, FlashError>) -> Verdict {
         Err(e) => {
             let result = match e.kind {
                 FailureKind::Interrupted => ResultKind::Interrupted,
-                FailureKind::ReconnectTimeout { .. } | FailureKind::TimedOut { .. } | FailureKind::PollLimit { .. } => ResultKind::Timeout,
+                FailureKind::ReconnectTimeout { .. }
+                | FailureKind::TimedOut { .. }
+                | FailureKind::DescriptorsTimedOut { .. }
+                | FailureKind::PollLimit { .. } => ResultKind::Timeout,
                 _ => ResultKind::Failed,
             };
             Verdict {
@@ -458,7 +465,8 @@ mod tests {
 
     #[test]
     fn ram_lines_go_to_the_boot_stages_and_files_are_sent_once_each() {
-        let (job, paths) = board_job(&fip_layout(), b"tsv".to_vec(), Soc::Stm32mp15, Finish::Reset).unwrap();
+        let (job, files) = board_job(&fip_layout(), b"tsv".to_vec(), Soc::Stm32mp15).unwrap();
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["/imgs/tf-a.stm32", "/imgs/fip.bin", "/imgs/rootfs.ext4"]);
         assert_eq!((job.fsbl, job.ssbl, job.ddr_firmware), (ImageId(0), ImageId(1), None));
         assert_eq!(job.partitions.iter().map(|(k, v)| (*k, v.0)).collect::<Vec<_>>(), [(0x04, 0), (0x05, 0), (0x06, 1), (0x10, 2)]);
