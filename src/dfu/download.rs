@@ -12,8 +12,9 @@
 //! * After the zero-length DNLOAD, GETSTATUS through `dfuMANIFEST-SYNC` / `dfuMANIFEST` until `dfuIDLE` (TF-A
 //!   reports `dfuMANIFEST` with 1 ms then `dfuIDLE`; U-Boot `dfuMANIFEST` then `dfuIDLE`, flushing in between),
 //!   or `dfuMANIFEST-WAIT-RESET` (a device that is not manifestation tolerant), or the device leaving the bus
-//!   (ENODEV/ESHUTDOWN: [`Reply::Gone`] only). What that means is the caller's call ([`ManifestEnd`]). A GETSTATUS
-//!   that times out or fails otherwise (EIO, EPROTO) is a failure saying so, with where it happened.
+//!   (ENODEV/ESHUTDOWN: [`Reply::Gone`] only), or a GETSTATUS that times out or fails otherwise (EIO, EPROTO),
+//!   kept as that failure with where it happened. What each means is the caller's call ([`ManifestEnd`]): a device
+//!   that is not manifestation tolerant may stop answering while it hands over; a tolerant one must not.
 //! * `bStatus` other than OK, or `dfuERROR`, is a [`FailureKind::DeviceStatus`] with the code and its meaning.
 //! * A download of zero bytes is never started: both TF-A (`usb_dfu_download`) and U-Boot (`state_dfu_idle`)
 //!   stall a zero-length DNLOAD in `dfuIDLE`.
@@ -36,7 +37,7 @@ pub struct PollLimits {
 }
 
 /// How a download's manifestation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ManifestEnd {
     /// Back in `dfuIDLE`: the device is ready for the next request.
     Idle,
@@ -44,6 +45,8 @@ pub enum ManifestEnd {
     WaitReset,
     /// The device left the bus during manifestation.
     Left,
+    /// A GETSTATUS during manifestation timed out or failed (EIO, EPROTO): the failure, saying where.
+    Unanswered(FailureKind),
 }
 
 /// What the machine wants next.
@@ -247,10 +250,18 @@ impl Download {
                 let bytes = match reply {
                     Reply::Data(b) => b,
                     // Only a device gone from the bus left it; a GETSTATUS that timed out or failed otherwise is that
-                    // failure, with where it happened.
+                    // failure, with where it happened, for the caller to weigh.
                     Reply::Gone => {
                         self.phase = Phase::Over;
                         return DlStep::Done(ManifestEnd::Left);
+                    }
+                    other @ (Reply::TimedOut | Reply::Failed(_)) => {
+                        let step = self.transport(DfuRequest::GetStatus, other);
+                        self.phase = Phase::Over;
+                        return match step {
+                            DlStep::Fail(kind) => DlStep::Done(ManifestEnd::Unanswered(kind)),
+                            step => step,
+                        };
                     }
                     other => return self.transport(DfuRequest::GetStatus, other),
                 };
@@ -393,11 +404,11 @@ mod tests {
         let during = "after the zero-length DNLOAD (block 1) that ends the 0x1-byte download";
         assert_eq!(
             manifesting().resume(Reply::TimedOut),
-            DlStep::Fail(FailureKind::TimedOut { request: DfuRequest::GetStatus, during: during.into() })
+            DlStep::Done(ManifestEnd::Unanswered(FailureKind::TimedOut { request: DfuRequest::GetStatus, during: during.into() }))
         );
         assert_eq!(
             manifesting().resume(Reply::Failed("I/O error (EIO)".into())),
-            DlStep::Fail(FailureKind::Transport(format!("DFU_GETSTATUS failed {during}: I/O error (EIO)")))
+            DlStep::Done(ManifestEnd::Unanswered(FailureKind::Transport(format!("DFU_GETSTATUS failed {during}: I/O error (EIO)"))))
         );
         assert_eq!(manifesting().resume(Reply::Gone), DlStep::Done(ManifestEnd::Left));
     }

@@ -1032,10 +1032,16 @@ impl Sequencer {
                 self.events.push_back(Event::PortReset { stage, why: "the device waits for a USB reset after manifestation" });
                 self.io(Mode::Leave(DetachStep::Reset, Next::Reconnect(stage, timeout)), Io::ResetPort);
             }
-            ManifestEnd::Left if stage == Stage::Rom || !tolerant => self.reconnect(stage, timeout),
+            // A ROM hands over to TF-A during its manifestation, and a stage that is not manifestation tolerant may
+            // stop answering, or leave, while it does (DFU 1.1 §7); a tolerant stage must keep answering. A ROM that
+            // stopped answering is looked at again where it is (on STM32MP15 TF-A keeps its connection; one that
+            // re-enumerates is then gone and waited for), any other is waited for.
+            ManifestEnd::Unanswered(_) if stage == Stage::Rom => self.look(Look::AfterRomManifest),
+            ManifestEnd::Left | ManifestEnd::Unanswered(_) if stage == Stage::Rom || !tolerant => self.reconnect(stage, timeout),
             ManifestEnd::Left => self.fail(FailureKind::DeviceLeft {
                 during: "during manifestation, though its functional descriptor says it is manifestation tolerant".into(),
             }),
+            ManifestEnd::Unanswered(kind) => self.fail(kind),
         }
     }
 

@@ -601,6 +601,8 @@ enum Op {
 struct Flaky<'a> {
     board: &'a mut FakeBoard,
     fault: Box<dyn FnMut(Op) -> Option<TransportError> + 'a>,
+    /// Faults on IN requests come after the board acted on them (its answer is lost), not instead.
+    lose_answers: bool,
 }
 
 impl Flaky<'_> {
@@ -623,7 +625,13 @@ impl DfuTransport for Flaky<'_> {
         self.board.control_out(request, value, data, timeout)
     }
     fn control_in(&mut self, request: u8, value: u16, length: u16, timeout: Duration) -> Result<Vec<u8>, TransportError> {
-        self.check(Op::In(DfuRequest::from_code(request).unwrap()))?;
+        let op = Op::In(DfuRequest::from_code(request).unwrap());
+        if self.lose_answers {
+            let answer = self.board.control_in(request, value, length, timeout);
+            self.check(op)?;
+            return answer;
+        }
+        self.check(op)?;
         self.board.control_in(request, value, length, timeout)
     }
     fn await_reconnect(&mut self, timeout: Duration) -> Result<RawDevice, TransportError> {
@@ -639,10 +647,19 @@ impl DfuTransport for Flaky<'_> {
 }
 
 fn run_flaky<'a>(board: &'a mut FakeBoard, soc: Soc, fault: impl FnMut(Op) -> Option<TransportError> + 'a) -> FlashError {
+    run_flaky_to_end(board, soc, false, fault).unwrap_err()
+}
+
+fn run_flaky_to_end<'a>(
+    board: &'a mut FakeBoard,
+    soc: Soc,
+    lose_answers: bool,
+    fault: impl FnMut(Op) -> Option<TransportError> + 'a,
+) -> Result<(), FlashError> {
     let (job, mut images) = job(soc);
     let mut seq = Sequencer::new(job, timing()).unwrap();
-    let mut t = Flaky { board, fault: Box::new(fault) };
-    drive(&mut seq, &mut t, &mut images, &mut |_| {}, &|| false).unwrap_err()
+    let mut t = Flaky { board, fault: Box::new(fault), lose_answers };
+    drive(&mut seq, &mut t, &mut images, &mut |_| {}, &|| false).map(|_| ())
 }
 
 /// The first GETSTATUS after the first zero-length DNLOAD fails with `error` (U-Boot 2023.01+: the layout's
@@ -680,6 +697,28 @@ fn manifestation_timeout_is_a_timeout_not_a_vanished_board() {
         matches!(&err.kind, FailureKind::Transport(m) if m.starts_with(&format!("DFU_GETSTATUS failed {during}")) && m.ends_with("I/O error (EIO)")),
         "{err}"
     );
+}
+
+/// The ROM hands over to TF-A during its manifestation and may stop answering meanwhile: a GETSTATUS whose answer
+/// is lost there (timed out, EPROTO) is not a failure, the board is looked at again (and the flash completes).
+#[test]
+fn rom_unanswered_during_manifestation_is_looked_for_again() {
+    for error in [TransportError::TimedOut, TransportError::Other("USB protocol error (EPROTO)".into())] {
+        let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+        let mut armed = 0;
+        let run = run_flaky_to_end(&mut board, Soc::Stm32mp15, true, move |op| match op {
+            Op::Out(DfuRequest::Dnload, 0) if armed == 0 => {
+                armed = 1;
+                None
+            }
+            Op::In(DfuRequest::GetStatus) if armed == 1 => {
+                armed = 2;
+                Some(error.clone())
+            }
+            _ => None,
+        });
+        assert!(run.is_ok(), "{run:?}");
+    }
 }
 
 /// A failed CLRSTATUS/ABORT before GetPhase names the request that was sent (ABORT from dfuDNLOAD-IDLE) and says
@@ -745,6 +784,7 @@ fn a_wait_cut_short_by_cancel_is_an_interruption() {
                 TransportError::TimedOut
             })
         }),
+        lose_answers: false,
     };
     let err = drive(&mut seq, &mut t, &mut images, &mut |_| {}, &|| raised.get()).unwrap_err();
     assert_eq!(err.kind, FailureKind::Interrupted);
