@@ -56,6 +56,7 @@ pub const CODES: &[Code] = &[
     c("plan::overlap", "two partitions, or a partition and the partition table, share bytes"),
     c("plan::past_end", "a partition ends past the end of the image"),
     c("plan::empty_partition", "a partition of 0 bytes"),
+    c("plan::fill_past_end", "a `size = \"fill\"` partition starts at or past where stm32prog ends the last partition"),
     c("plan::image_too_large", "an image larger than a file can be"),
     c("plan::input_too_large", "an input file does not fit its partition"),
     c("plan::duplicate_uuid", "two partitions (or a partition and the disk) with one GUID"),

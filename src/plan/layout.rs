@@ -60,7 +60,9 @@ pub(super) fn place(board: &BoardFile, inputs: &InputSet, problems: &mut Vec<Pro
     let board_name = board.board.name.value.as_str();
     let medium = super::medium(media);
     let (first_offset, erase_unit) = (medium.first_offset(), medium.erase_unit());
-    let align = board.storage.align.as_ref().map_or(erase_unit, |a| a.value);
+    // An `align` that is not a multiple of the erase unit is refused (`plan::misaligned`, at `align`): the partitions
+    // are placed with the erase unit instead, so they draw no misalignment of their own for that one cause.
+    let align = board.storage.align.as_ref().map(|a| a.value).filter(|a| *a > ByteSize::ZERO && a.is_aligned(erase_unit)).unwrap_or(erase_unit);
     let boot = &board.boot;
     let legacy = board.flash.legacy_types();
     let type_or = |t: Option<&Spanned<crate::board::PartType>>, default: Guid| t.map_or(default, |t| t.value.guid);
