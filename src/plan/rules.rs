@@ -542,7 +542,8 @@ pub fn reject_overlaps(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
             // Blame the partition that comes later on the disk; the table regions and the boot slots (placed from
             // `[boot]`, without `offset`) never move, so a `[[partition]]` over a boot slot is the one blamed.
             let user = |x: &Area| x.part.is_some_and(|p| p.role == Role::User);
-            let (culprit, other) = if b.part.is_some() && !(user(a) && !user(b)) { (b, a) } else { (a, b) };
+            let keeps_a = user(a) && !user(b);
+            let (culprit, other) = if b.part.is_some() && !keeps_a { (b, a) } else { (a, b) };
             if culprit.part.is_none() {
                 continue;
             }
@@ -616,7 +617,7 @@ pub fn ensure_within_image(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
         .filter(|p| p.end() > Offset::ZERO.saturating_add(size))
         // Beyond a file without `[storage] size`: `plan::image_too_large`; a `fill` starting past stm32prog's end:
         // `plan::fill_past_end`.
-        .filter(|p| !(beyond_a_file(p) && !plan.disk.size_given) && !fills_past_end(board, plan, p))
+        .filter(|p| (plan.disk.size_given || !beyond_a_file(p)) && !fills_past_end(board, plan, p))
         .map(|p| {
             let backup = DiskGeometry::backup_table_size();
             let shrink = match p.role {
