@@ -116,6 +116,27 @@ fn emmc_partition_below_the_first_erase_group() {
     );
 }
 
+/// Review 5/6: the offset below 0x80000 also drew a misalignment ("use 0x80000") and an overlap with `ssbl`: one
+/// cause, one error, whose help starts the partition after the boot slots.
+#[test]
+fn an_emmc_partition_below_the_first_offset_is_one_error() {
+    let t = rejects("err_emmc_below_first_offset.toml", "plan::below_first_offset", "14:1", &["`offset = \"0x280000\"` (after the boot slots)"]);
+    only(&t, "plan::below_first_offset");
+}
+
+/// Review 5: a boot slot too small for its file, and not whole sectors, drew a misalignment and an
+/// `input_too_large` at one key; the second's fix (whole erase units) mends both.
+#[test]
+fn a_boot_slot_too_small_and_off_sectors_is_one_error() {
+    let t = rejects(
+        "err_boot_slot_too_small.toml",
+        "plan::input_too_large",
+        "8:13",
+        &["does not fit boot slots `fsbl1` and `fsbl2`", "set `fsbl_size` in [boot] to at least"],
+    );
+    only(&t, "plan::input_too_large");
+}
+
 /// Issue 9: TF-A as user-area partitions on eMMC drew 8 contradictory errors (misaligned, below the first offset,
 /// duplicate names, overlaps, four saying "move to 0x80000"). Now one error, and nothing else.
 #[test]

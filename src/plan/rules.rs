@@ -400,7 +400,9 @@ pub fn ensure_alignment(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
             out.extend(boot_slot_alignment(board, plan, i, &mut blamed));
             continue;
         }
-        if !p.start.is_aligned(erase) {
+        // An eMMC partition below the first usable offset has `plan::below_first_offset`, whose offset is aligned.
+        let below_first = plan.medium() == Medium::Emmc && p.start < plan.medium().first_offset();
+        if !p.start.is_aligned(erase) && !below_first {
             let fix = p.start.align_up(erase).unwrap_or(p.start);
             out.push(
                 Problem::error(
@@ -441,6 +443,10 @@ fn boot_slot_alignment(board: &BoardFile, plan: &Plan, i: usize, blamed: &mut Ve
         i
     };
     let c = &plan.partitions[cause];
+    // A slot too small for its input has `plan::input_too_large` at the same key, whose fix is whole erase units.
+    if c.input.as_ref().is_some_and(|i| i.size > c.size) {
+        return None;
+    }
     let key = boot_size_key(board, c.role)?;
     if blamed.contains(&key.key) {
         return None;
@@ -482,12 +488,17 @@ pub fn ensure_first_offset(plan: &Plan) -> Vec<Problem> {
         .iter()
         .filter(|p| p.start < min && plan.medium() == Medium::Emmc)
         .map(|p| {
+            // The first byte after the boot slots (which start at `min`): where a user partition can start. Its
+            // overlaps with them are this cause's, so `reject_overlaps` leaves them to this error.
+            let free = plan.partitions.iter().filter(|q| q.role != Role::User).map(PlannedPartition::end).max().unwrap_or(min);
+            let free = free.align_up(plan.disk.erase_unit).unwrap_or(free).max(min);
+            let after = if free > min { " (after the boot slots)" } else { "" };
             Problem::error(
                 "plan::below_first_offset",
                 format!("partition `{}` starts at {}, below the eMMC user area's first usable offset {min}", p.name, p.start),
             )
             .with_span(p.span.clone())
-            .with_help(format!("U-Boot's stm32prog refuses it (\"invalid address (min=…)\"); start at `offset = \"{min}\"` or later"))
+            .with_help(format!("U-Boot's stm32prog refuses it (\"invalid address (min=…)\"); start at `offset = \"{free}\"`{after} or later"))
         })
         .collect()
 }
@@ -547,8 +558,8 @@ pub fn reject_overlaps(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
             if culprit.part.is_none() {
                 continue;
             }
-            // On eMMC a partition over the primary table starts below 0x80000: `plan::below_first_offset` says so.
-            if other.part.is_none() && other.start == Offset::ZERO && plan.medium() == Medium::Emmc {
+            // On eMMC a partition starting below 0x80000 has `plan::below_first_offset`, which says where to start it.
+            if culprit.start < plan.medium().first_offset() && plan.medium() == Medium::Emmc {
                 continue;
             }
             let next = other.end.align_up(erase).unwrap_or(other.end);
@@ -787,7 +798,8 @@ pub fn ensure_inputs_fit(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
             role => {
                 // u-boot-env and fip-b have no input.
                 let Some(key) = boot_size_key(board, role) else { continue };
-                let names = format!("boot slot {}", slots_of(board, plan, key.key));
+                let slots = slots_of(board, plan, key.key);
+                let names = if slots.contains(" and ") { format!("boot slots {slots}") } else { format!("boot slot {slots}") };
                 (key.key, names, format!("set `{}` in [boot] to at least {at_least}", key.key), key.span)
             }
         };
