@@ -434,3 +434,30 @@ fn inspect_reads_stm32_and_fip_files() {
     let checksum = mk.lines().find_map(|l| l.strip_prefix("Checksum     : ")).unwrap().trim().to_lowercase();
     assert!(t.contains(&format!("image_checksum   {checksum}")), "mkimage says {checksum}:\n{t}");
 }
+
+/// Review 8: an input named like the layout (`flash.tsv`) in `partitions` mode passed `check`, and `build` refused it
+/// without a location. Now both report one error at the input's name in the description, and nothing is written.
+#[test]
+fn an_input_named_like_the_layout_is_refused_by_check_and_build_at_the_input() {
+    let ws = Workspace::new();
+    ws.standard_inputs();
+    fs::copy(ws.images().join("rootfs.ext4"), ws.images().join("flash.tsv")).unwrap();
+    let toml = fs::read_to_string(shipped_board("stm32mp157c-dk2.toml")).unwrap().replace("mode = \"raw\"", "mode = \"partitions\"")
+        + "\n[[partition]]\nname = \"spare\"\nimage = \"flash.tsv\"\n";
+    let board = ws.board("b.toml", &toml);
+    let line = toml.lines().position(|l| l == "image = \"flash.tsv\"").unwrap() + 1;
+    let prefix = format!("error[plan::output_name_clash]: {}:{line}:9: ", board.display());
+    for command in ["check", "build"] {
+        let out = run_imager(
+            [OsArg::from(command), board.clone().into(), "--images".into(), ws.images().into(), "--output".into(), ws.out().into()]
+                .into_iter()
+                .take(if command == "check" { 4 } else { 6 }),
+        );
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{command}: {t}");
+        let hit = t.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("{command}: no `{prefix}` in:\n{t}"));
+        assert!(hit.contains("input `flash.tsv` would be placed next to the layout as `flash.tsv`, which is already the name of the layout"), "{t}");
+        assert_eq!(t.lines().filter(|l| l.starts_with("error[")).count(), 1, "{command}: {t}");
+    }
+    assert_eq!(fs::read_dir(ws.out()).map_or(0, Iterator::count), 0, "something was written");
+}

@@ -116,6 +116,27 @@ fn emmc_partition_below_the_first_erase_group() {
     );
 }
 
+/// Review 5/6: the offset below 0x80000 also drew a misalignment ("use 0x80000") and an overlap with `ssbl`: one
+/// cause, one error, whose help starts the partition after the boot slots.
+#[test]
+fn an_emmc_partition_below_the_first_offset_is_one_error() {
+    let t = rejects("err_emmc_below_first_offset.toml", "plan::below_first_offset", "14:1", &["`offset = \"0x280000\"` (after the boot slots)"]);
+    only(&t, "plan::below_first_offset");
+}
+
+/// Review 5: a boot slot too small for its file, and not whole sectors, drew a misalignment and an
+/// `input_too_large` at one key; the second's fix (whole erase units) mends both.
+#[test]
+fn a_boot_slot_too_small_and_off_sectors_is_one_error() {
+    let t = rejects(
+        "err_boot_slot_too_small.toml",
+        "plan::input_too_large",
+        "8:13",
+        &["does not fit boot slots `fsbl1` and `fsbl2`", "set `fsbl_size` in [boot] to at least"],
+    );
+    only(&t, "plan::input_too_large");
+}
+
 /// Issue 9: TF-A as user-area partitions on eMMC drew 8 contradictory errors (misaligned, below the first offset,
 /// duplicate names, overlaps, four saying "move to 0x80000"). Now one error, and nothing else.
 #[test]
@@ -149,7 +170,9 @@ fn boot_partition_names_are_taken() {
 
 #[test]
 fn more_than_128_partitions() {
-    let t = rejects("err_too_many_partitions.toml", "plan::too_many_partitions", "", &["130 partitions, but the GPT holds 128"]);
+    // At the first partition the GPT has no entry for (GPT number 129, `p125`): it used to carry no location.
+    let t =
+        rejects("err_too_many_partitions.toml", "plan::too_many_partitions", "514:1", &["130 partitions, but the GPT holds 128", "partition 129"]);
     assert!(!t.contains("panicked"), "{t}");
 }
 
@@ -396,4 +419,114 @@ fn mp13_board_accepts_a_v2_header() {
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("(STM32 v2.0)"), "{t}");
+}
+
+/// One cause, one error: the report holds `code` and no other error or warning.
+fn only(t: &str, code: &str) {
+    let others: Vec<&str> =
+        t.lines().filter(|l| (l.starts_with("error[") || l.starts_with("warning[")) && !l.contains(&format!("[{code}]"))).collect();
+    assert!(others.is_empty(), "one cause, one problem; also got {others:#?}\n{t}");
+    assert_eq!(t.lines().filter(|l| l.contains(&format!("[{code}]"))).count(), 1, "{code} reported more than once:\n{t}");
+}
+
+/// Review 4: a partition sized from a missing input also drew "its input `nope.ext4` is empty".
+#[test]
+fn a_missing_input_is_not_also_an_empty_partition() {
+    let t = rejects("err_missing_input_no_size.toml", "input::missing", "15:9", &["input `nope.ext4`"]);
+    only(&t, "input::missing");
+}
+
+/// Review 4: a directory or a device given as the input is refused once, not also as an empty partition.
+#[test]
+fn an_unreadable_input_is_not_also_an_empty_partition() {
+    let ws = Workspace::new();
+    ws.standard_inputs();
+    fs::create_dir(ws.images().join("adir.ext4")).unwrap();
+    let toml = fs::read_to_string(fixture("err_missing_input_no_size.toml")).unwrap().replace("nope.ext4", "adir.ext4");
+    let board = ws.board("dir.toml", &toml);
+    let out = run_imager([OsArg::from("check"), board.into(), "--images".into(), ws.images().into()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(!t.contains("empty_partition"), "{t}");
+    assert!(t.contains("error[input::missing]"), "{t}");
+}
+
+/// Review 5: `fip_size` off the eMMC erase unit misaligned fip-b and u-boot-env: two errors (one at the `fwu` line),
+/// both saying to use `offset`, which boot slots do not take. One error at `fip_size`, naming it.
+#[test]
+fn a_boot_slot_size_off_the_erase_unit_is_one_error_at_its_key() {
+    let t = rejects(
+        "err_boot_slot_misaligned.toml",
+        "plan::misaligned",
+        "10:12",
+        &["`fip_size = 200 KiB (0x32000)`", "not a multiple of the emmc erase unit 0x80000", "use `fip_size = \"0x80000\"` in [boot]"],
+    );
+    only(&t, "plan::misaligned");
+    assert!(!t.contains("use `offset"), "boot slots take no offset: {t}");
+}
+
+/// Review 5: `fsbl_size = 0` drew two errors at `fsbl` saying "give it a `size` … or remove it".
+#[test]
+fn a_zero_boot_slot_size_is_one_error_at_its_key() {
+    let t =
+        rejects("err_fsbl_size_zero.toml", "plan::empty_partition", "8:13", &["`fsbl1` and `fsbl2` would be 0 bytes", "set `fsbl_size` in [boot]"]);
+    only(&t, "plan::empty_partition");
+    assert!(!t.contains("remove it") && !t.contains("a `size`"), "{t}");
+}
+
+/// Review 5: a `metadata` file larger than its slot drew a garbled help twice (and a metadata decoding error).
+#[test]
+fn a_metadata_file_too_large_is_one_error() {
+    let t = rejects(
+        "err_metadata_too_large.toml",
+        "plan::input_too_large",
+        "10:12",
+        &["does not fit partitions `metadata1` and `metadata2`", "set `metadata` in [boot] to an FWU metadata file of at most 256 KiB (0x40000)"],
+    );
+    only(&t, "plan::input_too_large");
+    assert!(!t.contains("remove it to at least"), "{t}");
+}
+
+/// Review 5: `offset = 0` said "… or shrink the partition table", once per area it covers.
+#[test]
+fn a_partition_at_offset_zero_is_one_overlap() {
+    let t = rejects(
+        "err_offset_zero.toml",
+        "plan::overlap",
+        "14:1",
+        &["overlaps the partition table", "and also partition `fsbl1`, partition `fsbl2`, partition `ssbl`", "`offset = \"0x284400\"` or later"],
+    );
+    only(&t, "plan::overlap");
+    assert!(!t.contains("shrink the partition table"), "{t}");
+}
+
+/// Review 6: `align = 1000` drew four errors, among them sizes the user never wrote; the partitions are placed with
+/// the erase unit instead.
+#[test]
+fn an_align_off_the_erase_unit_is_one_error() {
+    let t = rejects("err_align_not_erase_multiple.toml", "plan::misaligned", "12:9", &["`align = 1000 B (0x3e8)`"]);
+    only(&t, "plan::misaligned");
+}
+
+/// Review 6 and 9: a partition size near 2^64 drew `image_too_large` without a location (blaming an unwritten
+/// `[storage] size`), a misalignment suggesting the same size, and an overlap with the backup GPT.
+#[test]
+fn a_partition_beyond_a_file_is_one_error_at_its_size() {
+    let t = rejects("err_size_beyond_a_file.toml", "plan::image_too_large", "16:8", &["partition `rootfs`", "larger than a file can be"]);
+    only(&t, "plan::image_too_large");
+    assert!(!t.contains("[storage] size"), "{t}");
+}
+
+/// Review 7: a `fill` partition starting past stm32prog's end was "0 bytes: its size is 0" plus `past_end`.
+#[test]
+fn a_fill_partition_past_the_end_is_one_error() {
+    for (file, start) in [("err_fill_past_end.toml", "0x50000000"), ("err_fill_at_end.toml", "0x40000000")] {
+        let t = rejects(
+            file,
+            "plan::fill_past_end",
+            "18:10",
+            &[&format!("starts at {start}, at or past 0x3fffba00, where stm32prog ends the last partition on a 1 GiB (0x40000000) SD card")],
+        );
+        only(&t, "plan::fill_past_end");
+    }
 }

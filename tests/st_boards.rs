@@ -573,3 +573,26 @@ fn upstream_dk2_defconfig_ends_in_an_image_without_a_layout() {
     assert!(out.status.success() && !t.contains("no_usb_programmer"), "{t}");
     assert!(fs::read_to_string(images.join("flash.tsv")).unwrap().contains("-\t0x01\tfsbl-boot\tBinary\tnone\t0x0\ttf-a-usb.stm32\n"));
 }
+
+/// Review 3: the EV1 carries an SD card and an eMMC, and one Linux sees both; its two descriptions (one board name)
+/// derived one disk GUID and the same PARTUUIDs for metadata1/2, u-boot-env, bootfs, vendorfs and userfs. Derived
+/// GUIDs now name the storage too: the two share none, and the GUIDs `stm32prog` fixes are kept.
+#[test]
+fn the_ev1_sd_and_emmc_descriptions_share_no_derived_guid() {
+    let sd = plan_for(&shipped_board("stm32mp157f-ev1-sdcard.toml"));
+    let emmc = plan_for(&shipped_board("stm32mp157f-ev1-emmc.toml"));
+    assert_eq!(sd.board, emmc.board);
+    assert_ne!(sd.disk.disk_guid, emmc.disk.disk_guid, "disk GUID");
+    let fixed = [guid::FIP_A_PARTUUID, guid::FIP_B_PARTUUID];
+    for p in &sd.partitions {
+        // fsbl1/fsbl2 are in the user area on SD only (eMMC: boot1/boot2).
+        if fixed.contains(&p.unique_guid) {
+            assert_eq!(emmc.partition(&p.name).map(|q| q.unique_guid), Some(p.unique_guid), "{}: stm32prog's fixed GUID", p.name);
+            continue;
+        }
+        assert!(emmc.partitions.iter().all(|q| q.unique_guid != p.unique_guid), "{}: {} on both media", p.name, p.unique_guid);
+        assert_ne!(p.unique_guid, emmc.disk.disk_guid);
+    }
+    assert_eq!(sd.partition("rootfs").unwrap().unique_guid, guid::uboot_rootfs_partuuid(0).unwrap());
+    assert_eq!(emmc.partition("rootfs").unwrap().unique_guid, guid::uboot_rootfs_partuuid(1).unwrap());
+}

@@ -223,3 +223,23 @@ fn nand_and_nor_keep_a_clear_error() {
         &["`media = \"nand\"`: NAND and NOR flash are not supported", "they have no GPT"],
     );
 }
+
+/// Review 6: the trusted chain on STM32MP25 also drew the DDR FIP requirement and a header-version error on
+/// `u-boot.stm32`, both consequences of the refused chain.
+#[test]
+fn a_refused_chain_draws_nothing_that_depends_on_it() {
+    reports("st_err_trusted_on_mp25.toml", "error", "plan::chain_soc", "6:9", &["`chain = \"trusted\"` does not exist on stm32mp25"]);
+}
+
+/// Review 5: a gap after the fip said "set `size = …` on `fip`"; the fip is sized by `fip_size` in [boot].
+#[test]
+fn a_gap_after_a_boot_slot_names_its_key() {
+    let t = reports(
+        "st_warn_layout_gap_boot_slot.toml",
+        "warning",
+        "plan::layout_gap",
+        "8:7",
+        &["partition `fip` ends at 0x484400", "set `fip_size = \"0xf7bc00\"` in [boot]"],
+    );
+    assert!(!t.contains("`size = \"0xf7bc00\"` on `fip`"), "{t}");
+}

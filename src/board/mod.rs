@@ -310,7 +310,7 @@ pub struct StorageSection {
     pub image: Spanned<String>,
     /// Exact image size (default: last partition end + backup GPT, rounded up to 4 KiB).
     pub size: Option<Spanned<ByteSize>>,
-    /// Disk GUID (default: derived from the board name).
+    /// Disk GUID (default: derived from the board name and the storage's medium and device).
     pub uuid: Option<Spanned<Guid>>,
     /// Alignment of partitions placed automatically after the boot slots (default: the media's erase unit).
     pub align: Option<Spanned<ByteSize>>,

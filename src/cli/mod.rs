@@ -209,6 +209,10 @@ pub fn prepare(board_path: &Path, images: &Path, policy: HashPolicy) -> Result<P
         inputs = read_inputs(b, images, policy);
         let outcome = plan::plan(b, &inputs);
         problems.extend(outcome.problems);
+        // What a build would refuse about the binaries it places next to the layout, reported here at the input.
+        if let Some(p) = &outcome.plan {
+            problems.extend(crate::job::placement_problems(b, p, &inputs));
+        }
         if !diag::has_errors(&problems) {
             plan = outcome.plan;
         }

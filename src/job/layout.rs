@@ -33,7 +33,8 @@ impl BinaryPaths {
         let mut all: Vec<&str> = plan.stages.all().into_iter().map(|s| s.name.as_str()).collect();
         all.extend(plan.partitions.iter().filter_map(|p| p.input.as_ref()).filter(|i| !i.is_generated()).map(|i| i.name.as_str()));
         let reserved = super::output_names(plan, true);
-        // A clash is refused by `build`; shown here, the names are as written.
+        // A clash is an error of `check` and `build` alike (`super::placement_problems`); shown here, the names are as
+        // written.
         let inputs = super::placement::place_names(&named, &all, &reserved)
             .unwrap_or_else(|_| named.iter().map(|n| ((*n).to_string(), (*n).to_string())).collect());
         BinaryPaths { inputs, image: plan.disk.file_name.clone() }

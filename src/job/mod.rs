@@ -13,11 +13,14 @@ pub mod layout;
 pub mod placement;
 
 use std::{
+    collections::BTreeMap,
     fmt,
     path::{Path, PathBuf},
 };
 
 use crate::{
+    board::BoardFile,
+    diag::Problem,
     geometry::RegionKind,
     gpt::{self, Encoded, Entry, Table},
     plan::{GeneratedFile, InputSet, Plan, Role},
@@ -190,6 +193,28 @@ pub fn output_names(plan: &Plan, bmap: bool) -> Vec<(String, String)> {
     out
 }
 
+/// The name each binary the layout names gets next to it ([`placement`]), beside the outputs of a build with or
+/// without a block map. The one place the naming rule is applied: [`BuildJob::new`] refuses what it refuses, and
+/// [`placement_problems`] reports the same before anything is built (so `check` says what `build` would refuse).
+pub fn placed_names(plan: &Plan, inputs: &InputSet, bmap: bool) -> Result<BTreeMap<String, String>, placement::NameClash> {
+    let named = layout::layout_inputs(plan);
+    let all: Vec<&str> = inputs.facts.keys().map(String::as_str).collect();
+    placement::place_names(&named, &all, &output_names(plan, bmap))
+}
+
+/// [`placed_names`]'s refusal as a problem at the input's name in the description, for a build that writes a block
+/// map (the default; `--no-bmap` frees the block map's name).
+#[must_use]
+pub fn placement_problems(board: &BoardFile, plan: &Plan, inputs: &InputSet) -> Vec<Problem> {
+    let Err(clash) = placed_names(plan, inputs, true) else { return Vec::new() };
+    let span = board.input_names().into_iter().find(|n| n.value == clash.input).map(|n| n.span.clone());
+    vec![
+        Problem::error("plan::output_name_clash", clash.to_string())
+            .with_span(span)
+            .with_help("the output folder holds the layout's binaries by name: rename the input (file and description), or name the output otherwise (`[storage] image`, `[flash] layout`)"),
+    ]
+}
+
 /// The block map's file name: the image's, with `.bmap`.
 #[must_use]
 pub fn bmap_name(plan: &Plan) -> String {
@@ -269,7 +294,7 @@ impl BuildJob {
 
         let named = layout::layout_inputs(plan);
         let all: Vec<&str> = inputs.facts.keys().map(String::as_str).collect();
-        let names = placement::place_names(&named, &all, &outputs)?;
+        let names = placed_names(plan, inputs, options.bmap)?;
         let mut binaries = Vec::new();
         for (input, name) in &names {
             let target = folders.output.join(name);

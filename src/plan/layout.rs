@@ -58,9 +58,17 @@ pub(super) fn place(board: &BoardFile, inputs: &InputSet, problems: &mut Vec<Pro
     let device = board.storage.device.value;
     let soc = board.board.soc.value;
     let board_name = board.board.name.value.as_str();
+    // Derived GUIDs name the board AND its storage: a board with an SD card and an eMMC (the EV1) has two
+    // descriptions with one board name, and one Linux sees both media, so their GUIDs must differ. GUIDs `stm32prog`
+    // fixes (fip-a, fip-b, rootfs per MMC instance; `assign_stm32prog_guids`) are not derived.
+    let device_name = device.to_string();
+    let storage = [board_name, media.name(), device_name.as_str()];
+    let derive = |what: &[&str]| Guid::derive(&[&storage[..], what].concat());
     let medium = super::medium(media);
     let (first_offset, erase_unit) = (medium.first_offset(), medium.erase_unit());
-    let align = board.storage.align.as_ref().map_or(erase_unit, |a| a.value);
+    // An `align` that is not a multiple of the erase unit is refused (`plan::misaligned`, at `align`): the partitions
+    // are placed with the erase unit instead, so they draw no misalignment of their own for that one cause.
+    let align = board.storage.align.as_ref().map(|a| a.value).filter(|a| *a > ByteSize::ZERO && a.is_aligned(erase_unit)).unwrap_or(erase_unit);
     let boot = &board.boot;
     let legacy = board.flash.legacy_types();
     let type_or = |t: Option<&Spanned<crate::board::PartType>>, default: Guid| t.map_or(default, |t| t.value.guid);
@@ -96,7 +104,7 @@ pub(super) fn place(board: &BoardFile, inputs: &InputSet, problems: &mut Vec<Pro
             size,
             type_guid,
             type_written: None,
-            unique_guid: Guid::derive(&[board_name, "partition", name]),
+            unique_guid: derive(&["partition", name]),
             bootable: false,
             input,
             span,
@@ -179,7 +187,7 @@ pub(super) fn place(board: &BoardFile, inputs: &InputSet, problems: &mut Vec<Pro
         let type_guid = spec.part_type.as_ref().map_or(guid::LINUX_FS, |t| t.value.guid);
         parts.push(PlannedPartition {
             number: 0,
-            unique_guid: spec.uuid.as_ref().map_or_else(|| Guid::derive(&[board_name, "partition", &name]), |u| u.value),
+            unique_guid: spec.uuid.as_ref().map_or_else(|| derive(&["partition", &name]), |u| u.value),
             name,
             role: Role::User,
             start,
@@ -221,7 +229,7 @@ pub(super) fn place(board: &BoardFile, inputs: &InputSet, problems: &mut Vec<Pro
     let disk = DiskPlan {
         file_name: board.storage.image.value.clone(),
         size,
-        disk_guid: board.storage.uuid.as_ref().map_or_else(|| Guid::derive(&[board_name, "disk"]), |u| u.value),
+        disk_guid: board.storage.uuid.as_ref().map_or_else(|| derive(&["disk"]), |u| u.value),
         align,
         erase_unit,
         size_given: board.storage.size.is_some(),

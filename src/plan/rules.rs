@@ -3,7 +3,10 @@
 //! Each returns the problems it finds; none stops at the first. Sources: `flashlayout-spec.md` §4/§6/§10,
 //! `genimage.md`, `stm32-header-spec.md`, and the field failures in the guide.
 
-use std::path::{Component, Path};
+use std::{
+    ops::Range,
+    path::{Component, Path},
+};
 
 use super::{InputSet, Plan, PlannedPartition, Role};
 use crate::{
@@ -39,10 +42,14 @@ pub fn check_plan(board: &BoardFile, inputs: &InputSet, plan: &Plan) -> Vec<Prob
     let pairwise = too_many.is_empty();
     out.extend(ensure_output_names_safe(board));
     out.extend(reject_chain_soc_mismatch(board));
-    out.extend(require_mp25_ddr_fip(board));
+    // A refused chain is one cause: what depends on it (the MP25 DDR FIP it would load) is not reported on top.
+    if !chain_refused(board) {
+        out.extend(require_mp25_ddr_fip(board));
+    }
     out.extend(reject_fip_ddr_soc(board));
     out.extend(reject_fill_without_storage_size(board));
     out.extend(reject_fill_not_last(board, plan));
+    out.extend(reject_fill_past_end(board, plan));
     out.extend(ensure_fwu_metadata_matches(board, inputs, plan));
     out.extend(ensure_partition_names_valid(plan));
     if pairwise {
@@ -52,14 +59,14 @@ pub fn check_plan(board: &BoardFile, inputs: &InputSet, plan: &Plan) -> Vec<Prob
     out.extend(ensure_alignment(board, plan));
     out.extend(ensure_first_offset(plan));
     if pairwise {
-        out.extend(reject_overlaps(plan));
+        out.extend(reject_overlaps(board, plan));
     }
     out.extend(ensure_within_image(board, plan));
     if pairwise {
-        out.extend(reject_empty_partitions(board, plan));
+        out.extend(reject_empty_partitions(board, inputs, plan));
     }
     out.extend(ensure_image_fits_a_file(board, plan));
-    out.extend(ensure_inputs_fit(plan));
+    out.extend(ensure_inputs_fit(board, plan));
     if pairwise {
         out.extend(reject_duplicate_guids(plan));
     }
@@ -71,7 +78,7 @@ pub fn check_plan(board: &BoardFile, inputs: &InputSet, plan: &Plan) -> Vec<Prob
     out.extend(warn_rootfs_partuuid(plan));
     out.extend(warn_bootable_type(plan));
     out.extend(warn_fsbl_named_user_partition(plan));
-    out.extend(warn_partitions_mode_divergence(plan));
+    out.extend(warn_partitions_mode_divergence(board, plan));
     out.extend(warn_last_partition_end(board, plan));
     out
 }
@@ -179,8 +186,9 @@ pub fn ensure_boot_stages_valid(board: &BoardFile, inputs: &InputSet) -> Vec<Pro
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for (name, role) in stages {
-        // The programmer's files default to the flashed ones: check each file once.
-        if !seen.insert((name.value.as_str(), role as u8)) {
+        // The programmer's files default to the flashed ones: check each file once. A U-Boot `.stm32` for a chain
+        // the SoC does not have (`plan::chain_soc`) is not checked against that SoC's header version as well.
+        if !seen.insert((name.value.as_str(), role as u8)) || (role == StageRole::Ssbl && chain_refused(board)) {
             continue;
         }
         if let Some(facts) = inputs.facts.get(&name.value) {
@@ -223,6 +231,53 @@ pub fn reject_emmc_fsbl_partitions(board: &BoardFile) -> (Vec<usize>, Option<Pro
         Medium::Emmc.first_offset()
     ));
     (misplaced, Some(problem))
+}
+
+/// Whether `reject_chain_soc_mismatch` refuses the description's chain.
+fn chain_refused(board: &BoardFile) -> bool {
+    board.boot.chain.value == Chain::Trusted && board.board.soc.value != Soc::Stm32mp15
+}
+
+/// The `[boot]` key that sizes a boot slot, as problems about the slot name it.
+struct BootKey<'a> {
+    /// `fsbl_size`, `ssbl_size` or `fip_size`.
+    key: &'static str,
+    /// The key as written, if it is.
+    given: Option<&'a Spanned<SizeSpec>>,
+    /// Where to point: the key, else the slot's file in `[boot]`.
+    span: Option<Range<usize>>,
+}
+
+/// A boot slot takes no `offset` and cannot be removed: it starts where the one before it ends and is sized by a
+/// `[boot]` key, which is what its problems name. `None` for the FWU metadata and environment slots (fixed sizes)
+/// and user partitions.
+fn boot_size_key(board: &BoardFile, role: Role) -> Option<BootKey<'_>> {
+    let boot = &board.boot;
+    let (key, given, file) = match role {
+        Role::Fsbl1 | Role::Fsbl2 => ("fsbl_size", boot.fsbl_size.as_ref(), Some(&boot.fsbl)),
+        Role::Ssbl => ("ssbl_size", boot.ssbl_size.as_ref(), boot.ssbl.as_ref()),
+        Role::Fip | Role::FipB => ("fip_size", boot.fip_size.as_ref(), boot.fip.as_ref()),
+        Role::Metadata | Role::Env | Role::User => return None,
+    };
+    let span = given.map(|g| g.span.clone()).or_else(|| file.map(|f| f.span.clone()));
+    Some(BootKey { key, given, span })
+}
+
+/// The names of the boot slots sized by `key`, for messages: `` `fsbl1` and `fsbl2` ``.
+fn slots_of(board: &BoardFile, plan: &Plan, key: &str) -> String {
+    let names: Vec<String> =
+        plan.partitions.iter().filter(|q| boot_size_key(board, q.role).is_some_and(|k| k.key == key)).map(|q| format!("`{}`", q.name)).collect();
+    names.join(" and ")
+}
+
+/// The largest file: `off_t` holds 2^63 − 1 bytes.
+const MAX_FILE: u64 = i64::MAX as u64;
+
+/// Whether a partition, with the backup GPT after it, ends beyond what a file can hold: its one error is
+/// `plan::image_too_large` (or `plan::past_end` with `[storage] size`), so its alignment and overlaps are not
+/// reported (a size near 2^64 wraps every rounding and overlaps the backup GPT placed after a saturated end).
+fn beyond_a_file(p: &PlannedPartition) -> bool {
+    p.start.get().checked_add(p.size.get()).and_then(|end| end.checked_add(DiskGeometry::backup_table_size().get())).is_none_or(|end| end > MAX_FILE)
 }
 
 /// The trusted chain (U-Boot `.stm32` in `ssbl`) exists only on STM32MP15.
@@ -305,7 +360,8 @@ pub fn reject_too_many_partitions(plan: &Plan) -> Vec<Problem> {
     if n > GPT_ENTRIES as usize {
         return vec![
             Problem::error("plan::too_many_partitions", format!("{n} partitions, but the GPT holds {GPT_ENTRIES}"))
-                .with_help("merge partitions or drop some"),
+                .with_span(plan.partitions.get(GPT_ENTRIES as usize).and_then(|p| p.span.clone()))
+                .with_help(format!("merge partitions or drop some: this is partition {}", GPT_ENTRIES + 1)),
         ];
     }
     Vec::new()
@@ -335,8 +391,18 @@ pub fn ensure_alignment(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
                 .with_help(format!("use {}", s.value.align_up(SECTOR).unwrap_or(s.value))),
         );
     }
-    for p in &plan.partitions {
-        if !p.start.is_aligned(erase) {
+    let mut blamed: Vec<&str> = Vec::new();
+    for (i, p) in plan.partitions.iter().enumerate() {
+        if beyond_a_file(p) {
+            continue;
+        }
+        if p.role != Role::User {
+            out.extend(boot_slot_alignment(board, plan, i, &mut blamed));
+            continue;
+        }
+        // An eMMC partition below the first usable offset has `plan::below_first_offset`, whose offset is aligned.
+        let below_first = plan.medium() == Medium::Emmc && p.start < plan.medium().first_offset();
+        if !p.start.is_aligned(erase) && !below_first {
             let fix = p.start.align_up(erase).unwrap_or(p.start);
             out.push(
                 Problem::error(
@@ -361,6 +427,59 @@ pub fn ensure_alignment(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
     out
 }
 
+/// A boot slot has no `offset`: it starts where the slot before it ends, so a start off the erase unit or a size off
+/// whole sectors comes from a `[boot]` size key. One error at that key however many slots it moves (`fip_size`
+/// moves fip-b and u-boot-env); `blamed` holds the keys already reported.
+fn boot_slot_alignment(board: &BoardFile, plan: &Plan, i: usize, blamed: &mut Vec<&'static str>) -> Option<Problem> {
+    let erase = plan.disk.erase_unit;
+    let p = &plan.partitions[i];
+    let cause = if p.size.is_aligned(SECTOR) {
+        if p.start.is_aligned(erase) {
+            return None;
+        }
+        // The nearest boot slot before it whose size is off the erase unit.
+        plan.partitions[..i].iter().rposition(|q| q.role != Role::User && !q.size.is_aligned(erase))?
+    } else {
+        i
+    };
+    let c = &plan.partitions[cause];
+    // A slot too small for its input has `plan::input_too_large` at the same key, whose fix is whole erase units.
+    if c.input.as_ref().is_some_and(|i| i.size > c.size) {
+        return None;
+    }
+    let key = boot_size_key(board, c.role)?;
+    if blamed.contains(&key.key) {
+        return None;
+    }
+    blamed.push(key.key);
+    let value = key.given.and_then(|g| g.value.bytes()).unwrap_or(c.size);
+    let slots = slots_of(board, plan, key.key);
+    // Round to the erase unit when a boot slot follows, so the fix does not move the misalignment on.
+    let follows = plan.partitions.get(cause + 1).is_some_and(|n| n.role != Role::User);
+    let fix = value.align_up(if follows { erase } else { SECTOR }).unwrap_or(value);
+    let problem = if c.size.is_aligned(SECTOR) {
+        Problem::error(
+            "plan::misaligned",
+            format!(
+                "`{} = {}` (the size of {slots}) is not a multiple of the {} erase unit {erase}: `{}` after it starts at {}",
+                key.key,
+                value.describe(),
+                plan.media.name(),
+                p.name,
+                p.start
+            ),
+        )
+        .with_help(format!(
+            "U-Boot refuses a partition there (\"not aligned address\"); boot slots have no `offset` (each starts where the one before it ends): use `{} = \"{fix}\"` in [boot]",
+            key.key
+        ))
+    } else {
+        Problem::error("plan::misaligned", format!("`{} = {}` ({slots}) is not a whole number of 512-byte sectors", key.key, value.describe()))
+            .with_help(format!("use `{} = \"{fix}\"` in [boot]", key.key))
+    };
+    Some(problem.with_span(key.span))
+}
+
 /// The first partition starts at or after 0x4400 on SD (after the GPT) and 0x80000 on eMMC (one erase group).
 #[must_use]
 pub fn ensure_first_offset(plan: &Plan) -> Vec<Problem> {
@@ -369,19 +488,24 @@ pub fn ensure_first_offset(plan: &Plan) -> Vec<Problem> {
         .iter()
         .filter(|p| p.start < min && plan.medium() == Medium::Emmc)
         .map(|p| {
+            // The first byte after the boot slots (which start at `min`): where a user partition can start. Its
+            // overlaps with them are this cause's, so `reject_overlaps` leaves them to this error.
+            let free = plan.partitions.iter().filter(|q| q.role != Role::User).map(PlannedPartition::end).max().unwrap_or(min);
+            let free = free.align_up(plan.disk.erase_unit).unwrap_or(free).max(min);
+            let after = if free > min { " (after the boot slots)" } else { "" };
             Problem::error(
                 "plan::below_first_offset",
                 format!("partition `{}` starts at {}, below the eMMC user area's first usable offset {min}", p.name, p.start),
             )
             .with_span(p.span.clone())
-            .with_help(format!("U-Boot's stm32prog refuses it (\"invalid address (min=…)\"); start at `offset = \"{min}\"` or later"))
+            .with_help(format!("U-Boot's stm32prog refuses it (\"invalid address (min=…)\"); start at `offset = \"{free}\"`{after} or later"))
         })
         .collect()
 }
 
 /// No two partitions, and no partition and the partition table, share a byte.
 #[must_use]
-pub fn reject_overlaps(plan: &Plan) -> Vec<Problem> {
+pub fn reject_overlaps(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
     struct Area<'a> {
         name: String,
         start: Offset,
@@ -397,7 +521,7 @@ pub fn reject_overlaps(plan: &Plan) -> Vec<Problem> {
         Area { name: "the partition table (protective MBR + primary GPT)".to_string(), start: table_start, end: table_end, part: None },
         Area { name: "the backup GPT".to_string(), start: backup_start, end: backup_end, part: None },
     ];
-    areas.extend(plan.partitions.iter().filter(|p| p.size > ByteSize::ZERO).map(|p| Area {
+    areas.extend(plan.partitions.iter().filter(|p| p.size > ByteSize::ZERO && !beyond_a_file(p)).map(|p| Area {
         name: format!("partition `{}`", p.name),
         start: p.start,
         end: p.end(),
@@ -411,40 +535,87 @@ pub fn reject_overlaps(plan: &Plan) -> Vec<Problem> {
             DiskGeometry::backup_table_size().whole_sectors()
         )
     };
-    let mut out = Vec::new();
+    // One error per partition blamed, at its first overlap (a partition at `offset = 0` covers the table and every boot
+    // slot: one cause); the others it covers are listed in that error.
+    struct Blamed {
+        number: u32,
+        problem: Problem,
+        also: Vec<String>,
+        /// Every area it covers is the primary table or a boot slot (which never move): where the first free byte is.
+        fixed_end: Option<Offset>,
+    }
+    let mut blamed: Vec<Blamed> = Vec::new();
     for (i, a) in areas.iter().enumerate() {
         for b in &areas[i + 1..] {
             if b.start >= a.end {
                 break;
             }
-            // Blame the partition that comes later on the disk; the table regions never move.
-            let (culprit, other) = if b.part.is_some() { (b, a) } else { (a, b) };
+            // Blame the partition that comes later on the disk; the table regions and the boot slots (placed from
+            // `[boot]`, without `offset`) never move, so a `[[partition]]` over a boot slot is the one blamed.
+            let user = |x: &Area| x.part.is_some_and(|p| p.role == Role::User);
+            let keeps_a = user(a) && !user(b);
+            let (culprit, other) = if b.part.is_some() && !keeps_a { (b, a) } else { (a, b) };
             if culprit.part.is_none() {
                 continue;
             }
-            let help = if other.start <= culprit.start {
-                let next = other.end.align_up(erase).unwrap_or(other.end);
-                if other.part.is_none() && other.start > Offset::ZERO {
-                    backup_help()
-                } else {
-                    format!("start it at `offset = \"{next}\"` or later, or shrink {}", other.name)
-                }
-            } else if other.part.is_none() {
-                backup_help()
-            } else {
-                format!("shrink it to at most {} bytes, or move {}", other.start - culprit.start, other.name)
+            // On eMMC a partition starting below 0x80000 has `plan::below_first_offset`, which says where to start it.
+            if culprit.start < plan.medium().first_offset() && plan.medium() == Medium::Emmc {
+                continue;
+            }
+            let next = other.end.align_up(erase).unwrap_or(other.end);
+            // A boot slot is shrunk by its `[boot]` key; the metadata and environment slots are fixed.
+            let shrink_other = match other.part {
+                Some(o) if o.role == Role::User => format!(", or shrink {}", other.name),
+                Some(o) => boot_size_key(board, o.role).map(|k| format!(", or shrink `{}` in [boot]", k.key)).unwrap_or_default(),
+                None => String::new(),
             };
-            out.push(
-                Problem::error(
-                    "plan::overlap",
-                    format!("{} ({}..{}) overlaps {} ({}..{})", culprit.name, culprit.start, culprit.end, other.name, other.start, other.end),
-                )
-                .with_span(culprit.part.and_then(|p| p.span.clone()))
-                .with_help(help),
-            );
+            let help = match other.part {
+                None if other.start > Offset::ZERO => backup_help(),
+                None => format!(
+                    "start it at `offset = \"{next}\"` or later: the protective MBR and the primary GPT take the first {} sectors",
+                    DiskGeometry::backup_table_size().whole_sectors() + 1
+                ),
+                Some(_) if other.start <= culprit.start => format!("start it at `offset = \"{next}\"` or later{shrink_other}"),
+                Some(o) if o.role != Role::User => {
+                    format!("shrink it to at most {} bytes, or start it at `offset = \"{next}\"` or later", other.start - culprit.start)
+                }
+                Some(_) => format!("shrink it to at most {} bytes, or move {}", other.start - culprit.start, other.name),
+            };
+            let number = culprit.part.map_or(0, |p| p.number);
+            let fixed = match other.part {
+                Some(o) => o.role != Role::User,
+                None => other.start == Offset::ZERO,
+            };
+            if let Some(b) = blamed.iter_mut().find(|b| b.number == number) {
+                b.also.push(other.name.clone());
+                b.fixed_end = b.fixed_end.filter(|_| fixed).map(|e| e.max(other.end));
+                continue;
+            }
+            let problem = Problem::error(
+                "plan::overlap",
+                format!("{} ({}..{}) overlaps {} ({}..{})", culprit.name, culprit.start, culprit.end, other.name, other.start, other.end),
+            )
+            .with_span(culprit.part.and_then(|p| p.span.clone()))
+            .with_help(help);
+            blamed.push(Blamed { number, problem, also: Vec::new(), fixed_end: fixed.then_some(other.end) });
         }
     }
-    out
+    blamed
+        .into_iter()
+        .map(|b| {
+            let mut problem = b.problem;
+            if !b.also.is_empty() {
+                problem.message = format!("{}, and also {}", problem.message, b.also.join(", "));
+                if let Some(end) = b.fixed_end {
+                    let next = end.align_up(erase).unwrap_or(end);
+                    problem.help = Some(format!(
+                        "start it at `offset = \"{next}\"` or later: the partition table and the boot slots (placed from [boot]) take everything before"
+                    ));
+                }
+            }
+            problem
+        })
+        .collect()
 }
 
 /// Every partition ends inside the image.
@@ -455,15 +626,22 @@ pub fn ensure_within_image(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
     plan.partitions
         .iter()
         .filter(|p| p.end() > Offset::ZERO.saturating_add(size))
+        // Beyond a file without `[storage] size`: `plan::image_too_large`; a `fill` starting past stm32prog's end:
+        // `plan::fill_past_end`.
+        .filter(|p| (plan.disk.size_given || !beyond_a_file(p)) && !fills_past_end(board, plan, p))
         .map(|p| {
             let backup = DiskGeometry::backup_table_size();
+            let shrink = match p.role {
+                Role::User => ", or shrink the partition".to_string(),
+                role => boot_size_key(board, role).map(|k| format!(", or shrink `{}` in [boot]", k.key)).unwrap_or_default(),
+            };
             Problem::error(
                 "plan::past_end",
                 format!("partition `{}` ({}..{}) ends past the end of the image, which is {}", p.name, p.start, p.end(), size.describe()),
             )
             .with_span(p.span.clone().or_else(|| span.clone()))
             .with_help(format!(
-                "set `[storage] size` to at least {} (partition end + {}-sector backup GPT), or shrink the partition",
+                "set `[storage] size` to at least {} (partition end + {}-sector backup GPT){shrink}",
                 (p.end().saturating_add(backup) - Offset::ZERO).describe(),
                 backup.whole_sectors()
             ))
@@ -471,88 +649,172 @@ pub fn ensure_within_image(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
         .collect()
 }
 
+/// Whether `p` is the last partition, written `size = "fill"` with `[storage] size`, and starts at or past where
+/// `stm32prog` ends the last partition (so it was given no bytes).
+fn fills_past_end(board: &BoardFile, plan: &Plan, p: &PlannedPartition) -> bool {
+    plan.disk.size_given
+        && p.role == Role::User
+        && p.size == ByteSize::ZERO
+        && plan.partitions.last().is_some_and(|l| l.name == p.name)
+        && board.partitions.iter().any(|s| s.name.value == p.name && s.size.as_ref().is_some_and(|z| z.value == SizeSpec::Fill))
+}
+
+/// A `size = "fill"` partition runs from its start to where `stm32prog` ends the last partition on a device of
+/// `[storage] size` (`Medium::stm32prog_end`): starting there or later it has nothing to fill.
+#[must_use]
+pub fn reject_fill_past_end(board: &BoardFile, plan: &Plan) -> Option<Problem> {
+    let p = plan.partitions.last().filter(|p| fills_past_end(board, plan, p))?;
+    let spec = board.partitions.iter().find(|s| s.name.value == p.name)?;
+    let end = plan.medium().stm32prog_end(plan.disk.size.whole_sectors());
+    let span = spec.offset.as_ref().map(|o| o.span.clone()).or_else(|| spec.size.as_ref().map(|s| s.span.clone()));
+    Some(
+        Problem::error(
+            "plan::fill_past_end",
+            format!(
+                "partition `{}` has `size = \"fill\"` but starts at {}, at or past {}, where stm32prog ends the last partition on a {} {}",
+                p.name,
+                p.start,
+                end,
+                plan.disk.size.describe(),
+                plan.medium().name()
+            ),
+        )
+        .with_span(span)
+        .with_help(format!("start it before {end} (lower its `offset`), or set `[storage] size` to the size of a larger card or eMMC")),
+    )
+}
+
 /// A GPT entry covers at least one sector: a partition of 0 bytes (written `size = 0`, or sized from an empty input)
 /// would end before it begins, which U-Boot, TF-A and sgdisk refuse.
 #[must_use]
-pub fn reject_empty_partitions(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
+pub fn reject_empty_partitions(board: &BoardFile, inputs: &InputSet, plan: &Plan) -> Vec<Problem> {
     let spec = |name: &str| board.partitions.iter().find(|s| s.name.value == name);
-    plan.partitions
-        .iter()
-        .filter(|p| p.size == ByteSize::ZERO)
+    let mut blamed: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for p in plan.partitions.iter().filter(|p| p.size == ByteSize::ZERO) {
         // A [[partition]] with neither `size` nor `image` already has `plan::no_size`, a `fill` without the storage's
-        // size `plan::fill_needs_size`, one not last `plan::fill_not_last`.
-        .filter(|p| {
-            !(p.role == Role::User
-                && spec(&p.name).is_some_and(|s| {
-                    let size = s.size.as_ref().map(|z| z.value);
-                    let last = plan.partitions.last().is_some_and(|l| l.name == p.name);
-                    (matches!(size, None | Some(SizeSpec::Auto)) && s.image.is_none())
-                        || (size == Some(SizeSpec::Fill) && (!plan.disk.size_given || !last))
-                }))
-        })
-        .map(|p| {
-            let why = match (&p.input, spec(&p.name).and_then(|s| s.size.as_ref()).and_then(|s| s.value.bytes())) {
-                (Some(input), None) if p.role == Role::User => format!("its input `{}` is empty", input.name),
-                _ => "its size is 0".to_string(),
+        // size `plan::fill_needs_size`, one not last `plan::fill_not_last`, one past the end `plan::fill_past_end`.
+        let reported = p.role == Role::User
+            && spec(&p.name).is_some_and(|s| {
+                let size = s.size.as_ref().map(|z| z.value);
+                (matches!(size, None | Some(SizeSpec::Auto)) && s.image.is_none()) || size == Some(SizeSpec::Fill)
+            });
+        // An input that was not read (missing, unreadable, refused) has its own error; its size is unknown, not 0.
+        let unread = p.input.as_ref().is_some_and(|i| !i.is_generated() && !inputs.facts.contains_key(&i.name));
+        if reported || unread {
+            continue;
+        }
+        if let Some(key) = boot_size_key(board, p.role) {
+            if blamed.contains(&key.key) {
+                continue;
+            }
+            blamed.push(key.key);
+            let why = match (key.given.map(|g| g.value), &p.input) {
+                (Some(SizeSpec::Auto), Some(input)) => format!("`{} = \"auto\"` sizes them from `{}`, which is empty", key.key, input.name),
+                _ => format!("`{} = 0`", key.key),
             };
+            out.push(
+                Problem::error("plan::empty_partition", format!("boot slots {} would be 0 bytes: {why}", slots_of(board, plan, key.key)))
+                    .with_span(key.span)
+                    .with_help(format!("set `{}` in [boot] to at least one 512-byte sector, or leave it out for ST's default slot size", key.key)),
+            );
+            continue;
+        }
+        let why = match (&p.input, spec(&p.name).and_then(|s| s.size.as_ref()).and_then(|s| s.value.bytes())) {
+            (Some(input), None) if p.role == Role::User => format!("its input `{}` is empty", input.name),
+            _ => "its size is 0".to_string(),
+        };
+        out.push(
             Problem::error("plan::empty_partition", format!("partition `{}` is 0 bytes: {why}; its GPT entry would end before it begins", p.name))
                 .with_span(p.span.clone())
-                .with_help("give it a `size` of at least one 512-byte sector, or remove it")
+                .with_help("give it a `size` of at least one 512-byte sector, or remove it"),
+        );
+    }
+    out
+}
+
+/// The image is a file: its size must fit a file offset (`off_t`, 2^63 − 1 bytes). Without `[storage] size` the
+/// image is as long as its partitions, so the error is at each partition that ends beyond a file.
+#[must_use]
+pub fn ensure_image_fits_a_file(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
+    let max = ByteSize::new(MAX_FILE);
+    if plan.disk.size <= max {
+        return Vec::new();
+    }
+    if let Some(size) = &board.storage.size {
+        return vec![
+            Problem::error("plan::image_too_large", format!("image size {} is larger than a file can be ({max} bytes)", plan.disk.size))
+                .with_span(Some(size.span.clone()))
+                .with_help("set `[storage] size` to the size of the card or eMMC"),
+        ];
+    }
+    let mut culprits: Vec<&PlannedPartition> = plan.partitions.iter().filter(|p| beyond_a_file(p)).collect();
+    if culprits.is_empty() {
+        // Rounding the image up to 4 KiB crossed the limit: the partition that ends last forced it.
+        culprits.extend(plan.partitions.iter().max_by_key(|p| p.end()));
+    }
+    culprits
+        .into_iter()
+        .map(|p| {
+            let spec = board.partitions.iter().find(|s| p.role == Role::User && s.name.value == p.name);
+            let span = spec.and_then(|s| s.size.as_ref().map(|z| z.span.clone()).or_else(|| s.offset.as_ref().map(|o| o.span.clone())));
+            let end = p.start.get().checked_add(p.size.get()).map_or_else(|| "beyond 2^64".to_string(), |e| format!("at {e:#x}"));
+            Problem::error(
+                "plan::image_too_large",
+                format!(
+                    "partition `{}` ({} at {}) ends {end}: the image, sized to its partitions, would be larger than a file can be ({max} bytes)",
+                    p.name,
+                    p.size.describe(),
+                    p.start
+                ),
+            )
+            .with_span(span.or_else(|| p.span.clone()))
+            .with_help("give the partition the size of its content (at most the card's or eMMC's size)")
         })
         .collect()
 }
 
-/// The image is a file: its size must fit a file offset (`off_t`, 2^63 − 1 bytes).
-#[must_use]
-pub fn ensure_image_fits_a_file(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
-    let max = ByteSize::new(u64::try_from(i64::MAX).unwrap_or(u64::MAX));
-    if plan.disk.size <= max {
-        return Vec::new();
-    }
-    vec![
-        Problem::error("plan::image_too_large", format!("image size {} is larger than a file can be ({max} bytes)", plan.disk.size))
-            .with_span(board.storage.size.as_ref().map(|s| s.span.clone()))
-            .with_help("set `[storage] size` to the size of the card or eMMC"),
-    ]
-}
-
 /// Every input fits its partition.
 #[must_use]
-pub fn ensure_inputs_fit(plan: &Plan) -> Vec<Problem> {
+pub fn ensure_inputs_fit(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
     let mut out = Vec::new();
+    let mut blamed: Vec<&str> = Vec::new();
     for p in &plan.partitions {
         // A partition of 0 bytes has its own problem (`empty_partition`, `no_size`, `fill_…`): its cause, not its input.
-        if let Some(input) = &p.input
-            && input.size > p.size
-            && p.size > ByteSize::ZERO
-        {
-            let key = match p.role {
-                Role::Fsbl1 | Role::Fsbl2 => "`fsbl_size` in [boot]",
-                Role::Ssbl => "`ssbl_size` in [boot]",
-                Role::Fip | Role::FipB => "`fip_size` in [boot]",
-                Role::Metadata => "`metadata` in [boot] to a file no larger than the slot (ST's metadata is 120 bytes), or remove it",
-                Role::Env => "nothing: u-boot-env has no input",
-                Role::User => "`size`",
-            };
-            out.push(
-                Problem::error(
-                    "plan::input_too_large",
-                    format!(
-                        "input `{}` is {} and does not fit partition `{}`: {} at {}",
-                        input.name,
-                        input.size.describe(),
-                        p.name,
-                        p.size.describe(),
-                        p.start
-                    ),
-                )
-                .with_span(p.span.clone())
-                .with_help(format!(
-                    "set {key} to at least {}",
-                    input.size.align_up(plan.disk.erase_unit.max(SECTOR)).unwrap_or(input.size).describe()
-                )),
-            );
+        let Some(input) = p.input.as_ref().filter(|i| i.size > p.size && p.size > ByteSize::ZERO) else { continue };
+        let at_least = input.size.align_up(plan.disk.erase_unit.max(SECTOR)).unwrap_or(input.size).describe();
+        // One error per key that sizes the slots: fsbl1 and fsbl2 share `fsbl_size`, metadata1 and metadata2 the file.
+        let (group, names, help, span) = match p.role {
+            Role::User => (p.name.as_str(), format!("partition `{}`", p.name), format!("set `size` to at least {at_least}"), p.span.clone()),
+            Role::Metadata => (
+                "metadata",
+                "partitions `metadata1` and `metadata2`".to_string(),
+                format!(
+                    "set `metadata` in [boot] to an FWU metadata file of at most {} (ST's is a few hundred bytes), or leave `metadata` out so the tool writes it",
+                    p.size.describe()
+                ),
+                p.span.clone(),
+            ),
+            role => {
+                // u-boot-env and fip-b have no input.
+                let Some(key) = boot_size_key(board, role) else { continue };
+                let slots = slots_of(board, plan, key.key);
+                let names = if slots.contains(" and ") { format!("boot slots {slots}") } else { format!("boot slot {slots}") };
+                (key.key, names, format!("set `{}` in [boot] to at least {at_least}", key.key), key.span)
+            }
+        };
+        if blamed.contains(&group) {
+            continue;
         }
+        blamed.push(group);
+        out.push(
+            Problem::error(
+                "plan::input_too_large",
+                format!("input `{}` is {} and does not fit {names}: {} at {}", input.name, input.size.describe(), p.size.describe(), p.start),
+            )
+            .with_span(span)
+            .with_help(help),
+        );
     }
     out
 }
@@ -641,15 +903,28 @@ pub fn warn_fsbl_named_user_partition(plan: &Plan) -> Vec<Problem> {
 
 /// Where `stm32prog` would build a different GPT from the same layout in `partitions` mode.
 #[must_use]
-pub fn warn_partitions_mode_divergence(plan: &Plan) -> Vec<Problem> {
+pub fn warn_partitions_mode_divergence(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
     if plan.flash_mode != FlashMode::Partitions {
         return Vec::new();
     }
     let mut out = Vec::new();
     for pair in plan.partitions.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
+        // A boot slot ending off the erase unit already has its error at the `[boot]` key that sized it
+        // (`plan::misaligned`): the gap up to the next aligned start is that cause's, not a second one.
+        if a.role != Role::User && !a.end().is_aligned(plan.disk.erase_unit) {
+            continue;
+        }
         if a.end() < b.start {
             let grown = b.start - a.start;
+            // A boot slot has no `size`: it is sized by its `[boot]` key, or fixed (metadata, u-boot-env).
+            let (span, help) = match (a.role, boot_size_key(board, a.role)) {
+                (Role::User, _) => (a.span.clone(), format!("set `size = \"{grown}\"` on `{}` so both GPTs agree", a.name)),
+                (_, Some(k)) => (k.span, format!("set `{} = \"{grown}\"` in [boot] so both GPTs agree", k.key)),
+                (_, None) => {
+                    (b.span.clone(), format!("`{}` has a fixed size: start `{}` at `offset = \"{}\"` so both GPTs agree", a.name, b.name, a.end()))
+                }
+            };
             out.push(
                 Problem::warning(
                     "plan::layout_gap",
@@ -663,8 +938,8 @@ pub fn warn_partitions_mode_divergence(plan: &Plan) -> Vec<Problem> {
                         grown.describe()
                     ),
                 )
-                .with_span(a.span.clone())
-                .with_help(format!("set `size = \"{grown}\"` on `{}` so both GPTs agree", a.name)),
+                .with_span(span)
+                .with_help(help),
             );
         }
     }
@@ -772,6 +1047,11 @@ pub fn ensure_fwu_metadata_matches(board: &BoardFile, inputs: &InputSet, plan: &
     let fwu_plan = plan.fwu.as_ref()?;
     let given = board.boot.metadata.as_ref()?;
     let facts = inputs.facts.get(&given.value)?;
+    // A file larger than the metadata slot has its error (`plan::input_too_large`): that it is not metadata either is
+    // the same cause.
+    if plan.partitions.iter().any(|p| p.role == Role::Metadata && facts.size > p.size) {
+        return None;
+    }
     let banks: Vec<BankPartition> =
         ["fip-a", "fip-b"].iter().filter_map(|n| plan.partition(n)).map(|p| BankPartition { name: p.name.clone(), unique: p.unique_guid }).collect();
     let result = Metadata::decode(&facts.head, fwu::ST_GEOMETRY).and_then(|m| m.check_banks(fwu_plan.version, guid::FIP, &banks));
