@@ -662,14 +662,10 @@ fn run_flaky_to_end<'a>(
     drive(&mut seq, &mut t, &mut images, &mut |_| {}, &|| false).map(|_| ())
 }
 
-/// The first GETSTATUS after the first zero-length DNLOAD fails with `error` (U-Boot 2023.01+: the layout's
-/// manifestation; U-Boot is manifestation tolerant).
-fn fail_uboot_manifest_poll(error: TransportError) -> FlashError {
-    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
-    board.next.pop_front();
-    board.model = board.next_model().unwrap();
+/// A fault: the first GETSTATUS after the first zero-length DNLOAD (the first manifestation) fails with `error`.
+fn first_manifest_poll_fails(error: TransportError) -> impl FnMut(Op) -> Option<TransportError> {
     let mut armed = 0;
-    run_flaky(&mut board, Soc::Stm32mp15, move |op| match op {
+    move |op| match op {
         Op::Out(DfuRequest::Dnload, 0) if armed == 0 => {
             armed = 1;
             None
@@ -679,7 +675,16 @@ fn fail_uboot_manifest_poll(error: TransportError) -> FlashError {
             Some(error.clone())
         }
         _ => None,
-    })
+    }
+}
+
+/// The first GETSTATUS after the first zero-length DNLOAD fails with `error` (U-Boot 2023.01+: the layout's
+/// manifestation; U-Boot is manifestation tolerant).
+fn fail_uboot_manifest_poll(error: TransportError) -> FlashError {
+    let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
+    board.next.pop_front();
+    board.model = board.next_model().unwrap();
+    run_flaky(&mut board, Soc::Stm32mp15, first_manifest_poll_fails(error))
 }
 
 /// A GETSTATUS that times out during a manifestation-tolerant stage's manifestation is a timeout (verdict
@@ -705,18 +710,7 @@ fn manifestation_timeout_is_a_timeout_not_a_vanished_board() {
 fn rom_unanswered_during_manifestation_is_looked_for_again() {
     for error in [TransportError::TimedOut, TransportError::Other("USB protocol error (EPROTO)".into())] {
         let mut board = FakeBoard::new(Soc::Stm32mp15, TfaGen::Upstream, UbootGen::Later);
-        let mut armed = 0;
-        let run = run_flaky_to_end(&mut board, Soc::Stm32mp15, true, move |op| match op {
-            Op::Out(DfuRequest::Dnload, 0) if armed == 0 => {
-                armed = 1;
-                None
-            }
-            Op::In(DfuRequest::GetStatus) if armed == 1 => {
-                armed = 2;
-                Some(error.clone())
-            }
-            _ => None,
-        });
+        let run = run_flaky_to_end(&mut board, Soc::Stm32mp15, true, first_manifest_poll_fails(error));
         assert!(run.is_ok(), "{run:?}");
     }
 }
