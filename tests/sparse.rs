@@ -56,3 +56,28 @@ fn build_prints_what_the_programmer_will_send() {
     let c = text(&check);
     assert!(c.contains(&format!("flash in raw mode: {} bytes", image + stages)) && c.contains("(flash.tsv uses this mode)"), "{c}");
 }
+
+/// `--no-bmap` into a folder holding an earlier build's block map removes it in the same commit: bmaptool finds a
+/// `.bmap` next to the image on its own, and an old one would write a card that misses the new data.
+#[test]
+fn no_bmap_removes_the_previous_block_map() {
+    let ws = Workspace::new();
+    ws.standard_inputs();
+    let board = shipped_board("stm32mp157c-dk2.toml");
+    let first = ws.build(&board);
+    assert!(first.status.success(), "{}", text(&first));
+    let bmap = ws.out().join("sdcard.img.bmap");
+    assert!(bmap.exists());
+    let out = run_imager([
+        OsArg::from("build"),
+        board.into(),
+        "--images".into(),
+        ws.images().into(),
+        "--output".into(),
+        ws.out().into(),
+        "--no-bmap".into(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!bmap.exists(), "the earlier block map outlived the image it was made for");
+    assert!(ws.out().join("sdcard.img").exists() && ws.out().join("flash.tsv").exists());
+}

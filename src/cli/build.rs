@@ -33,7 +33,7 @@ pub struct BuildArgs {
     /// anywhere [default: the images folder].
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
-    /// Do not write `<image>.bmap`.
+    /// Do not write `<image>.bmap` (one left by an earlier build is removed with the same commit).
     #[arg(long)]
     pub no_bmap: bool,
     /// Flush every artifact to disk (fsync) before renaming them into place, so a power cut cannot lose them.

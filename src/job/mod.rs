@@ -142,8 +142,8 @@ pub struct BuildJob {
     pub generated: Vec<GeneratedFile>,
     /// Whether the layout, the binaries and the generated files are written ([`JobOptions::layout`]).
     pub write_layout: bool,
-    /// Names removed from the output folder in the same commit (a stale layout and generated files, when the layout is
-    /// not written).
+    /// Names removed from the output folder in the same commit: a stale layout and generated files when the layout is
+    /// not written, a stale block map when none is written.
     pub remove: Vec<String>,
 }
 
@@ -312,12 +312,22 @@ impl BuildJob {
 
         let paths = BinaryPaths { inputs: names, image: plan.disk.file_name.clone() };
         let layout = layout::text(plan, &paths)?;
-        let (generated, remove) = if options.layout {
+        let (generated, mut remove) = if options.layout {
             (plan.generated.clone(), Vec::new())
         } else {
             binaries.clear();
-            (Vec::new(), std::iter::once(plan.layout_name.clone()).chain(plan.generated.iter().map(|g| g.name.clone())).collect())
+            (Vec::new(), std::iter::once(plan.layout_name.clone()).chain(plan.generated.iter().map(|g| g.name.clone())).collect::<Vec<_>>())
         };
+        if !options.bmap {
+            // A block map left by an earlier build would describe another image: bmaptool finds it next to the image
+            // on its own and writes a card that misses the new data.
+            remove.push(bmap_name(plan));
+        }
+        // Never remove an input, nor what this build writes.
+        remove.retain(|r| {
+            let path = folders.output.join(r);
+            !all.iter().any(|i| folders.images.join(i) == path) && !binaries.iter().any(|b| &b.name == r)
+        });
         let image = ImageJob {
             name: plan.disk.file_name.clone(),
             size: plan.disk.size,
@@ -432,6 +442,7 @@ mod tests {
         let placed: Vec<&str> = job.binaries.iter().map(|b| b.name.as_str()).collect();
         assert_eq!(placed, ["tf-a.stm32", "u-boot.stm32", "rootfs.ext4"], "each binary once, in layout order");
         assert_eq!(job.bmap, None);
+        assert_eq!(job.remove, ["sdcard.img.bmap"], "a stale block map goes in the same commit");
         // Into the images folder itself, nothing is placed.
         let job = BuildJob::new(&plan, &inputs, &folders("/images", "/images"), JobOptions { bmap: true, layout: true }).unwrap();
         assert!(job.binaries.is_empty());
