@@ -530,3 +530,21 @@ fn a_fill_partition_past_the_end_is_one_error() {
         only(&t, "plan::fill_past_end");
     }
 }
+
+/// Two outputs of one name would leave one of them, silently: the layout named like the image's block map, the image
+/// named like the FWU metadata the tool writes. One error each, at the key to change.
+#[test]
+fn outputs_of_one_name_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let dk2 = std::fs::read_to_string(shipped_board("stm32mp157c-dk2.toml")).unwrap();
+    let a = dir.path().join("layout-as-bmap.toml");
+    std::fs::write(&a, dk2.replace("layout = \"flash.tsv\"", "layout = \"sdcard.img.bmap\"")).unwrap();
+    let t = rejects_path(&a, &samples, "plan::unsafe_output_name", "20:10", &["is also the name of the image's block map"]);
+    assert_eq!(t.matches("error[").count(), 1, "{t}");
+    let fwu = std::fs::read_to_string(shipped_board("stm32mp157f-dk2-sdcard.toml")).unwrap();
+    let b = dir.path().join("image-as-metadata.toml");
+    std::fs::write(&b, fwu.replace("image = \"sdcard.img\"", "image = \"metadata.bin\"")).unwrap();
+    let t = rejects_path(&b, &samples, "plan::unsafe_output_name", "23:9", &["is also the name of the FWU metadata this tool writes"]);
+    assert_eq!(t.matches("error[").count(), 1, "{t}");
+}

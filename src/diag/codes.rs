@@ -39,7 +39,7 @@ pub const CODES: &[Code] = &[
     // Placement (plan/).
     c("plan::no_size", "a partition has neither `size` nor `image`"),
     c("plan::unsafe_path", "an input name is absolute, contains `..` or a control character"),
-    c("plan::unsafe_output_name", "an output name is not a plain file name, or image and layout share one"),
+    c("plan::unsafe_output_name", "an output name is not a plain file name, or two outputs (image, its .bmap, layout, FWU metadata) share one"),
     c("plan::output_name_clash", "an input the layout names would be placed next to it under the name of an output or of another input"),
     c("plan::chain_soc", "the trusted chain on an SoC whose TF-A loads only a FIP"),
     c("plan::mp25_ddr_fip", "an STM32MP25 description without the DDR firmware FIP the programmer loads on Id 0x02 (`[programmer] fip_ddr`)"),

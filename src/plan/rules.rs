@@ -8,7 +8,7 @@ use std::{
     path::{Component, Path},
 };
 
-use super::{InputSet, Plan, PlannedPartition, Role};
+use super::{InputSet, Plan, PlannedPartition, Role, layout::METADATA_FILE};
 use crate::{
     board::{BoardFile, Chain, FlashMode, Media, ProgrammerStage, SizeSpec, Soc, Spanned},
     diag::Problem,
@@ -139,11 +139,32 @@ pub fn ensure_output_names_safe(board: &BoardFile) -> Vec<Problem> {
             );
         }
     }
-    if board.storage.image.value == board.flash.layout.value {
+    // Every output its own name: two outputs of one name would leave one of them, silently.
+    let image = &board.storage.image;
+    let mut outputs = vec![
+        ("the image (`[storage] image`)", image.value.clone(), image.span.clone()),
+        ("the image's block map", format!("{}.bmap", image.value), image.span.clone()),
+    ];
+    if board.boot.fwu() && board.boot.metadata.is_none() {
+        let span = board.boot.fwu.as_ref().map_or(0..0, |f| f.span.clone());
+        outputs.push(("the FWU metadata this tool writes", METADATA_FILE.to_string(), span));
+    }
+    let layout = &board.flash.layout;
+    if let Some((what, name, _)) = outputs.iter().find(|(_, name, _)| *name == layout.value) {
         out.push(
-            Problem::error("plan::unsafe_output_name", "the image and the layout have the same file name")
-                .with_span(Some(board.flash.layout.span.clone()))
+            Problem::error("plan::unsafe_output_name", format!("`[flash] layout = \"{name}\"` is also the name of {what}"))
+                .with_span(Some(layout.span.clone()))
                 .with_help("give `[flash] layout` its own name, e.g. `\"flash.tsv\"`"),
+        );
+    }
+    if image.value == METADATA_FILE && outputs.len() == 3 {
+        out.push(
+            Problem::error(
+                "plan::unsafe_output_name",
+                format!("`[storage] image = \"{METADATA_FILE}\"` is also the name of the FWU metadata this tool writes"),
+            )
+            .with_span(Some(image.span.clone()))
+            .with_help("give the image its own name, e.g. `\"sdcard.img\"`"),
         );
     }
     out
