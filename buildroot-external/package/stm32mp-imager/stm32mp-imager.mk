@@ -30,7 +30,12 @@ $(eval $(host-cargo-package))
 
 host-stm32mp-imager-source: host-stm32mp-imager-fetch-crates
 
+# With BR2_PER_PACKAGE_DIRECTORIES, HOST_DIR (and so the cargo that
+# HOST_MAKE_ENV puts first in PATH) is this package's own host folder,
+# filled from host-rustc's, as the download step of pkg-generic does.
+host-stm32mp-imager-fetch-crates: PKG=HOST_STM32MP_IMAGER
 host-stm32mp-imager-fetch-crates: host-rustc
+	$(call prepare-per-package-directory,host-rustc)
 	$(HOST_MAKE_ENV) CARGO_HOME=$(BR_CARGO_HOME) \
 		cargo fetch --locked \
 		--manifest-path $(STM32MP_IMAGER_SITE)/Cargo.toml
