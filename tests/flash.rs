@@ -960,3 +960,19 @@ fn the_built_in_client_says_so_first_and_refuses_the_programmers_index() {
     assert_eq!(r.code, Some(0), "{}", r.show());
     assert!(r.stderr.lines().next().is_some_and(|l| l.starts_with("via stm32cubeprogrammer: ") && l.ends_with("(--programmer)")), "{}", r.show());
 }
+
+/// By index, a board whose programmer printed another serial number than the one listed is failed, whatever the
+/// programmer said: the board chosen is not known flashed (and the other one may have been flashed in its place).
+/// Regression: it was a success with a note, exit 0.
+#[test]
+fn the_programmer_connecting_to_another_board_fails_it() {
+    let b = Bench::new("list_usb_3.txt").set("flash_by_serial", json!({GUIDE_SN: "success_other_board.txt"}));
+    let r = b.flash(&["--port", "usb1", "--select-by", "index"]);
+    assert_eq!(r.code, Some(4), "{}", r.show());
+    let rec = b.record("usb1");
+    assert_eq!(rec["result"], "failed", "{rec}");
+    assert_eq!(rec["board_serial"], ML_SN, "the serial the programmer connected to: {rec}");
+    let error = rec["error"].as_str().unwrap();
+    assert!(error.contains(&format!("selected as serial {GUIDE_SN}, but the programmer connected to serial {ML_SN}")), "{rec}");
+    assert!(rec["hint"].as_str().unwrap().contains("--select-by serial"), "{rec}");
+}

@@ -236,14 +236,14 @@ fn flash_one(job: &FlashJob, board: &JobBoard, backend: &dyn Backend, cancel: &C
     }
     sink(Event { board: board.id, kind: EventKind::Started { command } });
     let mut reporter = Reporter { id: board.id, job, sink, log: log.as_mut(), partitions: Vec::new(), current: None };
-    let end = backend.flash(job, board, cancel, &mut reporter);
+    let mut end = backend.flash(job, board, cancel, &mut reporter);
     reporter.close_current(false);
     let partitions = reporter.partitions;
     let duration = t0.elapsed();
     if let (Some(expected), Some(seen)) = (&t.serial, &end.serial)
         && !expected.eq_ignore_ascii_case(seen)
     {
-        notes.push(format!("{} was selected as serial {expected} but the programmer reported serial {seen}", board.label));
+        end.verdict = end.verdict.wrong_board(&board.label, expected, seen);
     }
     let log_path = log.as_ref().map(|l| l.path().to_path_buf());
     if let Some(mut l) = log {

@@ -56,6 +56,26 @@ impl Verdict {
         Verdict { result, partition: None, error: Some(error.into()), programmer_errors: Vec::new(), hint, exit_status: None }
     }
 
+    /// The programmer connected to a board with serial `seen` while `selected` was chosen: whatever it reported,
+    /// the chosen board is not known flashed, and another one may have been flashed in its place.
+    #[must_use]
+    pub fn wrong_board(self, label: &str, selected: &str, seen: &str) -> Verdict {
+        let what = format!("{label} was selected as serial {selected}, but the programmer connected to serial {seen}");
+        Verdict {
+            result: if self.result == ResultKind::Success { ResultKind::Failed } else { self.result },
+            error: Some(match self.error {
+                Some(e) => format!("{what}; {e}"),
+                None => format!("{what}: {selected} is not known flashed, and {seen} may have been flashed in its place"),
+            }),
+            hint: Some(
+                "indexes (`-c port=usbN`) shift while boards re-enumerate: flash a line by serial number (`--select-by \
+                 serial`, or `auto` with several boards), or one board at a time; check both boards"
+                    .to_string(),
+            ),
+            ..self
+        }
+    }
+
     /// Whether the board was flashed.
     #[must_use]
     pub fn is_success(&self) -> bool {
