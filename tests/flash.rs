@@ -720,6 +720,43 @@ fn finding_the_programmer() {
     assert_eq!(b.records().len(), 3);
 }
 
+/// Regression: a relative programmer path (`--programmer`, `$STM32_PROGRAMMER_CLI` or a relative `PATH` folder)
+/// answered the queries, run from our folder, and failed every board, whose flash runs from the layout's folder.
+#[test]
+fn a_relative_programmer_path_flashes_the_boards() {
+    let b = Bench::new("list_usb_1.txt");
+    let bin = b.tmp.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(double(), bin.join("STM32_Programmer_CLI")).unwrap();
+    let layout = b.layout();
+    let sys = b.sysfs();
+    let base = ["flash", layout.as_str(), "--sysfs-root", sys.as_str(), "--stagger", "0", "--via", "stm32cubeprogrammer"];
+    let path = std::env::var("PATH").unwrap();
+    let mut option = base.to_vec();
+    option.extend(["--programmer", "./bin/STM32_Programmer_CLI"]);
+    for (what, mut c) in [
+        ("--programmer", b.command(&option)),
+        ("$STM32_PROGRAMMER_CLI", b.command(&base)),
+        ("PATH", b.command(&base)),
+    ] {
+        match what {
+            "$STM32_PROGRAMMER_CLI" => c.env("STM32_PROGRAMMER_CLI", "bin/STM32_Programmer_CLI"),
+            "PATH" => c.env("PATH", format!("bin:{path}")),
+            _ => &mut c,
+        };
+        let out = c.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "relative {what}: {stderr}");
+    }
+    let recs = b.records();
+    assert_eq!(recs.len(), 3);
+    for r in &recs {
+        assert_eq!(r["result"], "success", "{r}");
+        let prg = r["programmer"]["path"].as_str().unwrap();
+        assert!(Path::new(prg).is_absolute(), "the records name the programmer by its absolute path: {r}");
+    }
+}
+
 #[test]
 fn records_accumulate_and_log_dir_is_configurable() {
     let b = Bench::new("list_usb_1.txt");
