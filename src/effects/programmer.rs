@@ -15,7 +15,10 @@ use std::{
     time::Duration,
 };
 
-use super::process::{KILL_GRACE, Run, run_streaming};
+use super::{
+    flash_job::check_layout_files,
+    process::{KILL_GRACE, Run, run_streaming},
+};
 use crate::{
     cancel::Cancel,
     flash::{
@@ -273,6 +276,12 @@ impl Backend for CubeProgrammer {
             let verdict = Verdict::not_run(ResultKind::Failed, "the job has no programmer command for this board", None);
             return BoardEnd { verdict, serial: None, bytes_sent: 0, end: "programmer: not run".to_string() };
         };
+        // The programmer reads the files itself, by name: check them against the job (the hashes the record gives)
+        // before it starts, and again once it is done (below).
+        if let Err(e) = check_layout_files(&job.layout) {
+            let verdict = Verdict::not_run(ResultKind::Failed, e, None);
+            return BoardEnd { verdict, serial: None, bytes_sent: 0, end: "programmer: not run".to_string() };
+        }
         let mut transcript = Transcript::new(job.layout.sizes());
         let run = Run { program, args, cwd: Some(cwd), timeout: job.stage_timeout, grace: self.grace };
         let end = run_streaming(&run, cancel, &mut |stream, seg| {
@@ -283,8 +292,21 @@ impl Backend for CubeProgrammer {
             }
             fed.advanced
         });
+        let mut verdict = transcript.verdict(&end);
+        if verdict.is_success()
+            && let Err(e) = check_layout_files(&job.layout)
+        {
+            // A file replaced or rewritten while the programmer ran: what the board got is not what the record names.
+            report.output("check", &format!("after flashing: {e}"), false);
+            verdict = Verdict {
+                result: ResultKind::Failed,
+                error: Some(format!("{e} (it changed while this board was being flashed: the board may hold other bytes than its record names)")),
+                hint: Some("leave the layout's files alone while boards are flashed, then flash this board again".to_string()),
+                ..verdict
+            };
+        }
         BoardEnd {
-            verdict: transcript.verdict(&end),
+            verdict,
             serial: transcript.serial().map(str::to_string),
             bytes_sent: transcript.bytes_sent(),
             end: format!("programmer: {end}"),

@@ -29,7 +29,7 @@ use nusb::{
     transfer::{ControlIn, ControlOut, ControlType, Recipient, TransferError},
 };
 
-use super::flash_job::hash_reader;
+use super::flash_job::verify_files;
 use crate::{
     cancel::Cancel,
     dfu::{
@@ -473,31 +473,10 @@ pub struct FileImages {
 }
 
 impl FileImages {
-    /// Open every file (read only) and check that it is still what the job recorded: its length, then its SHA-256
-    /// read through the handle the bytes will be sent from (a file replaced afterwards, by a rename, is not seen:
-    /// the handle keeps the file that was checked; one rewritten in place while it is sent is). Each error names
-    /// the file.
+    /// Open every file and check that it is still what the job recorded ([`verify_files`]: its length, then its
+    /// SHA-256 read through the handle the bytes will be sent from). Each error names the file.
     pub fn open(files: &[FileDigest]) -> Result<FileImages, String> {
-        let mut out = Vec::with_capacity(files.len());
-        for want in files {
-            let path = PathBuf::from(&want.path);
-            let mut file = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-            let len = file.metadata().map_err(|e| format!("cannot read {}: {e}", path.display()))?.len();
-            if len != want.size {
-                return Err(format!("{} is {len} bytes now, {} when the job was made: it changed since; run again", path.display(), want.size));
-            }
-            let (size, sha256) = hash_reader(&mut file).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            if size != want.size || sha256 != want.sha256 {
-                return Err(format!(
-                    "{} changed since the job was made (sha256 {sha256}, {size} bytes; the job has {}, {} bytes); run again",
-                    path.display(),
-                    want.sha256,
-                    want.size
-                ));
-            }
-            out.push((path, file));
-        }
-        Ok(FileImages { files: out })
+        verify_files(files).map(|files| FileImages { files })
     }
 }
 
@@ -511,6 +490,7 @@ impl ImageSource for FileImages {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::effects::flash_job::hash_reader;
 
     /// The OS errors a leaving device produces map to "gone" or "other", never to a stall; a stall stays a stall
     /// (the sequencer decides what each means for the request it made).
