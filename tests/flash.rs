@@ -775,11 +775,7 @@ fn a_relative_programmer_path_flashes_the_boards() {
     let path = std::env::var("PATH").unwrap();
     let mut option = base.to_vec();
     option.extend(["--programmer", "./bin/STM32_Programmer_CLI"]);
-    for (what, mut c) in [
-        ("--programmer", b.command(&option)),
-        ("$STM32_PROGRAMMER_CLI", b.command(&base)),
-        ("PATH", b.command(&base)),
-    ] {
+    for (what, mut c) in [("--programmer", b.command(&option)), ("$STM32_PROGRAMMER_CLI", b.command(&base)), ("PATH", b.command(&base))] {
         match what {
             "$STM32_PROGRAMMER_CLI" => c.env("STM32_PROGRAMMER_CLI", "bin/STM32_Programmer_CLI"),
             "PATH" => c.env("PATH", format!("bin:{path}")),

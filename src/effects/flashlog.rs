@@ -169,10 +169,17 @@ pub fn append_line(file: &mut impl AppendFile, line: &str) -> io::Result<()> {
     };
     let Err(e) = result else { return Ok(()) };
     match file.truncate(len).and_then(|()| file.sync()) {
-        Ok(()) => Err(io::Error::new(e.kind(), format!("{e}; this record was not written (the file is as it was); free some space and keep the board's log"))),
+        Ok(()) => Err(io::Error::new(
+            e.kind(),
+            format!(
+                "{e}; this record was not written (the file is as it was); free space there and note this board's result from its log or the table"
+            ),
+        )),
         Err(cut) => Err(io::Error::new(
             e.kind(),
-            format!("{e}; the part written could not be removed again ({cut}): the file's last line is cut short; the next record starts on a new line"),
+            format!(
+                "{e}; the part written could not be removed again ({cut}): the file's last line is cut short; the next record starts on a new line"
+            ),
         )),
     }
 }

@@ -446,7 +446,12 @@ pub fn write_image_with(
     }
     out.set_len(size.get()).map_err(|source| ImageError::Write { label: "the image".into(), offset: end, source })?;
     progress.start(pieces.iter().map(|p| p.len().get()).sum());
-    let done = |written: u64, scanned: u64, bmap, inputs| Written { bytes_written: ByteSize::new(written), bytes_scanned: ByteSize::new(scanned), bmap, inputs };
+    let done = |written: u64, scanned: u64, bmap, inputs| Written {
+        bytes_written: ByteSize::new(written),
+        bytes_scanned: ByteSize::new(scanned),
+        bmap,
+        inputs,
+    };
     if !bmap {
         let mut w = Writer { out, written: 0, copy_range_works: copy_range, hashing: None, spare: None, inputs: Vec::new() };
         let scanned = write_pieces(&mut w, pieces, progress, cancel)?;
@@ -469,7 +474,8 @@ pub fn write_image_with(
             }
             builder.finish()
         });
-        let mut w = Writer { out, written: 0, copy_range_works: copy_range, hashing: Some(HashPipe { tx, free: free_rx }), spare: None, inputs: Vec::new() };
+        let mut w =
+            Writer { out, written: 0, copy_range_works: copy_range, hashing: Some(HashPipe { tx, free: free_rx }), spare: None, inputs: Vec::new() };
         let result = write_pieces(&mut w, pieces, progress, cancel);
         let (written, inputs) = (w.written, std::mem::take(&mut w.inputs));
         drop(w);

@@ -305,12 +305,7 @@ impl Backend for CubeProgrammer {
                 ..verdict
             };
         }
-        BoardEnd {
-            verdict,
-            serial: transcript.serial().map(str::to_string),
-            bytes_sent: transcript.bytes_sent(),
-            end: format!("programmer: {end}"),
-        }
+        BoardEnd { verdict, serial: transcript.serial().map(str::to_string), bytes_sent: transcript.bytes_sent(), end: format!("programmer: {end}") }
     }
 }
 
