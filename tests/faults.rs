@@ -366,6 +366,25 @@ fn a_placed_binary_rewritten_after_the_image_got_it_fails_cleanly() {
     assert_eq!(snapshot(&s.ws.out()), before);
 }
 
+/// The same, once the first binary next to the layout (TF-A) has been checked and before it is copied: the copy
+/// would be of the new bytes, the image holds the old ones.
+#[test]
+fn a_placed_binary_rewritten_while_it_is_placed_fails_cleanly() {
+    let s = scene(8 << 20, 1 << 20, "");
+    let before = snapshot(&s.ws.out());
+    let fsbl = s.ws.images().join("tf-a.stm32");
+    let (code, msg) = meddle_at(&s, "placing", || {
+        let before = fs::metadata(&fsbl).unwrap().modified().unwrap();
+        let file = OpenOptions::new().write(true).open(&fsbl).unwrap();
+        file.write_all_at(b"rewritten", 4096).unwrap();
+        if file.metadata().unwrap().modified().unwrap() == before {
+            file.set_modified(before + Duration::from_secs(1)).unwrap();
+        }
+    });
+    assert_io_failure(code, &msg, &["tf-a.stm32", "changed while being read", "while its copy next to the layout was made"]);
+    assert_eq!(snapshot(&s.ws.out()), before);
+}
+
 #[test]
 fn an_output_path_that_is_not_a_folder_is_refused() {
     let s = scene(8 << 20, 1 << 20, "");

@@ -200,8 +200,8 @@ pub fn execute(job: &BuildJob, sync: bool, hooks: Hooks) -> Result<Built, BuildE
     for name in &job.remove {
         staging.remove_on_commit(name).map_err(|e| unchanged(&e))?;
     }
-    for b in &job.binaries {
-        place(&mut staging, b, &written.inputs, hooks.cancel).map_err(|e| match e {
+    for (i, b) in job.binaries.iter().enumerate() {
+        place(&mut staging, b, &written.inputs, i == 0, hooks.cancel).map_err(|e| match e {
             PlaceError::Output(e) => unchanged(&e),
             PlaceError::Image(ImageError::Cancelled) => cancelled(Some(&dir)),
             PlaceError::Image(e @ ImageError::Changed { .. }) => BuildError::Changed(e),
@@ -267,12 +267,12 @@ enum PlaceError {
 /// device, inode, size, modification and change times: [`FileStamp`]), before and after the reflink or copy, so the
 /// copy next to the layout holds the bytes the image got; a file rewritten in place, or replaced, in between stops
 /// the build (`changed while being read`). An input the image does not hold is checked the same way from before
-/// to after its own copy.
+/// to after its own copy. The first binary placed hits the `placing` failpoint between its checks.
 ///
 /// Never a hard link, though it would cost nothing: tools that rebuild an input write it in place (`cp`,
 /// `mke2fs` into an existing file), which would change this build's copy under its image and layout, and a
 /// failed later build would no longer leave the previous artifacts as they were.
-fn place(staging: &mut Staging, b: &Placement, copied: &[(PathBuf, FileStamp)], cancel: &Cancel) -> Result<(), PlaceError> {
+fn place(staging: &mut Staging, b: &Placement, copied: &[(PathBuf, FileStamp)], first: bool, cancel: &Cancel) -> Result<(), PlaceError> {
     let read_err = |source| PlaceError::Image(ImageError::Read { label: b.name.clone(), path: b.source.clone(), source });
     let changed = |detail: &str| PlaceError::Image(ImageError::Changed { label: b.name.clone(), path: b.source.clone(), detail: detail.to_string() });
     let src = File::open(&b.source).map_err(read_err)?;
@@ -286,6 +286,9 @@ fn place(staging: &mut Staging, b: &Placement, copied: &[(PathBuf, FileStamp)], 
         return Err(changed("it was rewritten or replaced after it was copied into the image, before its copy next to the layout was made"));
     }
     let out = staging.create(&b.name).map_err(PlaceError::Output)?;
+    if first {
+        failpoint::hit("placing");
+    }
     if rustix::fs::ioctl_ficlone(out, &src).is_err() {
         let piece = [Piece { offset: Offset::ZERO, source: Source::File { path: &b.source, len: b.size }, label: &b.name }];
         image::write_image_with(out, b.size, &piece, false, &NoProgress, cancel, CopyMode::for_output(out)).map_err(PlaceError::Image)?;
