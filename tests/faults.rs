@@ -344,6 +344,47 @@ fn an_input_rewritten_in_place_while_being_copied_fails_cleanly() {
     assert_eq!(snapshot(&s.ws.out()), before);
 }
 
+/// Regression: the binaries placed next to the layout were compared with the plan by size only, so one rewritten in
+/// place with the same size after the image writer had copied it gave a layout whose U-Boot differs from the
+/// image's, both committed, exit 0. The copy next to the layout must be of the file the image writer copied.
+#[test]
+fn a_placed_binary_rewritten_after_the_image_got_it_fails_cleanly() {
+    let s = scene(8 << 20, 1 << 20, "");
+    let before = snapshot(&s.ws.out());
+    let ssbl = s.ws.images().join("u-boot.stm32");
+    // Stopped once the image writer is copying the rootfs: U-Boot (at a lower offset) is in the image already.
+    let (code, msg) = meddle_at(&s, "writing", || {
+        let before = fs::metadata(&ssbl).unwrap().modified().unwrap();
+        let file = OpenOptions::new().write(true).open(&ssbl).unwrap();
+        file.write_all_at(b"rewritten", 4096).unwrap();
+        // A file system with a coarse clock may keep the same modification time: make the change visible for sure.
+        if file.metadata().unwrap().modified().unwrap() == before {
+            file.set_modified(before + Duration::from_secs(1)).unwrap();
+        }
+    });
+    assert_io_failure(code, &msg, &["u-boot.stm32", "changed while being read", "after it was copied into the image"]);
+    assert_eq!(snapshot(&s.ws.out()), before);
+}
+
+/// The same, once the first binary next to the layout (TF-A) has been checked and before it is copied: the copy
+/// would be of the new bytes, the image holds the old ones.
+#[test]
+fn a_placed_binary_rewritten_while_it_is_placed_fails_cleanly() {
+    let s = scene(8 << 20, 1 << 20, "");
+    let before = snapshot(&s.ws.out());
+    let fsbl = s.ws.images().join("tf-a.stm32");
+    let (code, msg) = meddle_at(&s, "placing", || {
+        let before = fs::metadata(&fsbl).unwrap().modified().unwrap();
+        let file = OpenOptions::new().write(true).open(&fsbl).unwrap();
+        file.write_all_at(b"rewritten", 4096).unwrap();
+        if file.metadata().unwrap().modified().unwrap() == before {
+            file.set_modified(before + Duration::from_secs(1)).unwrap();
+        }
+    });
+    assert_io_failure(code, &msg, &["tf-a.stm32", "changed while being read", "while its copy next to the layout was made"]);
+    assert_eq!(snapshot(&s.ws.out()), before);
+}
+
 #[test]
 fn an_output_path_that_is_not_a_folder_is_refused() {
     let s = scene(8 << 20, 1 << 20, "");

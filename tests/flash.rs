@@ -531,6 +531,47 @@ fn a_line_of_three_boards_in_parallel() {
     );
 }
 
+/// Regression: with STM32_Programmer_CLI the files were hashed once, when the job was made, so a file replaced
+/// during the run gave records claiming bytes the later boards were never sent (exit 0). Now every board's files
+/// are checked before the programmer starts and again once it is done; a change fails that board, naming the file.
+#[test]
+fn a_file_replaced_during_the_run_fails_the_boards_it_reached() {
+    let b = Bench::new("list_usb_3.txt");
+    // usb2's programmer waits on a FIFO (opened for reading, read to its end) before it replays: the test replaces
+    // sdcard.img while usb2 is being flashed, after its check before the start.
+    let gate = b.tmp.path().join("gate");
+    rustix::fs::mknodat(rustix::fs::CWD, &gate, rustix::fs::FileType::Fifo, rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR, 0).unwrap();
+    let b = b.set("barrier", json!({"fifo": gate, "wait": ML_SN, "release": "nobody"}));
+    let sdcard = b.images().join("sdcard.img");
+    let old_sha = sha256_hex(&sdcard);
+    let args = b.flash_args(&["--all", "--select-by", "index"]);
+    let r = std::thread::scope(|s| {
+        let run = s.spawn(|| b.run(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+        {
+            // Blocks until usb2's programmer opens the FIFO: usb1 is done, usb2's files were checked.
+            let mut gate = fs::OpenOptions::new().write(true).open(&gate).unwrap();
+            let replacement = b.images().join("sdcard.img.new");
+            fs::write(&replacement, vec![0x5au8; usize::try_from(SDCARD_LEN).unwrap()]).unwrap();
+            fs::rename(&replacement, &sdcard).unwrap();
+            std::io::Write::write_all(&mut gate, b"go\n").unwrap();
+        }
+        run.join().unwrap()
+    });
+    assert_eq!(r.code, Some(4), "{}", r.show());
+    let new_sha = sha256_hex(&sdcard);
+    let (r1, r2, r3) = (b.record("usb1"), b.record("usb2"), b.record("usb3"));
+    assert_eq!(r1["result"], "success", "usb1 was sent the file its record names: {r1}");
+    assert_eq!(r1["binaries"][2]["sha256"], old_sha.as_str());
+    for rec in [&r2, &r3] {
+        assert_eq!(rec["result"], "failed", "{rec}");
+        let error = rec["error"].as_str().unwrap();
+        assert!(error.contains(&format!("{} changed since the job was made (sha256 {new_sha}", sdcard.display())), "{error}");
+    }
+    assert!(r2["error"].as_str().unwrap().contains("it changed while this board was being flashed"), "{r2}");
+    assert_eq!(b.flash_calls().len(), 2, "usb3's programmer was never started");
+    assert!(r.stderr.contains("usb3: failed: ") && r.stderr.contains("sdcard.img changed since the job was made"), "{}", r.show());
+}
+
 #[test]
 fn repeated_ports_by_index_go_one_at_a_time() {
     let b = Bench::new("list_usb_3.txt");
@@ -718,6 +759,39 @@ fn finding_the_programmer() {
     let out = b.command(&base).env("PATH", format!("{}:/usr/bin:/bin", empty.display())).env("HOME", &home).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(b.records().len(), 3);
+}
+
+/// Regression: a relative programmer path (`--programmer`, `$STM32_PROGRAMMER_CLI` or a relative `PATH` folder)
+/// answered the queries, run from our folder, and failed every board, whose flash runs from the layout's folder.
+#[test]
+fn a_relative_programmer_path_flashes_the_boards() {
+    let b = Bench::new("list_usb_1.txt");
+    let bin = b.tmp.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(double(), bin.join("STM32_Programmer_CLI")).unwrap();
+    let layout = b.layout();
+    let sys = b.sysfs();
+    let base = ["flash", layout.as_str(), "--sysfs-root", sys.as_str(), "--stagger", "0", "--via", "stm32cubeprogrammer"];
+    let path = std::env::var("PATH").unwrap();
+    let mut option = base.to_vec();
+    option.extend(["--programmer", "./bin/STM32_Programmer_CLI"]);
+    for (what, mut c) in [("--programmer", b.command(&option)), ("$STM32_PROGRAMMER_CLI", b.command(&base)), ("PATH", b.command(&base))] {
+        match what {
+            "$STM32_PROGRAMMER_CLI" => c.env("STM32_PROGRAMMER_CLI", "bin/STM32_Programmer_CLI"),
+            "PATH" => c.env("PATH", format!("bin:{path}")),
+            _ => &mut c,
+        };
+        let out = c.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "relative {what}: {stderr}");
+    }
+    let recs = b.records();
+    assert_eq!(recs.len(), 3);
+    for r in &recs {
+        assert_eq!(r["result"], "success", "{r}");
+        let prg = r["programmer"]["path"].as_str().unwrap();
+        assert!(Path::new(prg).is_absolute(), "the records name the programmer by its absolute path: {r}");
+    }
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::{
 
 use super::{
     failpoint,
-    image::{self, CopyMode, ImageError, NoProgress, Piece, Progress, Source},
+    image::{self, CopyMode, FileStamp, ImageError, NoProgress, Piece, Progress, Source},
     output::{OutputError, Staging},
 };
 use crate::{
@@ -200,8 +200,8 @@ pub fn execute(job: &BuildJob, sync: bool, hooks: Hooks) -> Result<Built, BuildE
     for name in &job.remove {
         staging.remove_on_commit(name).map_err(|e| unchanged(&e))?;
     }
-    for b in &job.binaries {
-        place(&mut staging, b, hooks.cancel).map_err(|e| match e {
+    for (i, b) in job.binaries.iter().enumerate() {
+        place(&mut staging, b, &written.inputs, i == 0, hooks.cancel).map_err(|e| match e {
             PlaceError::Output(e) => unchanged(&e),
             PlaceError::Image(ImageError::Cancelled) => cancelled(Some(&dir)),
             PlaceError::Image(e @ ImageError::Changed { .. }) => BuildError::Changed(e),
@@ -263,25 +263,44 @@ enum PlaceError {
 
 /// Stage a binary next to the layout: a reflink where the file system shares data (btrfs, XFS, bcachefs), else a
 /// sparse copy (holes and zero blocks stay holes), checked against the size it had when planned like the image's
-/// inputs.
+/// inputs. When the image holds the same input, the file must also be the one the image writer copied (the same
+/// device, inode, size, modification and change times: [`FileStamp`]), before and after the reflink or copy, so the
+/// copy next to the layout holds the bytes the image got; a file rewritten in place, or replaced, in between stops
+/// the build (`changed while being read`). An input the image does not hold is checked the same way from before
+/// to after its own copy. The first binary placed hits the `placing` failpoint between its checks.
 ///
 /// Never a hard link, though it would cost nothing: tools that rebuild an input write it in place (`cp`,
 /// `mke2fs` into an existing file), which would change this build's copy under its image and layout, and a
 /// failed later build would no longer leave the previous artifacts as they were.
-fn place(staging: &mut Staging, b: &Placement, cancel: &Cancel) -> Result<(), PlaceError> {
+fn place(staging: &mut Staging, b: &Placement, copied: &[(PathBuf, FileStamp)], first: bool, cancel: &Cancel) -> Result<(), PlaceError> {
     let read_err = |source| PlaceError::Image(ImageError::Read { label: b.name.clone(), path: b.source.clone(), source });
+    let changed = |detail: &str| PlaceError::Image(ImageError::Changed { label: b.name.clone(), path: b.source.clone(), detail: detail.to_string() });
     let src = File::open(&b.source).map_err(read_err)?;
-    let len = src.metadata().map_err(read_err)?.len();
+    let meta = src.metadata().map_err(read_err)?;
+    let len = meta.len();
     if len != b.size.get() {
-        let detail = format!("it was {} bytes when planned and is {len:#x} now", b.size);
-        return Err(PlaceError::Image(ImageError::Changed { label: b.name.clone(), path: b.source.clone(), detail }));
+        return Err(changed(&format!("it was {} bytes when planned and is {len:#x} now", b.size)));
+    }
+    let stamp = FileStamp::of(&meta);
+    if copied.iter().any(|(path, in_image)| *path == b.source && *in_image != stamp) {
+        return Err(changed("it was rewritten or replaced after it was copied into the image, before its copy next to the layout was made"));
     }
     let out = staging.create(&b.name).map_err(PlaceError::Output)?;
-    if rustix::fs::ioctl_ficlone(out, &src).is_ok() {
-        return Ok(());
+    if first {
+        failpoint::hit("placing");
     }
-    let piece = [Piece { offset: Offset::ZERO, source: Source::File { path: &b.source, len: b.size }, label: &b.name }];
-    image::write_image_with(out, b.size, &piece, false, &NoProgress, cancel, CopyMode::for_output(out)).map(|_| ()).map_err(PlaceError::Image)
+    if rustix::fs::ioctl_ficlone(out, &src).is_err() {
+        let piece = [Piece { offset: Offset::ZERO, source: Source::File { path: &b.source, len: b.size }, label: &b.name }];
+        image::write_image_with(out, b.size, &piece, false, &NoProgress, cancel, CopyMode::for_output(out)).map_err(PlaceError::Image)?;
+    }
+    // The handle read (reflink) and the path (the copy opens it again) must both still be the file stamped.
+    let after = [src.metadata(), std::fs::metadata(&b.source)];
+    for m in after {
+        if FileStamp::of(&m.map_err(read_err)?) != stamp {
+            return Err(changed("it was rewritten or replaced while its copy next to the layout was made"));
+        }
+    }
+    Ok(())
 }
 
 /// Passes progress on, and hits the `writing` failpoint once the largest input's first chunk has been written.

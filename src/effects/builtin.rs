@@ -206,7 +206,14 @@ impl Backend for Builtin {
             &|| cancel.is_cancelled(),
         );
         drop(transport);
-        let verdict = builtin::verdict(&result);
+        let mut verdict = builtin::verdict(&result);
+        if verdict.is_success()
+            && let Err(e) = images.recheck(&files)
+        {
+            // Rewritten in place while it was sent: the board may hold other bytes than the record names.
+            report.output("usb", &format!("after flashing: {e}"), false);
+            verdict = Verdict { result: ResultKind::Failed, error: Some(e), hint: None, ..verdict };
+        }
         let end = match &result {
             Ok(summary) => {
                 let stages: Vec<String> = summary.stages.iter().map(ToString::to_string).collect();

@@ -3,8 +3,9 @@
 //! SIGSTOP: the test changes an input or starts a second build, then sends SIGCONT) when a build reaches POINT.
 //!
 //! Points of `build`: `planned` (inputs read, plan made, nothing locked), `locked` (output folder locked, an earlier
-//! crash recovered), `writing` (the image writer has copied the first chunk of the largest input), `staged` (every
-//! artifact complete in its temporary file, nothing renamed yet). Unset, a point costs one environment lookup.
+//! crash recovered), `writing` (the image writer has copied the first chunk of the largest input), `placing` (the
+//! first binary next to the layout checked against the file the image got, not yet copied), `staged` (every artifact
+//! complete in its temporary file, nothing renamed yet). Unset, a point costs one environment lookup.
 
 use rustix::process::{Signal, getpid, kill_process};
 

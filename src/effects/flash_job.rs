@@ -146,6 +146,41 @@ pub fn hash_reader(reader: &mut impl Read) -> io::Result<(u64, String)> {
     Ok((size, hex::encode(hasher.finalize())))
 }
 
+/// Open every file (read only) and check that it is still what the job recorded: its length, then its SHA-256 read
+/// through the handle returned (a file replaced afterwards, by a rename, is not seen through that handle; one
+/// rewritten in place is). What both back ends do before each board (the built-in client sends from the handles;
+/// `STM32_Programmer_CLI` reads the files itself, so it checks again after the board: see [`check_layout_files`]).
+/// Each error names the file and says to run again.
+pub fn verify_files(files: &[FileDigest]) -> Result<Vec<(PathBuf, File)>, String> {
+    let mut out = Vec::with_capacity(files.len());
+    for want in files {
+        let path = PathBuf::from(&want.path);
+        let mut file = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let len = file.metadata().map_err(|e| format!("cannot read {}: {e}", path.display()))?.len();
+        if len != want.size {
+            return Err(format!("{} is {len} bytes now, {} when the job was made: it changed since; run again", path.display(), want.size));
+        }
+        let (size, sha256) = hash_reader(&mut file).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if size != want.size || sha256 != want.sha256 {
+            return Err(format!(
+                "{} changed since the job was made (sha256 {sha256}, {size} bytes; the job has {}, {} bytes); run again",
+                path.display(),
+                want.sha256,
+                want.size
+            ));
+        }
+        out.push((path, file));
+    }
+    Ok(out)
+}
+
+/// [`verify_files`] over the layout file and every binary it sends (once each).
+pub fn check_layout_files(layout: &JobLayout) -> Result<(), String> {
+    let mut files = vec![layout.digest.clone()];
+    files.extend(layout.binaries());
+    verify_files(&files).map(drop)
+}
+
 fn digest(name: &str, path: &Path) -> Result<FileDigest, HashError> {
     let fail = |error| HashError { path: path.to_path_buf(), error };
     let mut file = File::open(path).map_err(fail)?;

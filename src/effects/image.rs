@@ -76,6 +76,28 @@ pub struct Written {
     pub bytes_scanned: ByteSize,
     /// Mapped ranges with their SHA-256, when a block map was asked for.
     pub bmap: Option<Vec<BmapRange>>,
+    /// Each input file copied, with its identity while it was copied (the same before and after the copy).
+    pub inputs: Vec<(PathBuf, FileStamp)>,
+}
+
+/// What identifies a file's contents without reading them: device, inode, size, modification and change times.
+/// Two equal stamps of one path, taken at two moments, mean the file was (as far as the file system tells) neither
+/// replaced nor rewritten in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    /// The stamp of a file's metadata.
+    #[must_use]
+    pub fn of(m: &std::fs::Metadata) -> FileStamp {
+        FileStamp { dev: m.dev(), ino: m.ino(), len: m.len(), mtime: (m.mtime(), m.mtime_nsec()), ctime: (m.ctime(), m.ctime_nsec()) }
+    }
 }
 
 /// Why writing failed.
@@ -169,6 +191,7 @@ struct Writer<'a> {
     copy_range_works: bool,
     hashing: Option<HashPipe>,
     spare: Option<Vec<u8>>,
+    inputs: Vec<(PathBuf, FileStamp)>,
 }
 
 impl Writer<'_> {
@@ -347,6 +370,7 @@ fn copy_file(w: &mut Writer, piece: &Piece, path: &Path, len: ByteSize, progress
     if after.len() != before.len() || after.mtime() != before.mtime() || after.mtime_nsec() != before.mtime_nsec() {
         return Err(changed("its size or modification time changed during the copy".to_string()));
     }
+    w.inputs.push((path.to_path_buf(), FileStamp::of(&after)));
     Ok(scanned)
 }
 
@@ -422,12 +446,17 @@ pub fn write_image_with(
     }
     out.set_len(size.get()).map_err(|source| ImageError::Write { label: "the image".into(), offset: end, source })?;
     progress.start(pieces.iter().map(|p| p.len().get()).sum());
-    let done = |written: u64, scanned: u64, bmap| Written { bytes_written: ByteSize::new(written), bytes_scanned: ByteSize::new(scanned), bmap };
+    let done = |written: u64, scanned: u64, bmap, inputs| Written {
+        bytes_written: ByteSize::new(written),
+        bytes_scanned: ByteSize::new(scanned),
+        bmap,
+        inputs,
+    };
     if !bmap {
-        let mut w = Writer { out, written: 0, copy_range_works: copy_range, hashing: None, spare: None };
+        let mut w = Writer { out, written: 0, copy_range_works: copy_range, hashing: None, spare: None, inputs: Vec::new() };
         let scanned = write_pieces(&mut w, pieces, progress, cancel)?;
         progress.finish();
-        return Ok(done(w.written, scanned, None));
+        return Ok(done(w.written, scanned, None, w.inputs));
     }
     let (tx, rx) = mpsc::sync_channel::<Chunk>(PIPE_BUFFERS);
     let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
@@ -445,14 +474,15 @@ pub fn write_image_with(
             }
             builder.finish()
         });
-        let mut w = Writer { out, written: 0, copy_range_works: copy_range, hashing: Some(HashPipe { tx, free: free_rx }), spare: None };
+        let mut w =
+            Writer { out, written: 0, copy_range_works: copy_range, hashing: Some(HashPipe { tx, free: free_rx }), spare: None, inputs: Vec::new() };
         let result = write_pieces(&mut w, pieces, progress, cancel);
-        let written = w.written;
+        let (written, inputs) = (w.written, std::mem::take(&mut w.inputs));
         drop(w);
         let ranges = hasher.join().map_err(|_| ImageError::Layout("the block-map hasher thread panicked".to_string()))?;
         let scanned = result?;
         progress.finish();
-        Ok(done(written, scanned, Some(ranges)))
+        Ok(done(written, scanned, Some(ranges), inputs))
     })
 }
 

@@ -15,7 +15,10 @@ use std::{
     time::Duration,
 };
 
-use super::process::{KILL_GRACE, Run, run_streaming};
+use super::{
+    flash_job::check_layout_files,
+    process::{KILL_GRACE, Run, run_streaming},
+};
 use crate::{
     cancel::Cancel,
     flash::{
@@ -134,12 +137,20 @@ fn not_found_message(looked: &[Candidate]) -> String {
     format!("{PROGRAMMER_EXE} not found; looked in: {places}")
 }
 
-/// Find the programmer among the [`candidates`].
+/// Find the programmer among the [`candidates`]; the path returned is absolute (a relative `--programmer`,
+/// `$STM32_PROGRAMMER_CLI` or `PATH` folder is taken from the current folder), so it still names the programmer
+/// when a board's flash runs it from the layout's folder.
 pub fn find(option: Option<&Path>, env: Option<&OsStr>, path_var: Option<&OsStr>, home: Option<&Path>) -> Result<PathBuf, ProgrammerError> {
     let looked = candidates(option, env, path_var, home);
     for c in &looked {
         match std::fs::metadata(&c.path) {
-            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => return Ok(c.path.clone()),
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {
+                return std::path::absolute(&c.path).map_err(|e| ProgrammerError::NotExecutable {
+                    path: c.path.clone(),
+                    origin: c.origin,
+                    reason: format!("its absolute path cannot be made (the current folder: {e}); give an absolute path"),
+                });
+            }
             Ok(m) if c.origin == Origin::Option || c.origin == Origin::Env => {
                 let reason = if m.is_file() { "it is not executable (chmod +x)" } else { "it is not a file" };
                 return Err(ProgrammerError::NotExecutable { path: c.path.clone(), origin: c.origin, reason: reason.to_string() });
@@ -265,6 +276,12 @@ impl Backend for CubeProgrammer {
             let verdict = Verdict::not_run(ResultKind::Failed, "the job has no programmer command for this board", None);
             return BoardEnd { verdict, serial: None, bytes_sent: 0, end: "programmer: not run".to_string() };
         };
+        // The programmer reads the files itself, by name: check them against the job (the hashes the record gives)
+        // before it starts, and again once it is done (below).
+        if let Err(e) = check_layout_files(&job.layout) {
+            let verdict = Verdict::not_run(ResultKind::Failed, e, None);
+            return BoardEnd { verdict, serial: None, bytes_sent: 0, end: "programmer: not run".to_string() };
+        }
         let mut transcript = Transcript::new(job.layout.sizes());
         let run = Run { program, args, cwd: Some(cwd), timeout: job.stage_timeout, grace: self.grace };
         let end = run_streaming(&run, cancel, &mut |stream, seg| {
@@ -275,12 +292,20 @@ impl Backend for CubeProgrammer {
             }
             fed.advanced
         });
-        BoardEnd {
-            verdict: transcript.verdict(&end),
-            serial: transcript.serial().map(str::to_string),
-            bytes_sent: transcript.bytes_sent(),
-            end: format!("programmer: {end}"),
+        let mut verdict = transcript.verdict(&end);
+        if verdict.is_success()
+            && let Err(e) = check_layout_files(&job.layout)
+        {
+            // A file replaced or rewritten while the programmer ran: what the board got is not what the record names.
+            report.output("check", &format!("after flashing: {e}"), false);
+            verdict = Verdict {
+                result: ResultKind::Failed,
+                error: Some(format!("{e} (it changed while this board was being flashed: the board may hold other bytes than its record names)")),
+                hint: Some("leave the layout's files alone while boards are flashed, then flash this board again".to_string()),
+                ..verdict
+            };
         }
+        BoardEnd { verdict, serial: transcript.serial().map(str::to_string), bytes_sent: transcript.bytes_sent(), end: format!("programmer: {end}") }
     }
 }
 
@@ -323,6 +348,37 @@ mod tests {
         assert!(!m.contains('\n') && !m.contains("--"), "one line, no option names (the command line adds those): {m}");
         let many = find(None, None, Some(OsStr::new("/n1:/n2:/n3:/n4")), None).unwrap_err().to_string();
         assert_eq!(many, "STM32_Programmer_CLI not found; looked in: every PATH folder (4 folders)");
+    }
+
+    /// Regression: a relative path was kept as given, so `--version` and `-l usb` (run from our folder) found the
+    /// programmer and every board's flash (run from the layout's folder) did not.
+    #[test]
+    fn a_relative_path_is_made_absolute() {
+        let (dir, path) = script("exit 0");
+        let cwd = std::env::current_dir().unwrap();
+        let found = find(Some(&path), None, None, None).unwrap();
+        assert_eq!(found, path, "an absolute path stays as it is");
+        let rel = Path::new("./STM32_Programmer_CLI");
+        // The test cannot change the process's folder (tests run in parallel): a relative path into it instead.
+        let relative = pathdiff(dir.path(), &cwd).join(rel);
+        for (option, env, path_var) in [
+            (Some(relative.as_path()), None, None),
+            (None, Some(relative.as_os_str()), None),
+            (None, None, Some(relative.parent().unwrap().as_os_str())),
+        ] {
+            let found = find(option, env, path_var, None).unwrap();
+            assert!(found.is_absolute(), "{}", found.display());
+            assert_eq!(std::fs::canonicalize(&found).unwrap(), std::fs::canonicalize(&path).unwrap());
+        }
+    }
+
+    /// `to` as a path relative to `from` (both absolute).
+    fn pathdiff(to: &Path, from: &Path) -> PathBuf {
+        let (to, from): (Vec<_>, Vec<_>) = (to.components().collect(), from.components().collect());
+        let common = to.iter().zip(&from).take_while(|(a, b)| a == b).count();
+        let mut out: PathBuf = from[common..].iter().map(|_| "..").collect();
+        out.extend(&to[common..]);
+        out
     }
 
     /// A stand-in programmer: a shell script in a temporary folder.

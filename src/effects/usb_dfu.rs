@@ -29,7 +29,7 @@ use nusb::{
     transfer::{ControlIn, ControlOut, ControlType, Recipient, TransferError},
 };
 
-use super::flash_job::hash_reader;
+use super::flash_job::{hash_reader, verify_files};
 use crate::{
     cancel::Cancel,
     dfu::{
@@ -473,31 +473,43 @@ pub struct FileImages {
 }
 
 impl FileImages {
-    /// Open every file (read only) and check that it is still what the job recorded: its length, then its SHA-256
-    /// read through the handle the bytes will be sent from (a file replaced afterwards, by a rename, is not seen:
-    /// the handle keeps the file that was checked; one rewritten in place while it is sent is). Each error names
-    /// the file.
+    /// Open every file and check that it is still what the job recorded ([`verify_files`]: its length, then its
+    /// SHA-256 read through the handle the bytes will be sent from). Each error names the file.
     pub fn open(files: &[FileDigest]) -> Result<FileImages, String> {
-        let mut out = Vec::with_capacity(files.len());
-        for want in files {
-            let path = PathBuf::from(&want.path);
-            let mut file = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-            let len = file.metadata().map_err(|e| format!("cannot read {}: {e}", path.display()))?.len();
-            if len != want.size {
-                return Err(format!("{} is {len} bytes now, {} when the job was made: it changed since; run again", path.display(), want.size));
-            }
-            let (size, sha256) = hash_reader(&mut file).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        verify_files(files).map(|files| FileImages { files })
+    }
+
+    /// Read every file again through its handle (the one the bytes were sent from) and check that it still has the
+    /// job's size and SHA-256: a file rewritten in place while it was sent fails, naming it; one replaced by a
+    /// rename does not (the handle kept the file that was checked and sent).
+    pub fn recheck(&self, files: &[FileDigest]) -> Result<(), String> {
+        for ((path, file), want) in self.files.iter().zip(files) {
+            let mut reader = ReadFrom { file, at: 0 };
+            let (size, sha256) = hash_reader(&mut reader).map_err(|e| format!("cannot read {} again: {e}", path.display()))?;
             if size != want.size || sha256 != want.sha256 {
                 return Err(format!(
-                    "{} changed since the job was made (sha256 {sha256}, {size} bytes; the job has {}, {} bytes); run again",
+                    "{} changed while it was being sent (sha256 {sha256}, {size} bytes; the job has {}, {} bytes); flash this board again",
                     path.display(),
                     want.sha256,
                     want.size
                 ));
             }
-            out.push((path, file));
         }
-        Ok(FileImages { files: out })
+        Ok(())
+    }
+}
+
+/// A file read from the start by offset (`pread`), leaving its position alone.
+struct ReadFrom<'a> {
+    file: &'a File,
+    at: u64,
+}
+
+impl std::io::Read for ReadFrom<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read_at(buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
     }
 }
 
@@ -601,6 +613,28 @@ mod tests {
         std::fs::remove_file(&a).unwrap();
         let err = FileImages::open(std::slice::from_ref(&want)).err().unwrap();
         assert!(err.starts_with(&format!("cannot open {}: ", a.display())), "{err}");
+    }
+
+    /// A file rewritten in place while it was sent is caught afterwards through the handle it was sent from; one
+    /// replaced by a rename is not a change of what was sent.
+    #[test]
+    fn file_images_recheck_what_was_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.bin");
+        std::fs::write(&a, [1u8; 100]).unwrap();
+        let want = [recorded(&a)];
+        let images = FileImages::open(&want).unwrap();
+        let new = dir.path().join("a.new");
+        std::fs::write(&new, [3u8; 100]).unwrap();
+        std::fs::rename(&new, &a).unwrap();
+        assert_eq!(images.recheck(&want), Ok(()), "replaced by a rename: the handle still has the bytes sent");
+        let b = dir.path().join("b.bin");
+        std::fs::write(&b, [1u8; 100]).unwrap();
+        let want = [recorded(&b)];
+        let images = FileImages::open(&want).unwrap();
+        std::fs::OpenOptions::new().write(true).open(&b).unwrap().write_all_at(b"x", 50).unwrap();
+        let err = images.recheck(&want).unwrap_err();
+        assert!(err.starts_with(&format!("{} changed while it was being sent (sha256 ", b.display())), "{err}");
     }
 
     #[test]
