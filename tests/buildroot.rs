@@ -788,6 +788,21 @@ fn every_problem_is_reported_in_one_run() {
         .assert_stderr("3 errors (listed above)");
 }
 
+/// Beside an error of the description or its inputs nothing is written, so the flashing-only problem is an error too,
+/// not a warning saying the image is written.
+#[test]
+fn a_flashing_only_problem_beside_a_missing_input_is_an_error() {
+    let w = World::new(Setup::UpstreamDk2);
+    fs::remove_file(w.images.join("fip.bin")).unwrap();
+    let run = w.run();
+    run.assert_code(1)
+        .assert_problem("error", "input::missing")
+        .assert_problem("error", "buildroot::no_usb_programmer")
+        .assert_stderr("2 errors (listed above)");
+    assert!(!run.stderr.contains("warning[buildroot::no_usb_programmer]") && !run.stderr.contains("the image is)"), "{}", run.stderr);
+    assert!(!w.artifact("sdcard.img").exists());
+}
+
 #[test]
 fn environment_and_arguments_are_checked() {
     let w = World::new(Setup::Dk2Trusted);
