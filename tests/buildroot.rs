@@ -813,6 +813,46 @@ fn root_by_device_name_passes_with_the_planned_partition_and_warns_on_an_unusual
     check_built(&w, &run);
 }
 
+/// A/B: only the label that boots (`default`, else the first) must mount `rootfs`; another label may name any partition
+/// of the image (here `rootfs_b`, partition 5), and one naming no partition of it is only a warning.
+#[test]
+fn another_label_may_boot_another_partition_of_the_image() {
+    let w = World::new(Setup::Dk2Fip);
+    let board = w.top.join("ab.toml");
+    let text = fs::read_to_string(Path::new(REPO).join("board/stm32mp157c-dk2-fip.toml")).unwrap();
+    fs::write(&board, format!("{text}\n[[partition]]\nname = \"rootfs_b\"\nimage = \"rootfs.ext4\"\n")).unwrap();
+    let conf = |default: &str, b: &str| {
+        format!(
+            "{default}label a\n  kernel /boot/zImage\n  append root=/dev/mmcblk0p4 rootwait\nlabel b\n  kernel /boot/zImage\n  append {b} rootwait\n"
+        )
+    };
+    let run = |default: &str, b: &str| {
+        w.write_extlinux(&conf(default, b));
+        w.run_with(&["--board=ab.toml"], &w.env())
+    };
+    let ok = run("default a\n", "root=/dev/mmcblk0p5");
+    ok.assert_code(0);
+    assert!(!ok.stderr.contains("buildroot::"), "{}", ok.stderr);
+    let info = oracle_ok("sgdisk", "gdisk", &["-i", "5", w.artifact("sdcard.img").to_str().unwrap()]);
+    assert!(info.contains("Partition name: 'rootfs_b'"), "{info}");
+    let partuuid = info.lines().find_map(|l| l.strip_prefix("Partition unique GUID: ")).unwrap().trim().to_lowercase();
+    let by_partuuid = run("", &format!("root=PARTUUID={partuuid}"));
+    by_partuuid.assert_code(0);
+    assert!(!by_partuuid.stderr.contains("buildroot::"), "{}", by_partuuid.stderr);
+    // The label that boots must name rootfs.
+    run("default b\n", "root=/dev/mmcblk0p5")
+        .assert_code(1)
+        .assert_problem("error", "buildroot::wrong_root")
+        .assert_stderr("`rootfs_b`, partition 5");
+    // Another label naming no partition of the image: a warning, the image is written.
+    fs::remove_file(w.artifact("sdcard.img")).unwrap();
+    let run = run("default a\n", "root=/dev/mmcblk0p9");
+    run.assert_code(0)
+        .assert_problem("warning", "buildroot::wrong_root")
+        .assert_stderr(&format!("`rootfs_b` (partition 5, root=PARTUUID={partuuid})"));
+    assert!(w.artifact("sdcard.img").is_file());
+}
+
 #[test]
 fn missing_extlinux_is_a_warning() {
     let w = World::new(Setup::Dk2Trusted);

@@ -15,7 +15,7 @@ pub mod rules;
 pub mod summary;
 
 pub use env::{BuildrootEnv, EnvError, PostImageArgs, parse_post_args};
-pub use extlinux::{RootExpectation, lint_extlinux, no_extlinux};
+pub use extlinux::{ImagePartition, RootExpectation, lint_extlinux, no_extlinux};
 pub use kconfig::{KValue, Kconfig, make_variables, parse_kconfig};
 pub use rules::{FLASH_ONLY, Target, TfaVersion, affects_only_flashing, fixed_tfa_line, lint_config, tfa_version};
 pub use summary::{Artifact, LayoutOutcome, summary};

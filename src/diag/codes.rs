@@ -141,7 +141,10 @@ pub const CODES: &[Code] = &[
     c("buildroot::no_target_dir", "warning: TARGET_DIR is not set, so extlinux.conf was not checked"),
     c("buildroot::no_extlinux", "warning: no extlinux.conf where U-Boot's distro boot reads it"),
     c("buildroot::no_root", "warning: an extlinux.conf label passes no root="),
-    c("buildroot::wrong_root", "root= names no partition of the image"),
+    c(
+        "buildroot::wrong_root",
+        "the label that boots has a root= other than the rootfs partition (another label: warning when it names no partition of the image)",
+    ),
     c("buildroot::unchecked_root", "warning: a root= that cannot be checked"),
     c("buildroot::root_mmcblk_index", "warning: root=/dev/mmcblkN names another MMC than Linux gives the medium"),
     // Flashing (flash/, cli/flash.rs).
