@@ -10,7 +10,7 @@ use super::{
     tfa_default_dtb,
 };
 use crate::{
-    board::{BoardFile, Chain, Media},
+    board::{BoardFile, Chain, Media, Soc},
     diag::Problem,
 };
 
@@ -21,6 +21,8 @@ pub struct Target {
     pub board: String,
     /// SD card or eMMC.
     pub media: Media,
+    /// The SoC: the trusted chain exists only on STM32MP15 (`plan::chain_soc` reports it elsewhere).
+    pub soc: Soc,
     /// The boot chain: what TF-A's BL2 must load (`u-boot.stm32` from `ssbl`, or `fip.bin` from `fip`).
     pub chain: Chain,
     /// The FSBL file name (TF-A names it `tf-a-<dtb>.stm32`).
@@ -37,6 +39,7 @@ impl Target {
         Target {
             board: board.board.name.value.clone(),
             media: board.storage.media.value,
+            soc: board.board.soc.value,
             chain: board.boot.chain.value,
             fsbl: board.boot.fsbl.value.clone(),
             programmer_fsbl: board.programmer.fsbl.as_ref().map(|f| f.value.clone()).filter(|f| *f != board.boot.fsbl.value),
@@ -203,10 +206,11 @@ pub fn reject_no_usb_programmer(config: &Kconfig, target: &Target) -> Option<Pro
 /// that looks for what the card does not hold stops the board in TF-A: an error at the `.config` line to change (the
 /// version, or the variables). For a TF-A whose version is not known ([`tfa_version`]), only a warning when the
 /// configuration points the other way (`BR2_TARGET_ARM_TRUSTED_FIRMWARE_FIP=y` without `STM32MP_USE_STM32IMAGE=1`
-/// for a trusted chain, `STM32MP_USE_STM32IMAGE=1` for a FIP chain).
+/// for a trusted chain, `STM32MP_USE_STM32IMAGE=1` for a FIP chain). A trusted chain on another SoC than STM32MP15 is
+/// the description's error (`plan::chain_soc`), not reported again here.
 #[must_use]
 pub fn reject_chain_mismatch(config: &Kconfig, target: &Target) -> Option<Problem> {
-    if !config.is_y(TFA) {
+    if !config.is_y(TFA) || (target.chain == Chain::Trusted && target.soc != Soc::Stm32mp15) {
         return None;
     }
     let stm32image = make_variables(config.get(TFA_VARIABLES).unwrap_or("")).get("STM32MP_USE_STM32IMAGE").map(String::as_str) == Some("1");
@@ -421,6 +425,7 @@ mod tests {
         Target {
             board: "stm32mp157c-dk2".into(),
             media: Media::Sdcard,
+            soc: Soc::Stm32mp15,
             chain: Chain::Fip,
             fsbl: "tf-a-stm32mp157c-dk2.stm32".into(),
             programmer_fsbl: None,
@@ -567,6 +572,9 @@ mod tests {
         assert!(codes(&git(&stm32image), &trusted).is_empty());
         let c = git(&format!("{GOOD}BR2_TARGET_ARM_TRUSTED_FIRMWARE_FIP=y\n"));
         assert_eq!(codes(&c, &trusted), [("buildroot::chain_mismatch", false)]);
+        // The trusted chain on an STM32MP13 is the description's error (plan::chain_soc), not reported twice.
+        let mp13 = Target { soc: Soc::Stm32mp13, ..trusted.clone() };
+        assert!(codes(&config(&with_version(GOOD, "lts-v2.12.1")), &mp13).is_empty());
         assert!(codes(&git(&format!("{stm32image}BR2_TARGET_ARM_TRUSTED_FIRMWARE_FIP=y\n")), &trusted).is_empty());
     }
 
@@ -627,6 +635,7 @@ mod tests {
         let mp25 = Target {
             board: "stm32mp257f-ev1".into(),
             media: Media::Sdcard,
+            soc: Soc::Stm32mp25,
             chain: Chain::Fip,
             fsbl: "tf-a-stm32mp257f-ev1.stm32".into(),
             programmer_fsbl: None,
@@ -638,7 +647,7 @@ mod tests {
         assert_eq!(p.iter().map(|p| p.code).collect::<Vec<_>>(), ["buildroot::dtb_mismatch"]);
         assert!(p[0].message.contains("stm32mp157c-ev1.dtb for PLATFORM=stm32mp1"), "{}", p[0].message);
         // An MP13 build is PLATFORM=stm32mp1 too: its default is still the STM32MP157C-EV1's.
-        let mp13 = Target { board: "stm32mp135f-dk".into(), fsbl: "tf-a-stm32mp135f-dk.stm32".into(), ..mp25.clone() };
+        let mp13 = Target { board: "stm32mp135f-dk".into(), soc: Soc::Stm32mp13, fsbl: "tf-a-stm32mp135f-dk.stm32".into(), ..mp25.clone() };
         assert_eq!(codes(&config(&no_dtb), &mp13), [("buildroot::dtb_mismatch", true)]);
         // Another platform: no default assumed, no verdict.
         assert!(codes(&config(&no_dtb.replace("\"stm32mp1\"", "\"other\"")), &mp25).is_empty());
