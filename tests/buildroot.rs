@@ -385,10 +385,13 @@ fn check_built(w: &World, run: &Run) {
     let info = oracle_ok("sgdisk", "gdisk", &["-i", &s.rootfs_number().to_string(), image.to_str().unwrap()]);
     assert!(info.contains("Partition name: 'rootfs'"), "{info}");
     assert!(info.contains(&format!("Partition unique GUID: {}", s.partuuid())), "{info}");
-    // The layout is written when TF-A can serve line 0x01 (the .config as it is now, tests edit it).
+    // The layout is written when TF-A can serve line 0x01 (the .config as it is now, tests edit it): built with
+    // STM32MP_USB_PROGRAMMER=1, which TF-A has from v2.6 on.
     let config = fs::read_to_string(&w.config).unwrap();
     let tfa_vars = config_value(&config, "BR2_TARGET_ARM_TRUSTED_FIRMWARE_ADDITIONAL_VARIABLES").unwrap_or_default();
-    if tfa_vars.split_whitespace().any(|v| v == "STM32MP_USB_PROGRAMMER=1") {
+    let version = config_value(&config, "BR2_TARGET_ARM_TRUSTED_FIRMWARE_VERSION").unwrap_or_default();
+    let before_v2_6 = ["v2.0", "v2.1", "v2.2", "v2.3", "v2.4", "v2.5"].contains(&version.as_str());
+    if tfa_vars.split_whitespace().any(|v| v == "STM32MP_USB_PROGRAMMER=1") && !before_v2_6 {
         assert!(layout.is_file(), "{} missing", layout.display());
         assert!(run.stdout.contains(&format!("STM32_Programmer_CLI -c port=usb1 -w {}", layout.display())), "{}", run.stdout);
         let tsv = fs::read_to_string(&layout).unwrap();
@@ -694,6 +697,58 @@ fn tfa_without_usb_programmer_writes_the_image_and_says_what_to_add_for_flashing
     run.assert_stderr(&format!("{}:{line}:", w.config.display()));
 }
 
+/// The trusted chain needs a BL2 that loads U-Boot's .stm32 from `ssbl`: TF-A v2.7 without STM32MP_USE_STM32IMAGE=1,
+/// or any TF-A from v2.8 on, loads a FIP from `fip`, and the board would stop in TF-A.
+#[test]
+fn trusted_chain_with_a_tfa_that_loads_a_fip_is_refused() {
+    let w = World::new(Setup::Dk2Trusted);
+    w.edit_config("STM32MP_USE_STM32IMAGE=1 ", "");
+    let line = |key: &str| fs::read_to_string(&w.config).unwrap().lines().position(|l| l.starts_with(key)).unwrap() + 1;
+    let run = w.run();
+    run.assert_code(1)
+        .assert_problem("error", "buildroot::chain_mismatch")
+        .assert_stderr(&format!("{}:{}:", w.config.display(), line("BR2_TARGET_ARM_TRUSTED_FIRMWARE_ADDITIONAL_VARIABLES=")))
+        .assert_stderr("STM32MP_USE_STM32IMAGE=1\"`");
+    assert!(!w.artifact("sdcard.img").exists());
+    let w = World::new(Setup::Dk2Trusted);
+    w.edit_config("BR2_TARGET_ARM_TRUSTED_FIRMWARE_VERSION=\"v2.7\"", "BR2_TARGET_ARM_TRUSTED_FIRMWARE_VERSION=\"lts-v2.12.1\"");
+    let run = w.run();
+    run.assert_code(1)
+        .assert_problem("error", "buildroot::chain_mismatch")
+        .assert_stderr(&format!("{}:{}:", w.config.display(), line("BR2_TARGET_ARM_TRUSTED_FIRMWARE_VERSION=")))
+        .assert_stderr("BR2_TARGET_ARM_TRUSTED_FIRMWARE_CUSTOM_VERSION_VALUE=\"v2.7\"")
+        .assert_stderr("1 error");
+    assert!(!w.artifact("sdcard.img").exists());
+}
+
+/// The FIP chain needs a BL2 that loads a FIP: v2.7 with STM32MP_USE_STM32IMAGE=1 loads U-Boot's .stm32 from `ssbl`.
+#[test]
+fn fip_chain_with_a_tfa_that_loads_ssbl_is_refused() {
+    let w = World::new(Setup::Dk2Fip);
+    w.edit_config("BR2_TARGET_ARM_TRUSTED_FIRMWARE_VERSION=\"lts-v2.12.1\"", "BR2_TARGET_ARM_TRUSTED_FIRMWARE_VERSION=\"v2.7\"");
+    w.edit_config("STM32MP_SDMMC=1 ", "STM32MP_SDMMC=1 STM32MP_USE_STM32IMAGE=1 ");
+    w.run().assert_code(1).assert_problem("error", "buildroot::chain_mismatch").assert_stderr("(without STM32MP_USE_STM32IMAGE)");
+    assert!(!w.artifact("sdcard.img").exists());
+    // TF-A v2.12 ignores the variable.
+    let w = World::new(Setup::Dk2Fip);
+    w.edit_config("STM32MP_SDMMC=1 ", "STM32MP_SDMMC=1 STM32MP_USE_STM32IMAGE=1 ");
+    w.run().assert_code(0).assert_no_problems();
+}
+
+/// TF-A v2.5 has no USB programmer path: flashing stops at 0x01 whatever the variables say, so no layout, and the help
+/// asks for a newer TF-A, not for a variable that cannot help.
+#[test]
+fn tfa_before_v2_6_writes_no_layout_and_asks_for_a_newer_tfa() {
+    let w = World::new(Setup::Dk2Trusted);
+    w.edit_config("BR2_TARGET_ARM_TRUSTED_FIRMWARE_CUSTOM_VERSION_VALUE=\"v2.7\"", "BR2_TARGET_ARM_TRUSTED_FIRMWARE_CUSTOM_VERSION_VALUE=\"v2.5\"");
+    w.edit_config("BR2_TARGET_ARM_TRUSTED_FIRMWARE_VERSION=\"v2.7\"", "BR2_TARGET_ARM_TRUSTED_FIRMWARE_VERSION=\"v2.5\"");
+    let run = w.run();
+    run.assert_code(0).assert_problem("warning", "buildroot::no_usb_programmer").assert_stderr("help: upgrade TF-A to v2.7");
+    assert!(!run.stderr.contains("error["), "{}", run.stderr);
+    check_built(&w, &run);
+    assert!(!w.artifact("flash.tsv").exists());
+}
+
 #[test]
 fn sd_target_without_sdmmc_is_refused() {
     let w = World::new(Setup::Dk2Trusted);
@@ -758,6 +813,46 @@ fn root_by_device_name_passes_with_the_planned_partition_and_warns_on_an_unusual
     check_built(&w, &run);
 }
 
+/// A/B: only the label that boots (`default`, else the first) must mount `rootfs`; another label may name any partition
+/// of the image (here `rootfs_b`, partition 5), and one naming no partition of it is only a warning.
+#[test]
+fn another_label_may_boot_another_partition_of_the_image() {
+    let w = World::new(Setup::Dk2Fip);
+    let board = w.top.join("ab.toml");
+    let text = fs::read_to_string(Path::new(REPO).join("board/stm32mp157c-dk2-fip.toml")).unwrap();
+    fs::write(&board, format!("{text}\n[[partition]]\nname = \"rootfs_b\"\nimage = \"rootfs.ext4\"\n")).unwrap();
+    let conf = |default: &str, b: &str| {
+        format!(
+            "{default}label a\n  kernel /boot/zImage\n  append root=/dev/mmcblk0p4 rootwait\nlabel b\n  kernel /boot/zImage\n  append {b} rootwait\n"
+        )
+    };
+    let run = |default: &str, b: &str| {
+        w.write_extlinux(&conf(default, b));
+        w.run_with(&["--board=ab.toml"], &w.env())
+    };
+    let ok = run("default a\n", "root=/dev/mmcblk0p5");
+    ok.assert_code(0);
+    assert!(!ok.stderr.contains("buildroot::"), "{}", ok.stderr);
+    let info = oracle_ok("sgdisk", "gdisk", &["-i", "5", w.artifact("sdcard.img").to_str().unwrap()]);
+    assert!(info.contains("Partition name: 'rootfs_b'"), "{info}");
+    let partuuid = info.lines().find_map(|l| l.strip_prefix("Partition unique GUID: ")).unwrap().trim().to_lowercase();
+    let by_partuuid = run("", &format!("root=PARTUUID={partuuid}"));
+    by_partuuid.assert_code(0);
+    assert!(!by_partuuid.stderr.contains("buildroot::"), "{}", by_partuuid.stderr);
+    // The label that boots must name rootfs.
+    run("default b\n", "root=/dev/mmcblk0p5")
+        .assert_code(1)
+        .assert_problem("error", "buildroot::wrong_root")
+        .assert_stderr("`rootfs_b`, partition 5");
+    // Another label naming no partition of the image: a warning, the image is written.
+    fs::remove_file(w.artifact("sdcard.img")).unwrap();
+    let run = run("default a\n", "root=/dev/mmcblk0p9");
+    run.assert_code(0)
+        .assert_problem("warning", "buildroot::wrong_root")
+        .assert_stderr(&format!("`rootfs_b` (partition 5, root=PARTUUID={partuuid})"));
+    assert!(w.artifact("sdcard.img").is_file());
+}
+
 #[test]
 fn missing_extlinux_is_a_warning() {
     let w = World::new(Setup::Dk2Trusted);
@@ -786,6 +881,21 @@ fn every_problem_is_reported_in_one_run() {
         .assert_problem("error", "buildroot::no_usb_programmer")
         .assert_problem("error", "buildroot::no_sdmmc")
         .assert_stderr("3 errors (listed above)");
+}
+
+/// Beside an error of the description or its inputs nothing is written, so the flashing-only problem is an error too,
+/// not a warning saying the image is written.
+#[test]
+fn a_flashing_only_problem_beside_a_missing_input_is_an_error() {
+    let w = World::new(Setup::UpstreamDk2);
+    fs::remove_file(w.images.join("fip.bin")).unwrap();
+    let run = w.run();
+    run.assert_code(1)
+        .assert_problem("error", "input::missing")
+        .assert_problem("error", "buildroot::no_usb_programmer")
+        .assert_stderr("2 errors (listed above)");
+    assert!(!run.stderr.contains("warning[buildroot::no_usb_programmer]") && !run.stderr.contains("the image is)"), "{}", run.stderr);
+    assert!(!w.artifact("sdcard.img").exists());
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! Input: the `.config` text, a NUL, the `extlinux.conf` text, a NUL, the post-image words (whitespace-separated).
 use stm32mp_imager::{
     board,
-    buildroot::{self, RootExpectation, Target},
+    buildroot::{self, ImagePartition, RootExpectation, Target},
     guid::Guid,
 };
 
@@ -18,7 +18,13 @@ fn targets() -> Vec<(Target, RootExpectation)> {
         let (b, _) = board::parse_board(text);
         let b = b.expect("shipped boards parse");
         let target = Target::from_board(&b);
-        let root = RootExpectation { name: "rootfs".into(), number: 4, partuuid: Guid::derive(&["fuzz", "rootfs"]), media: target.media };
+        let partuuid = Guid::derive(&["fuzz", "rootfs"]);
+        let partitions = vec![
+            ImagePartition { name: "fip".into(), number: 3, partuuid: Guid::derive(&["fuzz", "fip"]) },
+            ImagePartition { name: "rootfs".into(), number: 4, partuuid },
+            ImagePartition { name: "rootfs_b".into(), number: 5, partuuid: Guid::derive(&["fuzz", "rootfs_b"]) },
+        ];
+        let root = RootExpectation { name: "rootfs".into(), number: 4, partuuid, media: target.media, partitions };
         out.push((target, root));
     }
     out

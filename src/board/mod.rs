@@ -85,7 +85,8 @@ impl Soc {
 /// How TF-A finds the second stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chain {
-    /// TF-A BL2 + U-Boot `.stm32` in a partition named `ssbl` (TF-A < 2.8, the guide's chain).
+    /// TF-A BL2 + U-Boot `.stm32` in a partition named `ssbl` (TF-A ≤ v2.5, or v2.6/v2.7 built with
+    /// `STM32MP_USE_STM32IMAGE=1`: the guide's chain).
     Trusted,
     /// TF-A BL2 + `fip.bin` (BL32 + U-Boot) in a partition named `fip` with the FIP type GUID.
     Fip,

@@ -140,6 +140,12 @@ pub(super) fn with_variable(words: &str, key: &str, value: &str) -> String {
     out.join(" ")
 }
 
+/// Remove every `KEY=…` word from a variables string.
+pub(super) fn without_variable(words: &str, key: &str) -> String {
+    let prefix = format!("{key}=");
+    words.split_whitespace().filter(|w| !w.starts_with(&prefix)).collect::<Vec<_>>().join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -110,8 +110,10 @@ pub fn run(args: &BuildrootPostImageArgs, ctx: &super::Context) -> Result<(), Er
 
     // A problem that only affects flashing never fails `make`: the image and its block map are written, the layout
     // is not (a stale one is removed in the same commit), and the summary says what to add for flashing.
+    // The description's and the inputs' errors count too: beside any error nothing is written, so a flashing-only
+    // problem is then an error like the others.
     let (flash_only, mut problems): (Vec<Problem>, Vec<Problem>) = problems.into_iter().partition(buildroot::affects_only_flashing);
-    if diag::has_errors(&problems) {
+    if diag::has_errors(&problems) || diag::has_errors(&prepared.problems) {
         // Every problem at once: the description's and the inputs' too.
         problems.extend(flash_only);
         ctx.print_problems(&prepared.problems, Some(&prepared.source));

@@ -128,7 +128,11 @@ pub const CODES: &[Code] = &[
     c("buildroot::board_not_found", "the board description named by `--board` was not found"),
     c("buildroot::unknown_arg", "warning: a post-image argument that is not stm32mp-imager's"),
     c("buildroot::config_syntax", "warning: a `.config` line not understood"),
-    c("buildroot::no_usb_programmer", "TF-A built without STM32MP_USB_PROGRAMMER=1 (\"Boot interface 6 not supported\")"),
+    c("buildroot::no_usb_programmer", "TF-A built without STM32MP_USB_PROGRAMMER=1, or older than v2.6 (\"Boot interface 6 not supported\")"),
+    c(
+        "buildroot::chain_mismatch",
+        "TF-A's BL2 loads a FIP where the boot chain puts U-Boot's .stm32 in `ssbl`, or the reverse (version, STM32MP_USE_STM32IMAGE)",
+    ),
     c("buildroot::no_sdmmc", "TF-A built without the SD card driver (STM32MP_SDMMC=1)"),
     c("buildroot::no_emmc", "TF-A built without the eMMC driver (STM32MP_EMMC=1)"),
     c("buildroot::no_tfa", "warning: the configuration builds no TF-A; the one in the images folder is used"),
@@ -137,7 +141,10 @@ pub const CODES: &[Code] = &[
     c("buildroot::no_target_dir", "warning: TARGET_DIR is not set, so extlinux.conf was not checked"),
     c("buildroot::no_extlinux", "warning: no extlinux.conf where U-Boot's distro boot reads it"),
     c("buildroot::no_root", "warning: an extlinux.conf label passes no root="),
-    c("buildroot::wrong_root", "root= names no partition of the image"),
+    c(
+        "buildroot::wrong_root",
+        "the label that boots has a root= other than the rootfs partition (another label: warning when it names no partition of the image)",
+    ),
     c("buildroot::unchecked_root", "warning: a root= that cannot be checked"),
     c("buildroot::root_mmcblk_index", "warning: root=/dev/mmcblkN names another MMC than Linux gives the medium"),
     // Flashing (flash/, cli/flash.rs).
