@@ -17,15 +17,7 @@ fn image_allocates_no_more_than_cp_sparse_always() {
     // An ext4 with allocated zero blocks (mke2fs writes inode tables and the journal as data) in a larger partition.
     make_ext4(&ws.images().join("rootfs.ext4"), 96 << 20, 5 << 20);
     let board = ws.board("b.toml", &fs::read_to_string(shipped_board("stm32mp157c-ev1.toml")).unwrap());
-    let out = run_imager([
-        OsArg::from("build"),
-        board.into(),
-        "--images".into(),
-        ws.images().into(),
-        "--output".into(),
-        ws.out().into(),
-        "--no-bmap".into(),
-    ]);
+    let out = ws.build_with(&board, &["--no-bmap"]);
     assert!(out.status.success(), "{}", text(&out));
     let image = ws.out().join("emmc.img");
     assert!(!ws.out().join("emmc.img.bmap").exists(), "--no-bmap wrote a block map");
@@ -68,15 +60,7 @@ fn no_bmap_removes_the_previous_block_map() {
     assert!(first.status.success(), "{}", text(&first));
     let bmap = ws.out().join("sdcard.img.bmap");
     assert!(bmap.exists());
-    let out = run_imager([
-        OsArg::from("build"),
-        board.into(),
-        "--images".into(),
-        ws.images().into(),
-        "--output".into(),
-        ws.out().into(),
-        "--no-bmap".into(),
-    ]);
+    let out = ws.build_with(&board, &["--no-bmap"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(!bmap.exists(), "the earlier block map outlived the image it was made for");
     assert!(ws.out().join("sdcard.img").exists() && ws.out().join("flash.tsv").exists());

@@ -5,7 +5,7 @@
 //! period. The group is signalled only while the child is not yet reaped (it is watched with `waitid(WNOWAIT)`), so
 //! its id cannot have been reused by an unrelated process.
 //!
-//! System calls through `rustix`; no `unsafe`.
+//! System calls through `rustix`, whose wrappers are safe Rust.
 
 use std::{
     io::Read,

@@ -182,7 +182,14 @@ impl Workspace {
 
     /// Run `build` for a board file into `out/`.
     pub fn build(&self, board: &Path) -> Output {
-        run_imager([OsArg::from("build"), board.into(), "--images".into(), self.images().into(), "--output".into(), self.out().into()])
+        self.build_with(board, &[])
+    }
+
+    /// `build` with more arguments (`--no-bmap`, …).
+    pub fn build_with(&self, board: &Path, extra: &[&str]) -> Output {
+        let mut args = vec![OsArg::from("build"), board.into(), "--images".into(), self.images().into(), "--output".into(), self.out().into()];
+        args.extend(extra.iter().map(OsArg::from));
+        run_imager(args)
     }
 }
 
