@@ -325,21 +325,24 @@ fn an_input_that_changes_size_while_being_copied_fails_cleanly() {
     assert_eq!(snapshot(&s.ws.out()), before);
 }
 
+/// Rewrite a few bytes of `path` at `offset` in place (same inode, same size). A file system with a coarse clock may
+/// keep the same modification time: it is moved on a second then, so the change is visible for sure (what is tested
+/// is that the build notices a changed input, not the clock's resolution).
+fn rewrite_in_place(path: &Path, offset: u64) {
+    let before = fs::metadata(path).unwrap().modified().unwrap();
+    let file = OpenOptions::new().write(true).open(path).unwrap();
+    file.write_all_at(b"rewritten", offset).unwrap();
+    if file.metadata().unwrap().modified().unwrap() == before {
+        file.set_modified(before + Duration::from_secs(1)).unwrap();
+    }
+}
+
 #[test]
 fn an_input_rewritten_in_place_while_being_copied_fails_cleanly() {
     let s = scene(8 << 20, 1 << 20, "");
     let before = snapshot(&s.ws.out());
     let rootfs = s.ws.images().join("rootfs.ext2");
-    let (code, msg) = meddle_at(&s, "writing", || {
-        let before = fs::metadata(&rootfs).unwrap().modified().unwrap();
-        let file = OpenOptions::new().write(true).open(&rootfs).unwrap();
-        file.write_all_at(b"rewritten", 2 << 20).unwrap();
-        // A file system with a coarse clock may keep the same modification time: make the change visible for sure
-        // (what is tested is that the build notices a changed input, not the clock's resolution).
-        if file.metadata().unwrap().modified().unwrap() == before {
-            file.set_modified(before + Duration::from_secs(1)).unwrap();
-        }
-    });
+    let (code, msg) = meddle_at(&s, "writing", || rewrite_in_place(&rootfs, 2 << 20));
     assert_io_failure(code, &msg, &["rootfs.ext4", "changed while being read"]);
     assert_eq!(snapshot(&s.ws.out()), before);
 }
@@ -353,15 +356,7 @@ fn a_placed_binary_rewritten_after_the_image_got_it_fails_cleanly() {
     let before = snapshot(&s.ws.out());
     let ssbl = s.ws.images().join("u-boot.stm32");
     // Stopped once the image writer is copying the rootfs: U-Boot (at a lower offset) is in the image already.
-    let (code, msg) = meddle_at(&s, "writing", || {
-        let before = fs::metadata(&ssbl).unwrap().modified().unwrap();
-        let file = OpenOptions::new().write(true).open(&ssbl).unwrap();
-        file.write_all_at(b"rewritten", 4096).unwrap();
-        // A file system with a coarse clock may keep the same modification time: make the change visible for sure.
-        if file.metadata().unwrap().modified().unwrap() == before {
-            file.set_modified(before + Duration::from_secs(1)).unwrap();
-        }
-    });
+    let (code, msg) = meddle_at(&s, "writing", || rewrite_in_place(&ssbl, 4096));
     assert_io_failure(code, &msg, &["u-boot.stm32", "changed while being read", "after it was copied into the image"]);
     assert_eq!(snapshot(&s.ws.out()), before);
 }
@@ -373,14 +368,7 @@ fn a_placed_binary_rewritten_while_it_is_placed_fails_cleanly() {
     let s = scene(8 << 20, 1 << 20, "");
     let before = snapshot(&s.ws.out());
     let fsbl = s.ws.images().join("tf-a.stm32");
-    let (code, msg) = meddle_at(&s, "placing", || {
-        let before = fs::metadata(&fsbl).unwrap().modified().unwrap();
-        let file = OpenOptions::new().write(true).open(&fsbl).unwrap();
-        file.write_all_at(b"rewritten", 4096).unwrap();
-        if file.metadata().unwrap().modified().unwrap() == before {
-            file.set_modified(before + Duration::from_secs(1)).unwrap();
-        }
-    });
+    let (code, msg) = meddle_at(&s, "placing", || rewrite_in_place(&fsbl, 4096));
     assert_io_failure(code, &msg, &["tf-a.stm32", "changed while being read", "while its copy next to the layout was made"]);
     assert_eq!(snapshot(&s.ws.out()), before);
 }
