@@ -382,6 +382,27 @@ fn check_json_lists_every_problem_with_its_place() {
     assert!(problems.iter().all(|p| p["code"].is_string() && p["message"].is_string() && p["severity"].is_string()));
 }
 
+/// A file that is not a description at all (not UTF-8, or over 1 MiB) still gets its JSON document, with one
+/// problem: scripts piping `check --json` to a JSON reader never see an empty stdout. Regression: nothing was printed.
+#[test]
+fn check_json_documents_a_file_that_is_not_text() {
+    let ws = Workspace::new();
+    let not_utf8 = ws.root().join("binary.toml");
+    fs::write(&not_utf8, b"x = \"\xff\"\n").unwrap();
+    let huge = ws.root().join("huge.toml");
+    fs::write(&huge, vec![b'#'; (1 << 20) + 1]).unwrap();
+    for (file, words) in [(&not_utf8, "not UTF-8 text (byte 0x5)"), (&huge, "more than 1048576 bytes")] {
+        let out = run_imager([OsArg::from("check"), file.into(), "--images".into(), ws.images().into(), "--json".into()]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!((doc["ok"].as_bool(), doc["plan"].is_null()), (Some(false), true));
+        let problems = doc["problems"].as_array().unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0]["code"], "board::not_text");
+        assert!(problems[0]["message"].as_str().unwrap().contains(words), "{problems:?}");
+    }
+}
+
 #[test]
 fn st_sample_layouts_are_all_valid() {
     let mut files: Vec<_> = walkdir::WalkDir::new(fixtures().join("st-flashlayouts"))

@@ -191,16 +191,21 @@ pub fn prepare(board_path: &Path, images: &Path, policy: HashPolicy) -> Result<P
     std::fs::File::open(board_path)
         .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_BOARD_BYTES + 1), &mut text))
         .map_err(Error::file("read board description", board_path))?;
+    // Not a description at all: one problem, so `check --json` still prints its document.
+    let not_text = |why: String| Prepared {
+        source: SourceFile::new(board_path.display().to_string(), String::new()),
+        board: None,
+        inputs: InputSet::default(),
+        plan: None,
+        problems: vec![Problem::error("board::not_text", why).with_help("a board description is a small UTF-8 TOML file: is this the right file?")],
+    };
     if text.len() as u64 > MAX_BOARD_BYTES {
-        return Err(Error::Refused {
-            subject: board_path.display().to_string(),
-            reason: format!("more than {MAX_BOARD_BYTES} bytes; a board description is a small TOML file (is this the right file?)"),
-        });
+        return Ok(not_text(format!("more than {MAX_BOARD_BYTES} bytes")));
     }
-    let text = String::from_utf8(text).map_err(|e| Error::Refused {
-        subject: board_path.display().to_string(),
-        reason: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
-    })?;
+    let text = match String::from_utf8(text) {
+        Ok(t) => t,
+        Err(e) => return Ok(not_text(format!("not UTF-8 text (byte {:#x})", e.utf8_error().valid_up_to()))),
+    };
     let source = SourceFile::new(board_path.display().to_string(), text.clone());
     let (board, mut problems) = board::parse_board(&text);
     let mut inputs = InputSet::default();

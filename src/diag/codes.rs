@@ -24,6 +24,7 @@ pub const CODES: &[Code] = &[
     c("board::missing_key", "a required key is missing"),
     c("board::wrong_type", "a value has the wrong TOML type (a number where a string is needed, …)"),
     c("board::bad_value", "a value is not one of the accepted words"),
+    c("board::not_text", "the board description is not a small UTF-8 text file (over 1 MiB, or not UTF-8)"),
     c("board::bad_size", "a size or offset is not a number of bytes, hex, or a number with K/M/G"),
     c("board::bad_uuid", "a `uuid` is not a GUID"),
     c("board::bad_type", "a partition `type` is neither a known type name nor a GUID"),
