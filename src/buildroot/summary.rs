@@ -46,7 +46,7 @@ pub fn summary(board: &str, media: Media, artifacts: &[Artifact], layout: Layout
     match layout {
         LayoutOutcome::Written(layout) => {
             let _ = writeln!(out, "flash over USB (boot switches to USB boot, board on USB OTG):");
-            let _ = writeln!(out, "  STM32_Programmer_CLI -c port=usb1 -w {}", layout.display());
+            let _ = writeln!(out, "  {}", crate::flash::cubeprog::manual_command(layout));
         }
         LayoutOutcome::NotWritten { path, because, removed } => {
             let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());

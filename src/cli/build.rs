@@ -108,8 +108,8 @@ pub fn print_summary(summary: &BuildSummary) -> Result<(), Error> {
     let built = &summary.built;
     outln!("image data: {} written; the rest of the image is holes", built.data_bytes.human());
     if let Some(layout) = &built.layout {
-        let layout = layout.display();
-        outln!("flash it: stm32mp-imager flash {layout}   (or: STM32_Programmer_CLI -c port=usb1 -w {layout})");
+        let by_hand = crate::flash::cubeprog::manual_command(layout);
+        outln!("flash it: stm32mp-imager flash {}   (or: {by_hand})", layout.display());
     }
     if let Some(bmap) = &built.bmap {
         outln!("or write a card: bmaptool copy --bmap {} {} /dev/sdX", bmap.display(), built.image.display());

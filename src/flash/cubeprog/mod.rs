@@ -44,9 +44,41 @@ pub fn flash_args(target: &Target, layout_file_name: &str) -> Vec<String> {
     args
 }
 
+/// The command a user types to flash `layout` with ST's programmer by hand: from the layout's folder, since the
+/// programmer resolves the layout's binaries from its working folder (`cd DIR && STM32_Programmer_CLI -c port=usb1
+/// -w flash.tsv`; the folder quoted for a POSIX shell when it needs it).
+#[must_use]
+pub fn manual_command(layout: &std::path::Path) -> String {
+    let name = layout.file_name().map_or_else(|| layout.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let dir = layout.parent().filter(|d| !d.as_os_str().is_empty()).map(|d| d.display().to_string());
+    let word = |w: &str| {
+        if !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+,:@%=".contains(c)) {
+            w.to_string()
+        } else {
+            format!("'{}'", w.replace('\'', r"'\''"))
+        }
+    };
+    let run = format!("STM32_Programmer_CLI -c port=usb1 -w {}", word(&name));
+    match dir {
+        Some(d) => format!("cd {} && {run}", word(&d)),
+        None => run,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_manual_command_runs_from_the_layouts_folder() {
+        use std::path::Path;
+        assert_eq!(manual_command(Path::new("/out/flash.tsv")), "cd /out && STM32_Programmer_CLI -c port=usb1 -w flash.tsv");
+        assert_eq!(
+            manual_command(Path::new("/my images/it's/flash.tsv")),
+            r"cd '/my images/it'\''s' && STM32_Programmer_CLI -c port=usb1 -w flash.tsv"
+        );
+        assert_eq!(manual_command(Path::new("flash.tsv")), "STM32_Programmer_CLI -c port=usb1 -w flash.tsv");
+    }
 
     #[test]
     fn the_index_form_and_the_serial_form_agree_with_selects_by_index() {
