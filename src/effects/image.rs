@@ -42,7 +42,7 @@ pub enum Source<'a> {
         /// Size the plan was made with.
         len: ByteSize,
     },
-    /// An erased region (`fip-b`, `u-boot-env`): nothing is written (the image starts as zeros), but the block map
+    /// An erased region (`fip-b`, an empty U-Boot environment): nothing is written (the image starts as zeros), but the block map
     /// maps it, so a card written through the map is erased there as a flash erases it.
     Zeros(ByteSize),
 }

@@ -20,10 +20,12 @@ use std::{
 
 use crate::{
     board::BoardFile,
+    board::LineOpt,
     diag::Problem,
     geometry::RegionKind,
     gpt::{self, Encoded, Entry, Table},
-    plan::{GeneratedFile, InputSet, Plan, Role},
+    guid,
+    plan::{GeneratedFile, InputSet, Plan, PlannedPartition, Role},
     units::{ByteSize, Offset},
 };
 
@@ -61,7 +63,7 @@ pub enum PieceSource {
         /// Its content.
         bytes: Vec<u8>,
     },
-    /// An erased firmware slot (`fip-b`, `u-boot-env`): zeros in the image, mapped in the block map so a card
+    /// An erased firmware slot (`fip-b`, a U-Boot environment): zeros in the image, mapped in the block map so a card
     /// written through it is erased there, as flashing erases it (`PED`).
     Erased {
         /// The slot's size.
@@ -242,6 +244,13 @@ pub fn gpt_table(plan: &Plan) -> Table {
     }
 }
 
+/// A firmware slot the flash erases and leaves empty (`fip-b`, a U-Boot environment): no input, its layout line
+/// deletes (`PED`, the default for a partition without input, or an explicit `PD`/`PED`). An old environment left
+/// on a card would be read by the new U-Boot, so the block map writes zeros there as a flash erases it.
+fn erased_firmware_slot(p: &PlannedPartition) -> bool {
+    p.input.is_none() && (matches!(p.role, Role::FipB | Role::Env) || p.type_guid == guid::UBOOT_ENV) && p.opt.is_none_or(LineOpt::delete)
+}
+
 /// Everything the image holds, in increasing offset order: the table's structures around the partitions' inputs
 /// and the erased firmware slots (what the writer copies or maps; the rest stays a hole and unmapped). Inputs are read from `images` when given (an absolute folder),
 /// else from where they were read when planned.
@@ -250,7 +259,7 @@ pub fn image_pieces(plan: &Plan, inputs: &InputSet, images: Option<&Path>) -> Re
     let table = |kind: RegionKind| Piece { offset: geometry.region(kind).start, label: kind.name().to_string(), source: PieceSource::Table(kind) };
     let mut pieces = vec![table(RegionKind::ProtectiveMbr), table(RegionKind::PrimaryHeader), table(RegionKind::PrimaryEntries)];
     for p in &plan.partitions {
-        if p.input.is_none() && matches!(p.role, Role::FipB | Role::Env) {
+        if erased_firmware_slot(p) {
             pieces.push(Piece { offset: p.start, label: format!("partition {} (erased)", p.name), source: PieceSource::Erased { size: p.size } });
         }
         if let Some(input) = &p.input {
@@ -446,6 +455,22 @@ mod tests {
         // Into the images folder itself, nothing is placed.
         let job = BuildJob::new(&plan, &inputs, &folders("/images", "/images"), JobOptions { bmap: true, layout: true }).unwrap();
         assert!(job.binaries.is_empty());
+    }
+
+    /// An empty U-Boot environment partition of the description is erased through the block map like the A/B set's
+    /// `u-boot-env`; one whose line keeps the old content (`opt = "PE"`) is not, nor an empty data partition.
+    #[test]
+    fn empty_environments_are_erased_slots() {
+        let env = |opt: &str| {
+            let extra =
+                format!("[[partition]]\nname = \"env\"\ntype = \"env\"\nsize = \"512K\"\n{opt}[[partition]]\nname = \"data\"\nsize = \"1M\"\n");
+            let (plan, inputs) = plan_with("tf-a.stm32", &extra);
+            let job = BuildJob::new(&plan, &inputs, &folders("/images", "/out"), JobOptions { bmap: true, layout: true }).unwrap();
+            job.image.pieces.iter().filter(|p| matches!(p.source, PieceSource::Erased { .. })).map(|p| p.label.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(env(""), ["partition env (erased)"]);
+        assert_eq!(env("opt = \"PED\"\n"), ["partition env (erased)"]);
+        assert!(env("opt = \"PE\"\n").is_empty());
     }
 
     #[test]
