@@ -579,6 +579,10 @@ pub fn reject_overlaps(board: &BoardFile, plan: &Plan) -> Vec<Problem> {
             if culprit.part.is_none() {
                 continue;
             }
+            // A partition running past the end of the image has `plan::past_end`, whose help counts the backup GPT.
+            if other.part.is_none() && other.start > Offset::ZERO && culprit.end > Offset::ZERO.saturating_add(plan.disk.size) {
+                continue;
+            }
             // On eMMC a partition starting below 0x80000 has `plan::below_first_offset`, which says where to start it.
             if culprit.start < plan.medium().first_offset() && plan.medium() == Medium::Emmc {
                 continue;
