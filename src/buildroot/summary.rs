@@ -95,7 +95,7 @@ mod tests {
         let a = [Artifact { path: "/i/sdcard.img".into(), size: 3 << 20 }, Artifact { path: "/i/flash.tsv".into(), size: 200 }];
         let s = summary("dk2", Media::Sdcard, &a, LayoutOutcome::Written(Path::new("/i/flash.tsv")), Path::new("/i/sdcard.img"), true);
         assert!(s.contains("/i/sdcard.img       3 MiB  (3145728 bytes)"), "{s}");
-        assert!(s.contains("STM32_Programmer_CLI -c port=usb1 -w /i/flash.tsv"));
+        assert!(s.contains("cd /i && STM32_Programmer_CLI -c port=usb1 -w flash.tsv"), "{s}");
         assert!(s.contains("bmaptool copy /i/sdcard.img /dev/sdX"));
     }
 
