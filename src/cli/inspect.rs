@@ -135,8 +135,15 @@ pub fn inspect_source(shown: &str, src: &dyn ReadAt, len: u64, is_tsv: bool) -> 
     let head = read_at(src, 0, head_len)?;
     let looks_like_text = head.iter().all(|&b| b == b'\t' || b == b'\n' || b == b'\r' || (0x20..0x7f).contains(&b)) && head.contains(&b'\t');
     let sector = usize::try_from(SECTOR.get()).unwrap_or(512);
-    let signature = head.get(sector..sector + gpt::SIGNATURE.len());
-    if is_tsv || (!head.starts_with(&stm32::MAGIC) && signature != Some(gpt::SIGNATURE.as_slice()) && !fip::has_magic(&head) && looks_like_text) {
+    // A GPT is known by either header: the primary at LBA 1, or the backup in the last whole sector (the primary may
+    // be damaged; U-Boot and TF-A then boot from the backup).
+    let last_sector = (len - len % SECTOR.get()).checked_sub(SECTOR.get());
+    let backup_signature = match last_sector {
+        Some(at) if at > 0 => read_at(src, at, gpt::SIGNATURE.len())? == gpt::SIGNATURE,
+        _ => false,
+    };
+    let is_gpt = head.get(sector..sector + gpt::SIGNATURE.len()) == Some(gpt::SIGNATURE.as_slice()) || backup_signature;
+    if is_tsv || (!head.starts_with(&stm32::MAGIC) && !is_gpt && !fip::has_magic(&head) && looks_like_text) {
         if len > MAX_LAYOUT_BYTES {
             out.problems.push(
                 Problem::error(
@@ -151,7 +158,7 @@ pub fn inspect_source(shown: &str, src: &dyn ReadAt, len: u64, is_tsv: bool) -> 
         inspect_tsv(&mut out, shown, &bytes);
         return Ok(out);
     }
-    if signature == Some(gpt::SIGNATURE.as_slice()) {
+    if is_gpt {
         inspect_gpt(&mut out, shown, src, len, &head)?;
         return Ok(out);
     }

@@ -100,36 +100,44 @@ struct Header {
     entries_crc: u32,
 }
 
+/// What a header sector holds.
+enum HeaderRead {
+    /// A header whose signature, size and CRC are right.
+    Valid(Header),
+    /// Damaged: why (a bad signature, size or CRC).
+    Damaged(String),
+    /// Intact but of a shape this tool does not read (another entry count or size); already reported.
+    Unsupported,
+}
+
 /// Check one header; `what` is "primary" or "backup".
-fn read_header(sector: &[u8], what: &str, problems: &mut Vec<Problem>) -> Option<Header> {
-    let err = |m: String| Problem::error("gpt::bad_header", format!("{what} GPT header: {m}"));
+fn read_header(sector: &[u8], what: &str, problems: &mut Vec<Problem>) -> HeaderRead {
     if &sector[0..8] != SIGNATURE {
-        problems.push(err(format!("signature is {:?}, expected \"EFI PART\"", String::from_utf8_lossy(&sector[0..8]))));
-        return None;
+        return HeaderRead::Damaged(format!("signature is {:?}, expected \"EFI PART\"", String::from_utf8_lossy(&sector[0..8])));
     }
-    let revision = le32(sector, 8);
     let size = le32(sector, 12);
-    if revision != REVISION {
-        problems.push(err(format!("revision {revision:#010x}, expected {REVISION:#010x}")));
-    }
     if size != HEADER_SIZE {
-        problems.push(err(format!("header size {size}, expected {HEADER_SIZE}")));
-        return None;
+        return HeaderRead::Damaged(format!("header size {size}, expected {HEADER_SIZE}"));
     }
     let mut copy = sector[..HEADER_SIZE as usize].to_vec();
     copy[16..20].fill(0);
     let stored = le32(sector, 16);
     let computed = crc32fast::hash(&copy);
     if stored != computed {
-        problems.push(err(format!("header CRC32 {stored:#010x}, computed {computed:#010x}")));
+        return HeaderRead::Damaged(format!("header CRC32 {stored:#010x}, computed {computed:#010x}"));
+    }
+    let err = |m: String| Problem::error("gpt::bad_header", format!("{what} GPT header: {m}"));
+    let revision = le32(sector, 8);
+    if revision != REVISION {
+        problems.push(err(format!("revision {revision:#010x}, expected {REVISION:#010x}")));
     }
     let count = le32(sector, 80);
     let entry_size = le32(sector, 84);
     if count != GPT_ENTRIES || entry_size != ENTRY_SIZE {
         problems.push(err(format!("{count} entries of {entry_size} bytes; this tool reads {GPT_ENTRIES} entries of {ENTRY_SIZE} bytes")));
-        return None;
+        return HeaderRead::Unsupported;
     }
-    Some(Header {
+    HeaderRead::Valid(Header {
         current: lba_at(sector, 24),
         backup: lba_at(sector, 32),
         first_usable: lba_at(sector, 40),
@@ -138,6 +146,38 @@ fn read_header(sector: &[u8], what: &str, problems: &mut Vec<Problem>) -> Option
         entries_lba: lba_at(sector, 72),
         entries_crc: le32(sector, 88),
     })
+}
+
+/// One copy of the table, checked: its header and entry array, or why it is damaged and the byte offset of the
+/// damaged part (the header or the array).
+enum Copy<'a> {
+    Valid(Header, &'a [u8]),
+    Damaged(String, u64),
+    Unreadable,
+}
+
+/// Check one copy: the header in `sector` (at byte `header_at` of the disk); its array is read from `array` (the bytes
+/// at LBA `array_lba`) when the header puts it there.
+fn read_copy<'a>(sector: &[u8], header_at: u64, array: &'a [u8], array_lba: Lba, what: &str, problems: &mut Vec<Problem>) -> Copy<'a> {
+    match read_header(sector, what, problems) {
+        HeaderRead::Damaged(why) => Copy::Damaged(why, header_at),
+        HeaderRead::Unsupported => Copy::Unreadable,
+        HeaderRead::Valid(h) => {
+            if h.entries_lba != array_lba {
+                problems.push(Problem::note(
+                    "gpt::entries_location",
+                    format!("the {what} entry array is at LBA {}, not {}; it was not read", h.entries_lba.get(), array_lba.get()),
+                ));
+                return Copy::Unreadable;
+            }
+            let crc = crc32fast::hash(array);
+            if crc == h.entries_crc {
+                Copy::Valid(h, array)
+            } else {
+                Copy::Damaged(format!("entry array CRC32 {crc:#010x}, header says {:#010x}", h.entries_crc), array_lba.offset().get())
+            }
+        }
+    }
 }
 
 fn read_mbr(mbr: &[u8], problems: &mut Vec<Problem>) -> MbrKind {
@@ -207,72 +247,88 @@ pub fn decode(head: &[u8], tail: &[u8], disk_len: ByteSize) -> DecodedGpt {
     let last = geometry.last_lba();
     out.mbr = Some(read_mbr(&head[..SECTOR_BYTES], &mut out.problems));
     let sector = SECTOR_BYTES;
-    let Some(primary) = read_header(&head[sector..2 * sector], "primary", &mut out.problems) else {
-        return out;
-    };
-    out.disk_guid = Some(primary.disk_guid);
-    out.first_usable = Some(primary.first_usable);
-    out.last_usable = Some(primary.last_usable);
-    if primary.current != PRIMARY_HEADER_LBA || primary.backup != last {
-        out.problems.push(Problem::error(
-            "gpt::bad_header",
-            format!(
-                "primary GPT header: current LBA {} / backup LBA {}, expected 1 / {} (was the image truncated or grown?)",
-                primary.current.get(),
-                primary.backup.get(),
-                last.get()
-            ),
-        ));
-    }
-    if primary.entries_lba != PRIMARY_ENTRIES_LBA {
-        out.problems
-            .push(Problem::note("gpt::entries_location", format!("the entry array is at LBA {}, not 2; it was not read", primary.entries_lba.get())));
-        return out;
-    }
     let entries_at = usize::try_from(PRIMARY_ENTRIES_LBA.offset().get()).unwrap_or(2 * sector);
-    let array = &head[entries_at..entries_at + ENTRIES_BYTES];
-    let crc = crc32fast::hash(array);
-    if crc != primary.entries_crc {
-        out.problems
-            .push(Problem::error("gpt::bad_entries", format!("primary entry array CRC32 {crc:#010x}, header says {:#010x}", primary.entries_crc)));
-    }
-    out.entries = read_entries(array);
-
-    let backup_sector = &tail[tail.len() - sector..];
-    match read_header(backup_sector, "backup", &mut out.problems) {
-        Some(b) => {
-            let entries = geometry.backup_entries_lba();
-            if b.current != last || b.backup != PRIMARY_HEADER_LBA || b.entries_lba != entries {
+    let primary = read_copy(
+        &head[sector..2 * sector],
+        PRIMARY_HEADER_LBA.offset().get(),
+        &head[entries_at..entries_at + ENTRIES_BYTES],
+        PRIMARY_ENTRIES_LBA,
+        "primary",
+        &mut out.problems,
+    );
+    let backup_at = last.offset().get();
+    let backup =
+        read_copy(&tail[tail.len() - sector..], backup_at, &tail[..ENTRIES_BYTES], geometry.backup_entries_lba(), "backup", &mut out.problems);
+    let (shown, array) = match (primary, backup) {
+        (Copy::Valid(p, parray), backup) => {
+            if p.current != PRIMARY_HEADER_LBA || p.backup != last {
                 out.problems.push(Problem::error(
-                    "gpt::bad_backup",
+                    "gpt::bad_header",
                     format!(
-                        "backup GPT header: current {} / backup {} / entries at {}, expected {} / 1 / {}",
-                        b.current.get(),
-                        b.backup.get(),
-                        b.entries_lba.get(),
-                        last.get(),
-                        entries.get()
+                        "primary GPT header: current LBA {} / backup LBA {}, expected 1 / {} (was the image truncated or grown?)",
+                        p.current.get(),
+                        p.backup.get(),
+                        last.get()
                     ),
                 ));
             }
-            if b.disk_guid != primary.disk_guid
-                || b.first_usable != primary.first_usable
-                || b.last_usable != primary.last_usable
-                || b.entries_crc != primary.entries_crc
-            {
-                out.problems
-                    .push(Problem::error("gpt::bad_backup", "backup GPT header disagrees with the primary (disk GUID, usable range or entry CRC)"));
+            match backup {
+                Copy::Valid(b, barray) => {
+                    if b.current != last || b.backup != PRIMARY_HEADER_LBA {
+                        out.problems.push(Problem::error(
+                            "gpt::bad_backup",
+                            format!(
+                                "backup GPT header (at {backup_at:#x}): current {} / backup {}, expected {} / 1",
+                                b.current.get(),
+                                b.backup.get(),
+                                last.get(),
+                            ),
+                        ));
+                    }
+                    if b.disk_guid != p.disk_guid
+                        || b.first_usable != p.first_usable
+                        || b.last_usable != p.last_usable
+                        || b.entries_crc != p.entries_crc
+                    {
+                        out.problems.push(Problem::error(
+                            "gpt::bad_backup",
+                            format!("backup GPT header (at {backup_at:#x}) disagrees with the primary (disk GUID, usable range or entry CRC)"),
+                        ));
+                    } else if barray != parray {
+                        out.problems.push(Problem::error("gpt::bad_backup", "backup entry array differs from the primary"));
+                    }
+                }
+                Copy::Damaged(why, at) => out.problems.push(
+                    Problem::error("gpt::bad_backup", format!("no valid backup GPT at the last LBA ({}): {why}, at {at:#x}", last.get()))
+                        .with_help("rewrite the backup GPT, e.g. `sgdisk -e`"),
+                ),
+                Copy::Unreadable => {}
             }
-            let barray = &tail[..ENTRIES_BYTES];
-            if barray != array {
-                out.problems.push(Problem::error("gpt::bad_backup", "backup entry array differs from the primary"));
-            }
+            (p, parray)
         }
-        None => out.problems.push(
-            Problem::error("gpt::bad_backup", format!("no valid backup GPT header at the last LBA ({})", last.get()))
-                .with_help("rewrite the backup GPT, e.g. `sgdisk -e`"),
-        ),
-    }
+        (Copy::Damaged(why, at), Copy::Valid(b, barray)) => {
+            out.problems.push(
+                Problem::error("gpt::primary_damaged", format!("primary GPT damaged ({why}, at {at:#x}); showing the backup at LBA {}", last.get()))
+                    .with_help("U-Boot and TF-A boot from the backup; rewrite the primary from it, e.g. `sgdisk -e` or gdisk's recovery menu"),
+            );
+            (b, barray)
+        }
+        (Copy::Damaged(why, at), other) => {
+            let code = if at == PRIMARY_HEADER_LBA.offset().get() { "gpt::bad_header" } else { "gpt::bad_entries" };
+            out.problems.push(Problem::error(code, format!("primary GPT damaged: {why}, at {at:#x}")));
+            if let Copy::Damaged(bwhy, bat) = other {
+                out.problems
+                    .push(Problem::error("gpt::bad_backup", format!("no valid backup GPT at the last LBA ({}): {bwhy}, at {bat:#x}", last.get())));
+            }
+            return out;
+        }
+        (Copy::Unreadable, _) => return out,
+    };
+    out.disk_guid = Some(shown.disk_guid);
+    out.first_usable = Some(shown.first_usable);
+    out.last_usable = Some(shown.last_usable);
+    out.entries = read_entries(array);
+    let primary = shown;
 
     let mut sorted: Vec<&DecodedEntry> = out.entries.iter().collect();
     sorted.sort_by_key(|e| e.first_lba);

@@ -1,0 +1,78 @@
+//! `inspect` on disk images this tool did not write: tables made by `sgdisk` on a blank file, then damaged the way
+//! cards are (a zeroed sector, a flipped bit). `sgdisk` is the oracle: it reads a damaged primary from the backup,
+//! as U-Boot and TF-A do.
+
+mod common;
+
+use std::{
+    fs::{self, OpenOptions},
+    os::unix::fs::FileExt,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use common::{require, run_imager, run_ok, text};
+
+/// A 64 MiB blank file partitioned by sgdisk: `bootfs` (256 KiB at LBA 2048) and `rootfs` (8 MiB).
+fn sgdisk_image(dir: &Path, extra: &[&str]) -> PathBuf {
+    require("sgdisk");
+    let img = dir.join("sg.img");
+    fs::File::create(&img).unwrap().set_len(64 << 20).unwrap();
+    let mut cmd = Command::new("sgdisk");
+    cmd.args(extra).args(["-n", "1:2048:+256K", "-c", "1:bootfs", "-n", "2:0:+8M", "-c", "2:rootfs", "-t", "2:8300"]).arg(&img);
+    run_ok(&mut cmd);
+    img
+}
+
+fn sgdisk(args: &[&str], img: &Path) -> String {
+    String::from_utf8_lossy(&run_ok(Command::new("sgdisk").args(args).arg(img)).stdout).into_owned()
+}
+
+/// The value after `label` on sgdisk's output line that holds it.
+fn field(out: &str, label: &str) -> String {
+    let line = out.lines().find(|l| l.contains(label)).unwrap_or_else(|| panic!("no `{label}` in\n{out}"));
+    line.split(label).nth(1).unwrap().split_whitespace().next().unwrap().to_string()
+}
+
+fn flip(img: &Path, at: u64) {
+    let f = OpenOptions::new().read(true).write(true).open(img).unwrap();
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, at).unwrap();
+    f.write_all_at(&[b[0] ^ 0x01], at).unwrap();
+}
+
+#[test]
+fn damaged_primary_gpt_is_read_from_the_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = sgdisk_image(dir.path(), &[]);
+    let disk_guid = field(&sgdisk(&["-p"], &clean), "Disk identifier (GUID): ");
+    let rootfs_guid = field(&sgdisk(&["-i", "2"], &clean), "Partition unique GUID: ");
+    let pristine = fs::read(&clean).unwrap();
+    // (what is damaged, how, where the error says it is)
+    type Damage = fn(&Path);
+    let cases: [(&str, Damage, &str); 3] = [
+        ("signature", |p| OpenOptions::new().write(true).open(p).unwrap().write_all_at(&[0u8; 512], 512).unwrap(), "at 0x200"),
+        ("header CRC32", |p| flip(p, 512 + 56), "at 0x200"),
+        ("entry array CRC32", |p| flip(p, 1024 + 128 + 16), "at 0x400"),
+    ];
+    for (why, damage, at) in cases {
+        fs::write(&clean, &pristine).unwrap();
+        damage(&clean);
+        // The oracle still lists both partitions and the clean GUIDs.
+        let sg = sgdisk(&["-p"], &clean);
+        assert!(sg.contains("rootfs") && sg.contains(&disk_guid), "{why}: sgdisk -p\n{sg}");
+        let out = run_imager(["inspect".as_ref(), clean.as_os_str()]);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{why}: {t}");
+        assert!(t.contains(&format!("disk GUID {disk_guid}")), "{why}: {t}");
+        assert!(t.contains(&rootfs_guid) && t.contains("bootfs"), "{why}: {t}");
+        let errors: Vec<&str> = t.lines().filter(|l| l.starts_with("error[")).collect();
+        assert!(
+            t.contains("primary GPT damaged") && t.contains(why) && t.contains(at) && t.contains("showing the backup at LBA 131071"),
+            "{why}: {t}"
+        );
+        assert!(!t.contains("disagrees") && !t.contains("differs"), "{why}: the backup is blamed: {t}");
+        assert_eq!(errors.len(), 1, "{why}: one cause, one error: {t}");
+        assert!(errors[0].starts_with("error[gpt::primary_damaged]"), "{why}: {t}");
+    }
+}
