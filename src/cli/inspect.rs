@@ -8,8 +8,8 @@
 use std::{
     fmt::Write as _,
     fs::File,
-    io,
-    os::unix::fs::FileExt,
+    io::{self, Seek, SeekFrom},
+    os::unix::fs::{FileExt, FileTypeExt},
     path::{Path, PathBuf},
 };
 
@@ -123,8 +123,15 @@ pub fn inspect_file(path: &Path) -> Result<Inspection, Error> {
     if meta.is_dir() {
         return Err(Error::Refused { subject: shown, reason: "is a folder; name a file".to_string() });
     }
+    let len = source_len(&mut &file, meta.file_type().is_block_device(), meta.len()).map_err(Error::file("find the size of", path))?;
     let is_tsv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
-    inspect_source(&shown, &file, meta.len(), is_tsv).map_err(Error::file("read", path))
+    inspect_source(&shown, &file, len, is_tsv).map_err(Error::file("read", path))
+}
+
+/// The bytes readable from a file: its metadata length, except for a block device (an SD card just written), whose
+/// metadata says 0 and which is measured by seeking to its end.
+fn source_len(src: &mut impl Seek, is_block_device: bool, metadata_len: u64) -> io::Result<u64> {
+    if is_block_device { src.seek(SeekFrom::End(0)) } else { Ok(metadata_len) }
 }
 
 /// Inspect `len` bytes readable from `src`, named `shown` in the report. `is_tsv` reads it as a flash layout whatever
@@ -381,4 +388,17 @@ fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, he
     }
     out.problems.extend(problems);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_device_is_measured_by_seeking() {
+        // A block device's metadata length is 0; its size is where a seek to the end lands.
+        let mut card = io::Cursor::new(vec![0u8; 8192]);
+        assert_eq!(source_len(&mut card, true, 0).unwrap(), 8192);
+        assert_eq!(source_len(&mut card, false, 100).unwrap(), 100);
+    }
 }
