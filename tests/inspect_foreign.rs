@@ -76,3 +76,17 @@ fn damaged_primary_gpt_is_read_from_the_backup() {
         assert!(errors[0].starts_with("error[gpt::primary_damaged]"), "{why}: {t}");
     }
 }
+
+#[test]
+fn entry_array_away_from_lba_2_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    // `sgdisk -j 1024`: the primary entry array at LBA 1024 (genimage's `gpt-location = 512K` does the same).
+    let img = sgdisk_image(dir.path(), &["-j", "1024"]);
+    let sg = sgdisk(&["-v"], &img);
+    assert!(sg.contains("No problems found"), "sgdisk -v\n{sg}");
+    let rootfs_guid = field(&sgdisk(&["-i", "2"], &img), "Partition unique GUID: ");
+    let out = run_imager(["inspect".as_ref(), img.as_os_str()]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("bootfs") && t.contains("rootfs") && t.contains(&rootfs_guid), "{t}");
+}

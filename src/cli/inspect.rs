@@ -306,7 +306,18 @@ fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, he
     let tail_len = gpt::TAIL_BYTES.get();
     let tail = read_at(src, len.saturating_sub(tail_len), usize::try_from(tail_len).unwrap_or(0))?;
     let size = ByteSize::new(len);
-    let decoded = gpt::decode(head, &tail, size);
+    // Each entry array is read where its header says (`sgdisk -j`, genimage's `gpt-location` move the primary's).
+    let aligned = len - len % SECTOR.get();
+    let mut arrays = [None, None];
+    for (slot, lba) in arrays.iter_mut().zip(gpt::entries_lbas(head, &tail)) {
+        let Some(at) = lba.and_then(|l| l.checked_offset()).map(|o| o.get()) else { continue };
+        if at >= SECTOR.get() && at.checked_add(gpt::ENTRIES_BYTES as u64).is_some_and(|end| end <= aligned) {
+            *slot = Some(read_at(src, at, gpt::ENTRIES_BYTES)?);
+        }
+    }
+    let [primary, backup] = &arrays;
+    let arrays = gpt::Arrays { primary: primary.as_deref(), backup: backup.as_deref() };
+    let decoded = gpt::decode_with_arrays(head, &tail, arrays, size);
     let r = &mut out.report;
     let _ = writeln!(r, "{shown}: GPT disk image, {len} bytes ({}, {} sectors)", size.human(), size.whole_sectors());
     if let Some(mbr) = decoded.mbr {

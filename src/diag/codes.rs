@@ -111,7 +111,6 @@ pub const CODES: &[Code] = &[
     c("gpt::bad_entries", "the entry array's CRC does not match the header"),
     c("gpt::bad_backup", "the backup GPT disagrees with the primary"),
     c("gpt::primary_damaged", "the primary GPT is damaged (signature, header or array CRC); the valid backup is shown"),
-    c("gpt::entries_location", "note: the entry array is not at LBA 2 and was not read"),
     c("gpt::entry_range", "a partition outside the usable LBA range"),
     c("gpt::overlap", "two GPT partitions overlap"),
     c("inspect::unknown", "`inspect` does not recognise the file's format"),

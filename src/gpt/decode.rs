@@ -156,25 +156,21 @@ enum Copy<'a> {
     Unreadable,
 }
 
-/// Check one copy: the header in `sector` (at byte `header_at` of the disk); its array is read from `array` (the bytes
-/// at LBA `array_lba`) when the header puts it there.
-fn read_copy<'a>(sector: &[u8], header_at: u64, array: &'a [u8], array_lba: Lba, what: &str, problems: &mut Vec<Problem>) -> Copy<'a> {
+/// Check one copy: the header in `sector` (at byte `header_at` of the disk) and its entry array, `array`: the
+/// [`ENTRIES_BYTES`] at the header's `partition_entry_lba`, `None` when they could not be read.
+fn read_copy<'a>(sector: &[u8], header_at: u64, array: Option<&'a [u8]>, what: &str, problems: &mut Vec<Problem>) -> Copy<'a> {
     match read_header(sector, what, problems) {
         HeaderRead::Damaged(why) => Copy::Damaged(why, header_at),
         HeaderRead::Unsupported => Copy::Unreadable,
         HeaderRead::Valid(h) => {
-            if h.entries_lba != array_lba {
-                problems.push(Problem::note(
-                    "gpt::entries_location",
-                    format!("the {what} entry array is at LBA {}, not {}; it was not read", h.entries_lba.get(), array_lba.get()),
-                ));
-                return Copy::Unreadable;
-            }
+            let Some(array) = array.filter(|a| a.len() >= ENTRIES_BYTES).map(|a| &a[..ENTRIES_BYTES]) else {
+                return Copy::Damaged(format!("entry array at LBA {} is not inside the disk", h.entries_lba.get()), header_at);
+            };
             let crc = crc32fast::hash(array);
             if crc == h.entries_crc {
                 Copy::Valid(h, array)
             } else {
-                Copy::Damaged(format!("entry array CRC32 {crc:#010x}, header says {:#010x}", h.entries_crc), array_lba.offset().get())
+                Copy::Damaged(format!("entry array CRC32 {crc:#010x}, header says {:#010x}", h.entries_crc), h.entries_lba.offset().get())
             }
         }
     }
@@ -230,9 +226,43 @@ pub const HEAD_BYTES: ByteSize = ByteSize::sectors(1 + TABLE_SECTORS);
 /// Bytes of the end of a disk [`decode`] reads: the backup table (33 sectors).
 pub const TAIL_BYTES: ByteSize = ByteSize::sectors(TABLE_SECTORS);
 
-/// Decode a GPT disk from its first [`HEAD_BYTES`] (`head`) and last [`TAIL_BYTES`] (`tail`) and its length.
+/// Where each header (the primary at LBA 1 in `head`, the backup in the last sector of `tail`) says its entry array
+/// is: its `partition_entry_lba`, when the sector starts with the signature. The caller reads [`ENTRIES_BYTES`] there
+/// and passes them to [`decode_with_arrays`].
+#[must_use]
+pub fn entries_lbas(head: &[u8], tail: &[u8]) -> [Option<Lba>; 2] {
+    let at = |sector: Option<&[u8]>| sector.filter(|s| s.len() >= SECTOR_BYTES && &s[..8] == SIGNATURE).map(|s| lba_at(s, 72));
+    [at(head.get(SECTOR_BYTES..2 * SECTOR_BYTES)), at(tail.len().checked_sub(SECTOR_BYTES).and_then(|o| tail.get(o..)))]
+}
+
+/// The entry arrays as read from where the headers put them ([`entries_lbas`]); `None` when not inside the disk.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Arrays<'a> {
+    /// The primary header's array.
+    pub primary: Option<&'a [u8]>,
+    /// The backup header's array.
+    pub backup: Option<&'a [u8]>,
+}
+
+/// Decode a GPT disk from its first [`HEAD_BYTES`] (`head`) and last [`TAIL_BYTES`] (`tail`) and its length, with the
+/// entry arrays where a table this tool writes puts them (LBA 2, and the 32 sectors before the backup header); an
+/// array elsewhere counts as unreadable. [`decode_with_arrays`] reads any table.
 #[must_use]
 pub fn decode(head: &[u8], tail: &[u8], disk_len: ByteSize) -> DecodedGpt {
+    let geometry = DiskGeometry::for_size(disk_len);
+    let [p, b] = entries_lbas(head, tail);
+    let entries_at = usize::try_from(PRIMARY_ENTRIES_LBA.offset().get()).unwrap_or(usize::MAX);
+    let arrays = Arrays {
+        primary: head.get(entries_at..entries_at.saturating_add(ENTRIES_BYTES)).filter(|_| p == Some(PRIMARY_ENTRIES_LBA)),
+        backup: tail.get(..ENTRIES_BYTES).filter(|_| geometry.is_valid() && b == Some(geometry.backup_entries_lba())),
+    };
+    decode_with_arrays(head, tail, arrays, disk_len)
+}
+
+/// Decode a GPT disk from its first [`HEAD_BYTES`] (`head`), last [`TAIL_BYTES`] (`tail`), the entry arrays read
+/// where the headers put them, and its length.
+#[must_use]
+pub fn decode_with_arrays(head: &[u8], tail: &[u8], arrays: Arrays<'_>, disk_len: ByteSize) -> DecodedGpt {
     let mut out = DecodedGpt::default();
     let geometry = DiskGeometry::for_size(disk_len);
     // Every slice taken below (MBR, headers, entry arrays) lies inside `head` or `tail` once this holds.
@@ -247,18 +277,9 @@ pub fn decode(head: &[u8], tail: &[u8], disk_len: ByteSize) -> DecodedGpt {
     let last = geometry.last_lba();
     out.mbr = Some(read_mbr(&head[..SECTOR_BYTES], &mut out.problems));
     let sector = SECTOR_BYTES;
-    let entries_at = usize::try_from(PRIMARY_ENTRIES_LBA.offset().get()).unwrap_or(2 * sector);
-    let primary = read_copy(
-        &head[sector..2 * sector],
-        PRIMARY_HEADER_LBA.offset().get(),
-        &head[entries_at..entries_at + ENTRIES_BYTES],
-        PRIMARY_ENTRIES_LBA,
-        "primary",
-        &mut out.problems,
-    );
+    let primary = read_copy(&head[sector..2 * sector], PRIMARY_HEADER_LBA.offset().get(), arrays.primary, "primary", &mut out.problems);
     let backup_at = last.offset().get();
-    let backup =
-        read_copy(&tail[tail.len() - sector..], backup_at, &tail[..ENTRIES_BYTES], geometry.backup_entries_lba(), "backup", &mut out.problems);
+    let backup = read_copy(&tail[tail.len() - sector..], backup_at, arrays.backup, "backup", &mut out.problems);
     let (shown, array) = match (primary, backup) {
         (Copy::Valid(p, parray), backup) => {
             if p.current != PRIMARY_HEADER_LBA || p.backup != last {

@@ -8,7 +8,7 @@
 
 mod decode;
 
-pub use decode::{DecodedEntry, DecodedGpt, HEAD_BYTES, MbrKind, TAIL_BYTES, decode};
+pub use decode::{Arrays, DecodedEntry, DecodedGpt, HEAD_BYTES, MbrKind, TAIL_BYTES, decode, decode_with_arrays, entries_lbas};
 
 use crate::{
     geometry::{DiskGeometry, GPT_ENTRIES, GPT_ENTRY_SIZE, PRIMARY_ENTRIES_LBA, PRIMARY_HEADER_LBA, RegionKind},
