@@ -90,3 +90,16 @@ fn entry_array_away_from_lba_2_is_read() {
     assert!(out.status.success(), "{t}");
     assert!(t.contains("bootfs") && t.contains("rootfs") && t.contains(&rootfs_guid), "{t}");
 }
+
+#[test]
+fn image_with_a_partial_last_sector_keeps_its_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = sgdisk_image(dir.path(), &[]);
+    // 100 bytes past the last whole sector: the backup header is still the last whole sector.
+    OpenOptions::new().append(true).open(&img).unwrap().write_all_at(&[0xA5; 100], 64 << 20).unwrap();
+    let out = run_imager(["inspect".as_ref(), img.as_os_str()]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("warning[gpt::partial_sector]") && t.contains("rootfs"), "{t}");
+    assert!(!t.contains("backup"), "{t}");
+}

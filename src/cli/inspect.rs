@@ -304,10 +304,11 @@ fn entry_bytes(e: &gpt::DecodedEntry) -> Option<(Offset, ByteSize)> {
 
 fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, head: &[u8]) -> io::Result<()> {
     let tail_len = gpt::TAIL_BYTES.get();
-    let tail = read_at(src, len.saturating_sub(tail_len), usize::try_from(tail_len).unwrap_or(0))?;
+    // The backup table ends at the last whole sector: bytes past it (an image not a multiple of 512) are not read.
+    let aligned = len - len % SECTOR.get();
+    let tail = read_at(src, aligned.saturating_sub(tail_len), usize::try_from(tail_len).unwrap_or(0))?;
     let size = ByteSize::new(len);
     // Each entry array is read where its header says (`sgdisk -j`, genimage's `gpt-location` move the primary's).
-    let aligned = len - len % SECTOR.get();
     let mut arrays = [None, None];
     for (slot, lba) in arrays.iter_mut().zip(gpt::entries_lbas(head, &tail)) {
         let Some(at) = lba.and_then(|l| l.checked_offset()).map(|o| o.get()) else { continue };
