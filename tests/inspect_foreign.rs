@@ -73,7 +73,7 @@ fn damaged_primary_gpt_is_read_from_the_backup() {
         );
         assert!(!t.contains("disagrees") && !t.contains("differs"), "{why}: the backup is blamed: {t}");
         assert_eq!(errors.len(), 1, "{why}: one cause, one error: {t}");
-        assert!(errors[0].starts_with("error[gpt::primary_damaged]"), "{why}: {t}");
+        assert!(errors[0].starts_with(&format!("error[gpt::primary_damaged]: {}: ", clean.display())), "{why}: the file is named: {t}");
     }
 }
 

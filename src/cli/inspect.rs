@@ -357,7 +357,16 @@ fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, he
             if e.attributes & 4 != 0 { " (bootable)" } else { "" }
         );
     }
-    let mut problems = decoded.problems.clone();
+    // The decoder does not know the file's name: each problem is prefixed with it, as inspect's own are.
+    let mut problems: Vec<Problem> = decoded
+        .problems
+        .iter()
+        .cloned()
+        .map(|mut p| {
+            p.message = format!("{shown}: {}", p.message);
+            p
+        })
+        .collect();
     // Only entries that lie inside the usable range and overlap no other are read: the others are already errors,
     // and reading them could cost far more than the image (128 entries over one partition: its payload summed 128
     // times). Read this way, no byte of the image is checked twice.

@@ -111,7 +111,7 @@ enum HeaderRead {
 }
 
 /// Check one header; `what` is "primary" or "backup".
-fn read_header(sector: &[u8], what: &str, problems: &mut Vec<Problem>) -> HeaderRead {
+fn read_header(sector: &[u8], header_at: u64, what: &str, problems: &mut Vec<Problem>) -> HeaderRead {
     if &sector[0..8] != SIGNATURE {
         return HeaderRead::Damaged(format!("signature is {:?}, expected \"EFI PART\"", String::from_utf8_lossy(&sector[0..8])));
     }
@@ -126,7 +126,7 @@ fn read_header(sector: &[u8], what: &str, problems: &mut Vec<Problem>) -> Header
     if stored != computed {
         return HeaderRead::Damaged(format!("header CRC32 {stored:#010x}, computed {computed:#010x}"));
     }
-    let err = |m: String| Problem::error("gpt::bad_header", format!("{what} GPT header: {m}"));
+    let err = |m: String| Problem::error("gpt::bad_header", format!("{what} GPT header (at {header_at:#x}): {m}"));
     let revision = le32(sector, 8);
     if revision != REVISION {
         problems.push(err(format!("revision {revision:#010x}, expected {REVISION:#010x}")));
@@ -159,7 +159,7 @@ enum Copy<'a> {
 /// Check one copy: the header in `sector` (at byte `header_at` of the disk) and its entry array, `array`: the
 /// [`ENTRIES_BYTES`] at the header's `partition_entry_lba`, `None` when they could not be read.
 fn read_copy<'a>(sector: &[u8], header_at: u64, array: Option<&'a [u8]>, what: &str, problems: &mut Vec<Problem>) -> Copy<'a> {
-    match read_header(sector, what, problems) {
+    match read_header(sector, header_at, what, problems) {
         HeaderRead::Damaged(why) => Copy::Damaged(why, header_at),
         HeaderRead::Unsupported => Copy::Unreadable,
         HeaderRead::Valid(h) => {
@@ -286,7 +286,7 @@ pub fn decode_with_arrays(head: &[u8], tail: &[u8], arrays: Arrays<'_>, disk_len
                 out.problems.push(Problem::error(
                     "gpt::bad_header",
                     format!(
-                        "primary GPT header: current LBA {} / backup LBA {}, expected 1 / {} (was the image truncated or grown?)",
+                        "primary GPT header (at 0x200): current LBA {} / backup LBA {}, expected 1 / {} (was the image truncated or grown?)",
                         p.current.get(),
                         p.backup.get(),
                         last.get()
@@ -316,7 +316,14 @@ pub fn decode_with_arrays(head: &[u8], tail: &[u8], arrays: Arrays<'_>, disk_len
                             format!("backup GPT header (at {backup_at:#x}) disagrees with the primary (disk GUID, usable range or entry CRC)"),
                         ));
                     } else if barray != parray {
-                        out.problems.push(Problem::error("gpt::bad_backup", "backup entry array differs from the primary"));
+                        out.problems.push(Problem::error(
+                            "gpt::bad_backup",
+                            format!(
+                                "backup entry array (at {:#x}) differs from the primary (at {:#x})",
+                                b.entries_lba.offset().get(),
+                                p.entries_lba.offset().get()
+                            ),
+                        ));
                     }
                 }
                 Copy::Damaged(why, at) => out.problems.push(
@@ -351,6 +358,9 @@ pub fn decode_with_arrays(head: &[u8], tail: &[u8], arrays: Arrays<'_>, disk_len
     out.entries = read_entries(array);
     let primary = shown;
 
+    // The byte where an entry of the array shown lies.
+    let array_at = primary.entries_lba.offset().get();
+    let entry_at = |e: &DecodedEntry| array_at.saturating_add(u64::from(e.number.saturating_sub(1)) * u64::from(ENTRY_SIZE));
     let mut sorted: Vec<&DecodedEntry> = out.entries.iter().collect();
     sorted.sort_by_key(|e| e.first_lba);
     for e in &sorted {
@@ -358,9 +368,10 @@ pub fn decode_with_arrays(head: &[u8], tail: &[u8], arrays: Arrays<'_>, disk_len
             out.problems.push(Problem::error(
                 "gpt::entry_range",
                 format!(
-                    "partition {} `{}` spans LBA {}..{}, outside the usable range {}..{}",
+                    "partition {} `{}` (entry at {:#x}) spans LBA {}..{}, outside the usable range {}..{}",
                     e.number,
                     e.name,
+                    entry_at(e),
                     e.first_lba.get(),
                     e.last_lba.get(),
                     primary.first_usable.get(),
@@ -374,9 +385,10 @@ pub fn decode_with_arrays(head: &[u8], tail: &[u8], arrays: Arrays<'_>, disk_len
             out.problems.push(Problem::error(
                 "gpt::overlap",
                 format!(
-                    "partition {} `{}` (LBA {}..{}) overlaps partition {} `{}` (LBA {}..{})",
+                    "partition {} `{}` (entry at {:#x}, LBA {}..{}) overlaps partition {} `{}` (LBA {}..{})",
                     pair[1].number,
                     pair[1].name,
+                    entry_at(pair[1]),
                     pair[1].first_lba.get(),
                     pair[1].last_lba.get(),
                     pair[0].number,

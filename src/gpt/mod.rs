@@ -278,4 +278,32 @@ mod tests {
         assert_eq!(dec.problems[0].code, "gpt::bad_backup");
         assert!(dec.problems[0].message.contains("header CRC32"), "{}", dec.problems[0].message);
     }
+
+    #[test]
+    fn problems_give_the_byte_offset() {
+        let (_, mut table) = small_disk();
+        let mut second = table.entries[0].clone();
+        second.first_lba = Lba::new(2000);
+        second.last_lba = Lba::new(5000);
+        table.entries.push(second);
+        let enc = encode(&table);
+        let mut disk = vec![0u8; 4096 * 512];
+        for (off, blob) in enc.placed() {
+            let at = usize::try_from(off.get()).unwrap();
+            disk[at..at + blob.len()].copy_from_slice(blob);
+        }
+        let dec = decode_disk(&disk);
+        let text: Vec<&str> = dec.problems.iter().map(|p| p.message.as_str()).collect();
+        // Entry 2 lies at 0x400 + 128.
+        assert!(text.iter().any(|m| m.contains("partition 2") && m.contains("entry at 0x480") && m.contains("outside the usable range")), "{text:?}");
+        assert!(text.iter().any(|m| m.contains("entry at 0x480") && m.contains("overlaps")), "{text:?}");
+        let n = disk.len();
+        disk[n - 512 + 8] ^= 0x01; // the backup's revision; its CRC redone so only the revision is wrong
+        let crc_at = n - 512 + 16;
+        disk[crc_at..crc_at + 4].fill(0);
+        let crc = crc32fast::hash(&disk[n - 512..n - 512 + 92]);
+        disk[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+        let dec = decode_disk(&disk);
+        assert!(dec.problems.iter().any(|p| p.message.starts_with("backup GPT header (at 0x1ffe00): revision")), "{:?}", dec.problems);
+    }
 }
