@@ -1,4 +1,4 @@
-//! `inspect` on disk images this tool did not write: tables made by `sgdisk` on a blank file, then damaged the way
+//! `inspect` on files this tool did not write. Disk images: tables made by `sgdisk` on a blank file, then damaged the way
 //! cards are (a zeroed sector, a flipped bit). `sgdisk` is the oracle: it reads a damaged primary from the backup,
 //! as U-Boot and TF-A do.
 
@@ -102,4 +102,15 @@ fn image_with_a_partial_last_sector_keeps_its_backup() {
     assert!(out.status.success(), "{t}");
     assert!(t.contains("warning[gpt::partial_sector]") && t.contains("rootfs"), "{t}");
     assert!(!t.contains("backup"), "{t}");
+}
+
+#[test]
+fn an_unreadable_file_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.img");
+    let out = run_imager(["inspect".as_ref(), missing.as_os_str()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "the OS error is said once:\n{err}");
+    assert!(err.contains("1 file could not be read"), "{err}");
 }

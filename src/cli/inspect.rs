@@ -69,7 +69,7 @@ pub struct InspectArgs {
 /// status still says whether one was wrong.
 pub fn run(args: &InspectArgs, ctx: &super::Context) -> Result<(), Error> {
     let mut errors = 0usize;
-    let mut io_errors = Vec::new();
+    let mut unread = 0usize;
     let mut stdout_closed = false;
     for (i, path) in args.files.iter().enumerate() {
         match inspect_file(path) {
@@ -85,13 +85,14 @@ pub fn run(args: &InspectArgs, ctx: &super::Context) -> Result<(), Error> {
                 errors += inspection.problems.iter().filter(|p| p.is_error()).count();
             }
             Err(e) => {
+                // Shown here, in its place among the files; the summary only counts it.
                 say!("error: {e}");
-                io_errors.push(e);
+                unread += 1;
             }
         }
     }
-    if let Some(e) = io_errors.into_iter().next() {
-        return Err(e);
+    if unread > 0 {
+        return Err(Error::Unread { count: unread });
     }
     if errors > 0 {
         return Err(Error::Problems { subject: None, errors, shown: Shown::Above, undone: None });
