@@ -114,3 +114,55 @@ fn an_unreadable_file_is_reported_once() {
     assert_eq!(err.matches("No such file").count(), 1, "the OS error is said once:\n{err}");
     assert!(err.contains("1 file could not be read"), "{err}");
 }
+
+/// A FIP from `fiptool create` with more entries than a build ever packs.
+#[test]
+fn fip_with_70_blobs() {
+    require("fiptool");
+    let dir = tempfile::tempdir().unwrap();
+    let blob = dir.path().join("blob.bin");
+    fs::write(&blob, b"payload").unwrap();
+    let many = dir.path().join("many.fip");
+    let mut cmd = Command::new("fiptool");
+    cmd.arg("create");
+    for i in 0..70 {
+        cmd.arg("--blob").arg(format!("uuid={i:08x}-1111-2222-3333-444455556666,file={}", blob.display()));
+    }
+    run_ok(cmd.arg(&many));
+    let out = run_imager(["inspect".as_ref(), many.as_os_str()]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("70 entries") && t.contains("uuid 00000045-1111-2222-3333-444455556666"), "{t}");
+}
+
+/// A FIP from `fiptool create` with one image per option fiptool lists: each is shown under fiptool's name.
+#[test]
+fn fip_entries_carry_every_fiptool_name() {
+    require("fiptool");
+    let dir = tempfile::tempdir().unwrap();
+    let blob = dir.path().join("blob.bin");
+    fs::write(&blob, b"payload").unwrap();
+    let help = Command::new("fiptool").args(["help", "create"]).output().unwrap();
+    let help = format!("{}{}", String::from_utf8_lossy(&help.stdout), String::from_utf8_lossy(&help.stderr));
+    let options: Vec<&str> = help
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("--"))
+        .filter(|l| l.contains("FILENAME"))
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert!(options.len() >= 30, "fiptool help create:\n{help}");
+    let all = dir.path().join("all.fip");
+    let mut cmd = Command::new("fiptool");
+    cmd.arg("create");
+    for o in &options {
+        cmd.arg(format!("--{o}")).arg(&blob);
+    }
+    run_ok(cmd.arg(&all));
+    let out = run_imager(["inspect".as_ref(), all.as_os_str()]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(!t.contains("(unknown)"), "{t}");
+    for o in &options {
+        assert!(t.lines().any(|l| l.trim_start().starts_with(&format!("{o} ")) || l.trim_start().starts_with(&format!("{o}\t"))), "no `{o}` in\n{t}");
+    }
+}
