@@ -166,3 +166,62 @@ fn fip_entries_carry_every_fiptool_name() {
         assert!(t.lines().any(|l| l.trim_start().starts_with(&format!("{o} ")) || l.trim_start().starts_with(&format!("{o}\t"))), "no `{o}` in\n{t}");
     }
 }
+
+/// genimage's `partition-table-type = "mbr"`: an MBR-only disk is named, not "unknown".
+#[test]
+fn mbr_only_disk_is_named() {
+    require("genimage");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("data.bin"), b"data").unwrap();
+    let cfg = d.join("genimage.cfg");
+    fs::write(
+        &cfg,
+        "image mbr.img {\n hdimage { partition-table-type = \"mbr\" }\n size = 4M\n partition data {\n  image = \"data.bin\"\n  offset = 1M\n  size = 1M\n  partition-type = 0x83\n }\n}\n",
+    )
+    .unwrap();
+    for sub in ["out", "root"] {
+        fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    run_ok(
+        Command::new("genimage")
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--inputpath")
+            .arg(d)
+            .arg("--outputpath")
+            .arg(d.join("out"))
+            .arg("--rootpath")
+            .arg(d.join("root"))
+            .arg("--tmppath")
+            .arg(d.join("tmp")),
+    );
+    let img = d.join("out/mbr.img");
+    let out = run_imager(["inspect".as_ref(), img.as_os_str()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains(&format!(
+            "error[inspect::mbr_only]: {}: MBR partition table (0x55AA at 0x1fe), no GPT: the STM32MP boot ROM and TF-A need a GPT",
+            img.display()
+        )),
+        "{t}"
+    );
+    assert!(!t.contains("unknown format"), "{t}");
+}
+
+/// A GPT laid out for 4096-byte sectors (its header at byte 4096) is named, not "unknown".
+#[test]
+fn gpt_with_4096_byte_sectors_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("4k.img");
+    let mut bytes = vec![0u8; 1 << 20];
+    bytes[510..512].copy_from_slice(&[0x55, 0xAA]);
+    bytes[446 + 4] = 0xEE;
+    bytes[4096..4104].copy_from_slice(b"EFI PART");
+    fs::write(&img, &bytes).unwrap();
+    let out = run_imager(["inspect".as_ref(), img.as_os_str()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("error[inspect::gpt_4k_sectors]") && t.contains("GPT with 4096-byte sectors") && t.contains("STM32MP media use 512"), "{t}");
+}

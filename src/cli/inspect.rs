@@ -178,6 +178,27 @@ pub fn inspect_source(shown: &str, src: &dyn ReadAt, len: u64, is_tsv: bool) -> 
         inspect_fip(&mut out, shown, len, &head);
         return Ok(out);
     }
+    // Disks the STM32MP cannot boot from, said as such rather than "unknown". A GPT made for 4096-byte sectors has
+    // its header at byte 4096 (and a protective MBR too: it is checked first).
+    if head.get(4096..4096 + gpt::SIGNATURE.len()) == Some(gpt::SIGNATURE.as_slice()) {
+        let _ = writeln!(out.report, "{shown}: {len} bytes, GPT disk image with 4096-byte sectors");
+        out.problems.push(
+            Problem::error("inspect::gpt_4k_sectors", format!("{shown}: GPT with 4096-byte sectors (\"EFI PART\" at 0x1000); STM32MP media use 512"))
+                .with_help("write the table for 512-byte sectors (sgdisk and genimage do on an image file)"),
+        );
+        return Ok(out);
+    }
+    if head.get(510..512) == Some([0x55, 0xAA].as_slice()) {
+        let _ = writeln!(out.report, "{shown}: {len} bytes, MBR-partitioned disk image");
+        out.problems.push(
+            Problem::error(
+                "inspect::mbr_only",
+                format!("{shown}: MBR partition table (0x55AA at 0x1fe), no GPT: the STM32MP boot ROM and TF-A need a GPT"),
+            )
+            .with_help("partition the card with a GPT (a protective MBR only)"),
+        );
+        return Ok(out);
+    }
     let _ = writeln!(out.report, "{shown}: {len} bytes, not a GPT image, STM32 image, FIP or flash layout");
     out.problems.push(
         Problem::error("inspect::unknown", format!("{shown}: unknown format"))

@@ -114,6 +114,8 @@ pub const CODES: &[Code] = &[
     c("gpt::entry_range", "a partition outside the usable LBA range"),
     c("gpt::overlap", "two GPT partitions overlap"),
     c("inspect::unknown", "`inspect` does not recognise the file's format"),
+    c("inspect::mbr_only", "a disk image with an MBR partition table and no GPT, which the STM32MP cannot boot"),
+    c("inspect::gpt_4k_sectors", "a GPT made for 4096-byte sectors; STM32MP media use 512"),
     c("inspect::io", "`inspect` could not read the whole file"),
     c("inspect::too_large", "a file too large to be a flash layout"),
     c("inspect::bad_stm32_header", "an STM32 header field is wrong"),
