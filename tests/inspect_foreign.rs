@@ -225,3 +225,22 @@ fn gpt_with_4096_byte_sectors_is_named() {
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("error[inspect::gpt_4k_sectors]") && t.contains("GPT with 4096-byte sectors") && t.contains("STM32MP media use 512"), "{t}");
 }
+
+/// The listings print what the files print: a layout's Id in upper hex (ST's FlashLayout files, this tool's template),
+/// a partition's first byte in hex (as `check`'s table and flash.tsv give it).
+#[test]
+fn listings_use_the_files_hex() {
+    let tsv = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/st-flashlayouts/scarthgap/FlashLayout_sdcard_stm32mp157f-ev1_sample.tsv");
+    let layout = fs::read_to_string(&tsv).unwrap();
+    assert!(layout.contains("\t0x0A\t"), "the fixture holds Id 0x0A");
+    let t = text(&run_imager(["inspect".as_ref(), tsv.as_os_str()]));
+    assert!(t.contains(" 0x0A ") && !t.contains(" 0x0a "), "{t}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let img = sgdisk_image(dir.path(), &[]);
+    let start = field(&sgdisk(&["-i", "2"], &img), "First sector: ").parse::<u64>().unwrap();
+    let t = text(&run_imager(["inspect".as_ref(), img.as_os_str()]));
+    assert!(t.contains("byte start"), "{t}");
+    let row = t.lines().find(|l| l.contains("rootfs")).unwrap();
+    assert!(row.contains(&format!(" {:#010x} ", start * 512)), "{t}");
+}

@@ -216,7 +216,7 @@ fn inspect_tsv(out: &mut Inspection, shown: &str, bytes: &[u8]) {
     for l in &parsed.lines {
         let _ = writeln!(
             r,
-            "  line {:<3} {:<4} {:#04x}  {:<16} {:<10} {:<9} {:<12} {}",
+            "  line {:<3} {:<4} 0x{:02X}  {:<16} {:<10} {:<9} {:<12} {}",
             l.line,
             l.opt.to_string(),
             l.id,
@@ -357,20 +357,26 @@ fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, he
     if let (Some(g), Some(f), Some(l)) = (decoded.disk_guid, decoded.first_usable, decoded.last_usable) {
         let _ = writeln!(r, "  disk GUID {g}, usable LBA {}..{}", f.get(), l.get());
     }
-    let _ =
-        writeln!(r, "  {:<3} {:>10} {:>10} {:>12}  {:<16} {:<38} {:<36} attrs", "#", "start LBA", "end LBA", "size", "name", "type", "unique GUID");
+    let _ = writeln!(
+        r,
+        "  {:<3} {:>10} {:>10} {:>10} {:>12}  {:<16} {:<38} {:<36} attrs",
+        "#", "start LBA", "end LBA", "byte start", "size", "name", "type", "unique GUID"
+    );
     for e in &decoded.entries {
         let ty = match guid::type_name(e.type_guid) {
             Some(n) => format!("{} ({n})", e.type_guid),
             None => e.type_guid.to_string(),
         };
         let size = entry_bytes(e).map_or_else(|| "-".to_string(), |(_, size)| size.to_string());
+        // The byte start as `check`'s table and flash.tsv give it.
+        let start = entry_bytes(e).map_or_else(|| "-".to_string(), |(start, _)| format!("{:#010x}", start.get()));
         let _ = writeln!(
             r,
-            "  {:<3} {:>10} {:>10} {:>12}  {:<16} {:<38} {:<36} {:#x}{}",
+            "  {:<3} {:>10} {:>10} {:>10} {:>12}  {:<16} {:<38} {:<36} {:#x}{}",
             e.number,
             e.first_lba.get(),
             e.last_lba.get(),
+            start,
             size,
             e.name,
             ty,
