@@ -54,6 +54,12 @@ pub enum Error {
         /// What was therefore not done (`written`, `flashed`), if anything.
         undone: Option<&'static str>,
     },
+    /// Files that could not be read, each already shown with its OS error (`inspect` goes on to the next file).
+    #[error("{count} file{} could not be read (listed above)", if *count == 1 { "" } else { "s" })]
+    Unread {
+        /// How many.
+        count: usize,
+    },
     /// An argument or a file is refused outright, for one reason.
     #[error("{subject}: {reason}")]
     Refused {
@@ -178,7 +184,7 @@ impl Error {
             Error::Problems { .. } | Error::Refused { .. } | Error::PortWithBuiltin | Error::BuiltinPlan(_) => EXIT_INVALID,
             Error::FsblSoc(crate::effects::builtin::FsblSocError::Read { .. }) => EXIT_IO,
             Error::FsblSoc(_) => EXIT_INVALID,
-            Error::File { .. } => EXIT_IO,
+            Error::File { .. } | Error::Unread { .. } => EXIT_IO,
             Error::Build(e) => build_exit_code(e),
             Error::LayoutFile(e) if e.is_io() => EXIT_IO,
             Error::LayoutFile(_) => EXIT_INVALID,

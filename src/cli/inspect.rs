@@ -8,8 +8,8 @@
 use std::{
     fmt::Write as _,
     fs::File,
-    io,
-    os::unix::fs::FileExt,
+    io::{self, Seek, SeekFrom},
+    os::unix::fs::{FileExt, FileTypeExt},
     path::{Path, PathBuf},
 };
 
@@ -69,7 +69,7 @@ pub struct InspectArgs {
 /// status still says whether one was wrong.
 pub fn run(args: &InspectArgs, ctx: &super::Context) -> Result<(), Error> {
     let mut errors = 0usize;
-    let mut io_errors = Vec::new();
+    let mut unread = 0usize;
     let mut stdout_closed = false;
     for (i, path) in args.files.iter().enumerate() {
         match inspect_file(path) {
@@ -85,13 +85,14 @@ pub fn run(args: &InspectArgs, ctx: &super::Context) -> Result<(), Error> {
                 errors += inspection.problems.iter().filter(|p| p.is_error()).count();
             }
             Err(e) => {
+                // Shown here, in its place among the files; the summary only counts it.
                 say!("error: {e}");
-                io_errors.push(e);
+                unread += 1;
             }
         }
     }
-    if let Some(e) = io_errors.into_iter().next() {
-        return Err(e);
+    if unread > 0 {
+        return Err(Error::Unread { count: unread });
     }
     if errors > 0 {
         return Err(Error::Problems { subject: None, errors, shown: Shown::Above, undone: None });
@@ -123,8 +124,15 @@ pub fn inspect_file(path: &Path) -> Result<Inspection, Error> {
     if meta.is_dir() {
         return Err(Error::Refused { subject: shown, reason: "is a folder; name a file".to_string() });
     }
+    let len = source_len(&mut &file, meta.file_type().is_block_device(), meta.len()).map_err(Error::file("find the size of", path))?;
     let is_tsv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
-    inspect_source(&shown, &file, meta.len(), is_tsv).map_err(Error::file("read", path))
+    inspect_source(&shown, &file, len, is_tsv).map_err(Error::file("read", path))
+}
+
+/// The bytes readable from a file: its metadata length, except for a block device (an SD card just written), whose
+/// metadata says 0 and which is measured by seeking to its end.
+fn source_len(src: &mut impl Seek, is_block_device: bool, metadata_len: u64) -> io::Result<u64> {
+    if is_block_device { src.seek(SeekFrom::End(0)) } else { Ok(metadata_len) }
 }
 
 /// Inspect `len` bytes readable from `src`, named `shown` in the report. `is_tsv` reads it as a flash layout whatever
@@ -135,8 +143,15 @@ pub fn inspect_source(shown: &str, src: &dyn ReadAt, len: u64, is_tsv: bool) -> 
     let head = read_at(src, 0, head_len)?;
     let looks_like_text = head.iter().all(|&b| b == b'\t' || b == b'\n' || b == b'\r' || (0x20..0x7f).contains(&b)) && head.contains(&b'\t');
     let sector = usize::try_from(SECTOR.get()).unwrap_or(512);
-    let signature = head.get(sector..sector + gpt::SIGNATURE.len());
-    if is_tsv || (!head.starts_with(&stm32::MAGIC) && signature != Some(gpt::SIGNATURE.as_slice()) && !fip::has_magic(&head) && looks_like_text) {
+    // A GPT is known by either header: the primary at LBA 1, or the backup in the last whole sector (the primary may
+    // be damaged; U-Boot and TF-A then boot from the backup).
+    let last_sector = (len - len % SECTOR.get()).checked_sub(SECTOR.get());
+    let backup_signature = match last_sector {
+        Some(at) if at > 0 => read_at(src, at, gpt::SIGNATURE.len())? == gpt::SIGNATURE,
+        _ => false,
+    };
+    let is_gpt = head.get(sector..sector + gpt::SIGNATURE.len()) == Some(gpt::SIGNATURE.as_slice()) || backup_signature;
+    if is_tsv || (!head.starts_with(&stm32::MAGIC) && !is_gpt && !fip::has_magic(&head) && looks_like_text) {
         if len > MAX_LAYOUT_BYTES {
             out.problems.push(
                 Problem::error(
@@ -151,7 +166,7 @@ pub fn inspect_source(shown: &str, src: &dyn ReadAt, len: u64, is_tsv: bool) -> 
         inspect_tsv(&mut out, shown, &bytes);
         return Ok(out);
     }
-    if signature == Some(gpt::SIGNATURE.as_slice()) {
+    if is_gpt {
         inspect_gpt(&mut out, shown, src, len, &head)?;
         return Ok(out);
     }
@@ -161,6 +176,27 @@ pub fn inspect_source(shown: &str, src: &dyn ReadAt, len: u64, is_tsv: bool) -> 
     }
     if fip::has_magic(&head) {
         inspect_fip(&mut out, shown, len, &head);
+        return Ok(out);
+    }
+    // Disks the STM32MP cannot boot from, said as such rather than "unknown". A GPT made for 4096-byte sectors has
+    // its header at byte 4096 (and a protective MBR too: it is checked first).
+    if head.get(4096..4096 + gpt::SIGNATURE.len()) == Some(gpt::SIGNATURE.as_slice()) {
+        let _ = writeln!(out.report, "{shown}: {len} bytes, GPT disk image with 4096-byte sectors");
+        out.problems.push(
+            Problem::error("inspect::gpt_4k_sectors", format!("{shown}: GPT with 4096-byte sectors (\"EFI PART\" at 0x1000); STM32MP media use 512"))
+                .with_help("write the table for 512-byte sectors (sgdisk and genimage do on an image file)"),
+        );
+        return Ok(out);
+    }
+    if head.get(510..512) == Some([0x55, 0xAA].as_slice()) {
+        let _ = writeln!(out.report, "{shown}: {len} bytes, MBR-partitioned disk image");
+        out.problems.push(
+            Problem::error(
+                "inspect::mbr_only",
+                format!("{shown}: MBR partition table (0x55AA at 0x1fe), no GPT: the STM32MP boot ROM and TF-A need a GPT"),
+            )
+            .with_help("partition the card with a GPT (a protective MBR only)"),
+        );
         return Ok(out);
     }
     let _ = writeln!(out.report, "{shown}: {len} bytes, not a GPT image, STM32 image, FIP or flash layout");
@@ -180,7 +216,7 @@ fn inspect_tsv(out: &mut Inspection, shown: &str, bytes: &[u8]) {
     for l in &parsed.lines {
         let _ = writeln!(
             r,
-            "  line {:<3} {:<4} {:#04x}  {:<16} {:<10} {:<9} {:<12} {}",
+            "  line {:<3} {:<4} 0x{:02X}  {:<16} {:<10} {:<9} {:<12} {}",
             l.line,
             l.opt.to_string(),
             l.id,
@@ -290,9 +326,21 @@ fn entry_bytes(e: &gpt::DecodedEntry) -> Option<(Offset, ByteSize)> {
 
 fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, head: &[u8]) -> io::Result<()> {
     let tail_len = gpt::TAIL_BYTES.get();
-    let tail = read_at(src, len.saturating_sub(tail_len), usize::try_from(tail_len).unwrap_or(0))?;
+    // The backup table ends at the last whole sector: bytes past it (an image not a multiple of 512) are not read.
+    let aligned = len - len % SECTOR.get();
+    let tail = read_at(src, aligned.saturating_sub(tail_len), usize::try_from(tail_len).unwrap_or(0))?;
     let size = ByteSize::new(len);
-    let decoded = gpt::decode(head, &tail, size);
+    // Each entry array is read where its header says (`sgdisk -j`, genimage's `gpt-location` move the primary's).
+    let mut arrays = [None, None];
+    for (slot, lba) in arrays.iter_mut().zip(gpt::entries_lbas(head, &tail)) {
+        let Some(at) = lba.and_then(|l| l.checked_offset()).map(|o| o.get()) else { continue };
+        if at >= SECTOR.get() && at.checked_add(gpt::ENTRIES_BYTES as u64).is_some_and(|end| end <= aligned) {
+            *slot = Some(read_at(src, at, gpt::ENTRIES_BYTES)?);
+        }
+    }
+    let [primary, backup] = &arrays;
+    let arrays = gpt::Arrays { primary: primary.as_deref(), backup: backup.as_deref() };
+    let decoded = gpt::decode_with_arrays(head, &tail, arrays, size);
     let r = &mut out.report;
     let _ = writeln!(r, "{shown}: GPT disk image, {len} bytes ({}, {} sectors)", size.human(), size.whole_sectors());
     if let Some(mbr) = decoded.mbr {
@@ -309,20 +357,26 @@ fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, he
     if let (Some(g), Some(f), Some(l)) = (decoded.disk_guid, decoded.first_usable, decoded.last_usable) {
         let _ = writeln!(r, "  disk GUID {g}, usable LBA {}..{}", f.get(), l.get());
     }
-    let _ =
-        writeln!(r, "  {:<3} {:>10} {:>10} {:>12}  {:<16} {:<38} {:<36} attrs", "#", "start LBA", "end LBA", "size", "name", "type", "unique GUID");
+    let _ = writeln!(
+        r,
+        "  {:<3} {:>10} {:>10} {:>10} {:>12}  {:<16} {:<38} {:<36} attrs",
+        "#", "start LBA", "end LBA", "byte start", "size", "name", "type", "unique GUID"
+    );
     for e in &decoded.entries {
         let ty = match guid::type_name(e.type_guid) {
             Some(n) => format!("{} ({n})", e.type_guid),
             None => e.type_guid.to_string(),
         };
         let size = entry_bytes(e).map_or_else(|| "-".to_string(), |(_, size)| size.to_string());
+        // The byte start as `check`'s table and flash.tsv give it.
+        let start = entry_bytes(e).map_or_else(|| "-".to_string(), |(start, _)| format!("{:#010x}", start.get()));
         let _ = writeln!(
             r,
-            "  {:<3} {:>10} {:>10} {:>12}  {:<16} {:<38} {:<36} {:#x}{}",
+            "  {:<3} {:>10} {:>10} {:>10} {:>12}  {:<16} {:<38} {:<36} {:#x}{}",
             e.number,
             e.first_lba.get(),
             e.last_lba.get(),
+            start,
             size,
             e.name,
             ty,
@@ -331,7 +385,16 @@ fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, he
             if e.attributes & 4 != 0 { " (bootable)" } else { "" }
         );
     }
-    let mut problems = decoded.problems.clone();
+    // The decoder does not know the file's name: each problem is prefixed with it, as inspect's own are.
+    let mut problems: Vec<Problem> = decoded
+        .problems
+        .iter()
+        .cloned()
+        .map(|mut p| {
+            p.message = format!("{shown}: {}", p.message);
+            p
+        })
+        .collect();
     // Only entries that lie inside the usable range and overlap no other are read: the others are already errors,
     // and reading them could cost far more than the image (128 entries over one partition: its payload summed 128
     // times). Read this way, no byte of the image is checked twice.
@@ -374,4 +437,17 @@ fn inspect_gpt(out: &mut Inspection, shown: &str, src: &dyn ReadAt, len: u64, he
     }
     out.problems.extend(problems);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_device_is_measured_by_seeking() {
+        // A block device's metadata length is 0; its size is where a seek to the end lands.
+        let mut card = io::Cursor::new(vec![0u8; 8192]);
+        assert_eq!(source_len(&mut card, true, 0).unwrap(), 8192);
+        assert_eq!(source_len(&mut card, false, 100).unwrap(), 100);
+    }
 }

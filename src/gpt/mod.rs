@@ -8,7 +8,7 @@
 
 mod decode;
 
-pub use decode::{DecodedEntry, DecodedGpt, HEAD_BYTES, MbrKind, TAIL_BYTES, decode};
+pub use decode::{Arrays, DecodedEntry, DecodedGpt, HEAD_BYTES, MbrKind, TAIL_BYTES, decode, decode_with_arrays, entries_lbas};
 
 use crate::{
     geometry::{DiskGeometry, GPT_ENTRIES, GPT_ENTRY_SIZE, PRIMARY_ENTRIES_LBA, PRIMARY_HEADER_LBA, RegionKind},
@@ -216,5 +216,94 @@ mod tests {
         assert_eq!(dec.disk_guid, Some(table.disk_guid));
         assert_eq!(dec.mbr, Some(MbrKind::Protective));
         assert_eq!((dec.first_usable, dec.last_usable), (Some(Lba::new(34)), Some(Lba::new(4096 - 34))));
+    }
+
+    /// A 2 MiB disk holding one partition, and its table.
+    fn small_disk() -> (Vec<u8>, Table) {
+        let table = Table {
+            geometry: DiskGeometry::for_sectors(4096),
+            disk_guid: Guid::derive(&["t", "disk"]),
+            entries: vec![Entry {
+                type_guid: crate::guid::LINUX_FS,
+                unique_guid: Guid::derive(&["t", "p"]),
+                first_lba: Lba::new(34),
+                last_lba: Lba::new(2047),
+                attributes: 0,
+                name: "rootfs".into(),
+            }],
+        };
+        let enc = encode(&table);
+        let mut disk = vec![0u8; 4096 * 512];
+        for (off, blob) in enc.placed() {
+            let at = usize::try_from(off.get()).unwrap();
+            disk[at..at + blob.len()].copy_from_slice(blob);
+        }
+        (disk, table)
+    }
+
+    fn decode_disk(disk: &[u8]) -> DecodedGpt {
+        decode(&disk[..34 * 512], &disk[disk.len() - 33 * 512..], crate::units::ByteSize::new(disk.len() as u64))
+    }
+
+    #[test]
+    fn damaged_primary_is_read_from_the_backup() {
+        let (clean, table) = small_disk();
+        // (where, what) → the one problem expected.
+        for (at, why) in [(512usize, "signature"), (512 + 56, "header CRC32"), (1024 + 16, "entry array CRC32")] {
+            let mut disk = clean.clone();
+            if why == "signature" {
+                disk[512..1024].fill(0);
+            } else {
+                disk[at] ^= 0x01;
+            }
+            let dec = decode_disk(&disk);
+            assert_eq!(dec.problems.len(), 1, "{why}: {:?}", dec.problems);
+            let p = &dec.problems[0];
+            assert_eq!(p.code, "gpt::primary_damaged");
+            let where_ = if at < 1024 { "0x200" } else { "0x400" };
+            assert!(p.message.contains(why) && p.message.contains(where_) && p.message.contains("backup at LBA 4095"), "{}", p.message);
+            assert_eq!(dec.disk_guid, Some(table.disk_guid), "{why}");
+            assert_eq!(dec.entries.len(), 1);
+            assert_eq!(dec.entries[0].unique_guid, table.entries[0].unique_guid, "{why}");
+        }
+    }
+
+    #[test]
+    fn damaged_backup_is_one_error() {
+        let (mut disk, _) = small_disk();
+        let n = disk.len();
+        disk[n - 512 + 56] ^= 0x01;
+        let dec = decode_disk(&disk);
+        assert_eq!(dec.problems.len(), 1, "{:?}", dec.problems);
+        assert_eq!(dec.problems[0].code, "gpt::bad_backup");
+        assert!(dec.problems[0].message.contains("header CRC32"), "{}", dec.problems[0].message);
+    }
+
+    #[test]
+    fn problems_give_the_byte_offset() {
+        let (_, mut table) = small_disk();
+        let mut second = table.entries[0].clone();
+        second.first_lba = Lba::new(2000);
+        second.last_lba = Lba::new(5000);
+        table.entries.push(second);
+        let enc = encode(&table);
+        let mut disk = vec![0u8; 4096 * 512];
+        for (off, blob) in enc.placed() {
+            let at = usize::try_from(off.get()).unwrap();
+            disk[at..at + blob.len()].copy_from_slice(blob);
+        }
+        let dec = decode_disk(&disk);
+        let text: Vec<&str> = dec.problems.iter().map(|p| p.message.as_str()).collect();
+        // Entry 2 lies at 0x400 + 128.
+        assert!(text.iter().any(|m| m.contains("partition 2") && m.contains("entry at 0x480") && m.contains("outside the usable range")), "{text:?}");
+        assert!(text.iter().any(|m| m.contains("entry at 0x480") && m.contains("overlaps")), "{text:?}");
+        let n = disk.len();
+        disk[n - 512 + 8] ^= 0x01; // the backup's revision; its CRC redone so only the revision is wrong
+        let crc_at = n - 512 + 16;
+        disk[crc_at..crc_at + 4].fill(0);
+        let crc = crc32fast::hash(&disk[n - 512..n - 512 + 92]);
+        disk[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+        let dec = decode_disk(&disk);
+        assert!(dec.problems.iter().any(|p| p.message.starts_with("backup GPT header (at 0x1ffe00): revision")), "{:?}", dec.problems);
     }
 }

@@ -9,18 +9,21 @@ use std::fmt;
 pub const TOC_MAGIC: u32 = 0xAA64_0001;
 const HEADER_LEN: usize = 16;
 const ENTRY_LEN: usize = 40;
-/// ToC entries we accept before calling the file corrupt.
-pub const MAX_ENTRIES: usize = 64;
 
-/// Names fiptool gives the UUIDs (read off Debian's `fiptool` 2.8 by packing one image per option).
+/// Names fiptool gives the UUIDs, in the order of `fiptool help create` (read off Debian's `fiptool` 2.8.0 by packing one
+/// image per option and reading the UUID at ToC offset 0x10).
 const NAMES: &[(&str, &str)] = &[
+    ("65922703-2f74-e644-8dff-579ac1ff0610", "scp-fwu-cfg"),
+    ("60b3eb37-c1e5-ea41-9df3-19eda11f6801", "ap-fwu-cfg"),
+    ("4f511d11-2be5-4e49-b4c5-83c2f715840a", "fwu"),
+    ("71408ab2-18d6-874c-8b2e-c6dccd50f096", "fwu-cert"),
     ("5ff9ec0b-4d22-3e4d-a544-c39d81c73f0a", "tb-fw (BL2)"),
+    ("9766fd3d-89be-e849-ae5d-78a140608213", "scp-fw"),
     ("47d4086d-4cfe-9846-9b95-2950cbbd5a00", "soc-fw (BL31)"),
     ("05d0e189-53dc-1347-8d2b-500a4b7a3e38", "tos-fw (BL32)"),
     ("0b70c29b-2a5a-7840-9f65-0a5682738288", "tos-fw-extra1"),
     ("8ea87bb1-cfa2-3f4d-85fd-e7bba50220d9", "tos-fw-extra2"),
     ("d6d0eea7-fcea-d54b-9782-9934f234b6e4", "nt-fw (BL33)"),
-    ("9766fd3d-89be-e849-ae5d-78a140608213", "scp-fw"),
     ("6c0762a6-12f2-4b56-92cb-ba8f633606d9", "rmm-fw"),
     ("5807e16a-8459-47be-8ed5-648e8dddab0e", "fw-config"),
     ("08b8f1d9-c9cf-9349-a962-6fbc6b7265cc", "hw-config"),
@@ -30,13 +33,20 @@ const NAMES: &[(&str, &str)] = &[
     ("28da9815-93e8-7e44-ac66-1aaf801550f9", "nt-fw-config"),
     ("862d1d72-f860-e411-920b-8be762160f24", "rot-cert"),
     ("827ee890-f860-e411-a1b4-777a21b4f94c", "trusted-key-cert"),
+    ("024221a1-f860-e411-8d9b-f33c0e15a014", "scp-fw-key-cert"),
     ("8ab8becc-f960-e411-9ad0-eb4822d8dcf8", "soc-fw-key-cert"),
     ("9477d603-fb60-e411-85dd-b7105b8cee04", "tos-fw-key-cert"),
     ("8ad5832a-fb60-e411-8aaf-df30bbc49859", "nt-fw-key-cert"),
     ("d6e269ea-5d63-e411-8d8c-9fbabe9956a5", "tb-fw-cert"),
+    ("44be6f04-5e63-e411-b28b-73d8eaae9656", "scp-fw-cert"),
     ("e2b20c20-5e63-e411-9ce8-abccf92bb666", "soc-fw-cert"),
     ("a49f4411-5e63-e411-8728-3f05722af33d", "tos-fw-cert"),
     ("8ec4c1f3-5d63-e411-a7a9-87ee40b23fa7", "nt-fw-cert"),
+    ("776dfd44-8697-4c3b-91eb-c13e025a2a6f", "sip-sp-cert"),
+    ("ddcbbf4a-cad6-11ea-87d0-0242ac130003", "plat-sp-cert"),
+    ("36d83d85-761d-4daf-96f1-cd99d6569b00", "cca-cert"),
+    ("52222d31-820f-494d-8bbc-ea6825d3c35a", "core-swd-cert"),
+    ("d43cd902-5b9f-412e-8ac6-92b6d18be60d", "plat-key-cert"),
 ];
 
 /// One ToC entry.
@@ -81,10 +91,12 @@ pub enum FipError {
         actual: u32,
     },
     /// The ToC end marker was not found in the bytes given.
-    #[error("ToC has no end marker (all-zero UUID) within {entries} entries")]
+    #[error("ToC has no end marker (all-zero UUID) within the {entries} entries of the {bytes:#x} bytes read")]
     NoEndMarker {
         /// Entries read.
         entries: usize,
+        /// Bytes of the file read (the ToC header and the entries).
+        bytes: usize,
     },
     /// An entry points past the end of the file.
     #[error("ToC entry {index} ({name}) at offset {offset:#x} size {size:#x} ends past the end of the file ({file_len:#x} bytes)")]
@@ -134,11 +146,13 @@ pub fn parse_toc(head: &[u8], file_len: u64) -> Result<FipToc, FipError> {
     let serial = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
     let flags = le64(head, 8);
     let mut entries = Vec::new();
-    for index in 0..MAX_ENTRIES {
-        let start = HEADER_LEN + index * ENTRY_LEN;
-        let Some(raw) = head.get(start..start + ENTRY_LEN) else {
-            return Err(FipError::NoEndMarker { entries: index });
-        };
+    // The walk is bounded by the bytes given (the callers read a bounded head of the file), not by an entry count:
+    // fiptool packs any number of `--blob`s. Each entry costs one 40-byte slice, so a huge or malformed ToC costs
+    // at most `head.len() / 40` steps.
+    for (index, raw) in head[HEADER_LEN..].chunks(ENTRY_LEN).enumerate() {
+        if raw.len() < ENTRY_LEN {
+            break;
+        }
         if raw[..16].iter().all(|&b| b == 0) {
             return Ok(FipToc { serial, flags, entries });
         }
@@ -157,7 +171,7 @@ pub fn parse_toc(head: &[u8], file_len: u64) -> Result<FipToc, FipError> {
         }
         entries.push(entry);
     }
-    Err(FipError::NoEndMarker { entries: MAX_ENTRIES })
+    Err(FipError::NoEndMarker { entries: entries.len(), bytes: head.len() })
 }
 
 impl fmt::Display for FipEntry {
