@@ -10,7 +10,7 @@
 use std::{
     path::PathBuf,
     sync::{
-        Mutex,
+        Condvar, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
     thread,
@@ -277,22 +277,35 @@ fn flash_one(job: &FlashJob, board: &JobBoard, backend: &dyn Backend, cancel: &C
     Finish { end: BoardEnd { serial, ..end }, started: Some(started), duration, partitions, log: log_path, notes }
 }
 
-/// Wait for this board's turn to start: at least `stagger` after the previous start. False if cancelled meanwhile.
-fn wait_turn(last_start: &Mutex<Option<Instant>>, stagger: Duration, cancel: &Cancel) -> bool {
-    let mut last = last_start.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(prev) = *last {
-        while Instant::now() < prev + stagger {
-            if cancel.is_cancelled() {
-                return false;
-            }
-            thread::sleep(Duration::from_millis(20).min((prev + stagger).saturating_duration_since(Instant::now())));
+/// Whose turn it is to start (the index in the run order) and when the last board started.
+#[derive(Default)]
+struct Turns {
+    state: Mutex<(usize, Option<Instant>)>,
+    changed: Condvar,
+}
+
+/// Wait for the `k`-th board's turn to start: after the board before it in the run order started, and at least
+/// `stagger` after it; returns when it started, or `None` if cancelled meanwhile. Boards start in the run order
+/// whichever worker thread runs first.
+fn wait_turn(turns: &Turns, k: usize, stagger: Duration, cancel: &Cancel) -> Option<Instant> {
+    let mut state = turns.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    loop {
+        if cancel.is_cancelled() {
+            return None;
         }
+        let wait = match *state {
+            (turn, _) if turn != k => Duration::from_millis(20),
+            (_, Some(prev)) if Instant::now() < prev + stagger => {
+                Duration::from_millis(20).min((prev + stagger).saturating_duration_since(Instant::now()))
+            }
+            _ => break,
+        };
+        state = turns.changed.wait_timeout(state, wait).unwrap_or_else(std::sync::PoisonError::into_inner).0;
     }
-    if cancel.is_cancelled() {
-        return false;
-    }
-    *last = Some(Instant::now());
-    true
+    let now = Instant::now();
+    *state = (k + 1, Some(now));
+    turns.changed.notify_all();
+    Some(now)
 }
 
 /// Run `job` with `backend` (boards in parallel as its schedule allows); outcomes come back in board order.
@@ -324,7 +337,7 @@ pub fn run(job: &FlashJob, backend: &dyn Backend, cancel: &Cancel, sink: &(dyn F
         }
     }
     let next = AtomicUsize::new(0);
-    let last_start = Mutex::new(None);
+    let turns = Turns::default();
     let workers = job.schedule.jobs.clamp(1, runnable.len().max(1));
     thread::scope(|s| {
         for _ in 0..workers {
@@ -333,7 +346,7 @@ pub fn run(job: &FlashJob, backend: &dyn Backend, cancel: &Cancel, sink: &(dyn F
                     let k = next.fetch_add(1, Ordering::SeqCst);
                     let Some(&i) = runnable.get(k) else { break };
                     let b = &job.boards[i];
-                    let f = if wait_turn(&last_start, job.schedule.stagger, cancel) {
+                    let f = if wait_turn(&turns, k, job.schedule.stagger, cancel).is_some() {
                         flash_one(job, b, backend, cancel, sink)
                     } else {
                         not_run(b, Verdict::not_run(ResultKind::Interrupted, "not started: interrupted before its turn", None))
@@ -344,4 +357,39 @@ pub fn run(job: &FlashJob, backend: &dyn Backend, cancel: &Cancel, sink: &(dyn F
         }
     });
     results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner).into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Boards start in the run order whichever worker thread asks first. Regression: the first thread to take the
+    /// lock started its board, so under load the second board of a line could start before the first.
+    #[test]
+    fn boards_start_in_the_run_order() {
+        let turns = Turns::default();
+        let order = Mutex::new(Vec::new());
+        let cancel = Cancel::new();
+        thread::scope(|s| {
+            // The last board's thread first: it must wait for the two before it.
+            for k in [2, 1, 0] {
+                let (turns, order, cancel) = (&turns, &order, &cancel);
+                s.spawn(move || {
+                    let started = wait_turn(turns, k, Duration::ZERO, cancel).expect("not cancelled");
+                    order.lock().unwrap().push((started, k));
+                });
+            }
+        });
+        let mut order = order.into_inner().unwrap();
+        order.sort();
+        assert_eq!(order.iter().map(|o| o.1).collect::<Vec<_>>(), [0, 1, 2]);
+    }
+
+    #[test]
+    fn a_cancelled_wait_ends() {
+        let turns = Turns::default();
+        let cancel = Cancel::new();
+        cancel.cancel();
+        assert_eq!(wait_turn(&turns, 1, Duration::ZERO, &cancel), None, "board 1 waits for board 0, which never comes");
+    }
 }
