@@ -191,25 +191,8 @@ mod tests {
 
     #[test]
     fn header_crc_and_round_trip() {
-        let table = Table {
-            geometry: DiskGeometry::for_sectors(4096),
-            disk_guid: Guid::derive(&["t", "disk"]),
-            entries: vec![Entry {
-                type_guid: crate::guid::LINUX_FS,
-                unique_guid: Guid::derive(&["t", "p"]),
-                first_lba: Lba::new(34),
-                last_lba: Lba::new(2047),
-                attributes: 4,
-                name: "rootfs".into(),
-            }],
-        };
-        let enc = encode(&table);
-        let mut disk = vec![0u8; 4096 * 512];
-        for (off, blob) in enc.placed() {
-            let at = usize::try_from(off.get()).unwrap();
-            disk[at..at + blob.len()].copy_from_slice(blob);
-        }
-        let dec = decode(&disk[..34 * 512], &disk[disk.len() - 33 * 512..], crate::units::ByteSize::new(disk.len() as u64));
+        let (disk, table) = small_disk();
+        let dec = decode_disk(&disk);
         assert!(dec.problems.is_empty(), "{:?}", dec.problems);
         assert_eq!(dec.entries.len(), 1);
         assert_eq!(dec.entries[0].name, "rootfs");
@@ -228,7 +211,7 @@ mod tests {
                 unique_guid: Guid::derive(&["t", "p"]),
                 first_lba: Lba::new(34),
                 last_lba: Lba::new(2047),
-                attributes: 0,
+                attributes: 4,
                 name: "rootfs".into(),
             }],
         };
